@@ -1,0 +1,149 @@
+/**
+ * Public types of the emulator (`dynamics-odata/emulator`). The emulator shares nothing with the
+ * runtime client; it is a separate product face that applications test against offline.
+ */
+
+/** A user the emulator's Entra ID accepts for the password grant and the authorization-code flow. */
+export interface EmulatorUser {
+  username: string;
+  password: string;
+  /** Entra object id (GUID). Generated deterministically from the username when omitted. */
+  objectId?: string;
+  displayName?: string;
+}
+
+/** A confidential client (app registration) the emulator accepts. */
+export interface EmulatorClient {
+  clientId: string;
+  clientSecret: string;
+  /** Entra object id of the app's service principal. */
+  objectId?: string;
+}
+
+/** Service protection budget per user (api-limits.md), scaled down so tests can reach it. */
+export interface ServiceProtectionBudget {
+  /** Requests allowed per user in `windowInMs`. Default: 6000. */
+  maxRequests?: number;
+  /** Sliding window length. Default: 300000 (5 minutes). */
+  windowInMs?: number;
+  /** Concurrent requests allowed per user. Default: 52. */
+  maxConcurrent?: number;
+  /** `Retry-After` seconds sent with a 429. Default: 1 for the concurrency limit, otherwise time until the window frees a slot (at least 1). */
+  retryAfterSeconds?: number;
+}
+
+/** Options of {@link startEmulator}. Every field has a default; `startEmulator()` works as is. */
+export interface EmulatorOptions {
+  /** Port on 127.0.0.1. Default: 0 (a free port). Use a fixed port when token caches are reused across runs (MSAL keys embed host:port). */
+  port?: number;
+  /** Tenant id (GUID) served at `/{tenant}/…`. Default: a fixed GUID. Any tenant path is accepted; tokens carry the one requested. */
+  tenantId?: string;
+  /** Confidential clients. Default: one client whose id and secret the emulator reports. */
+  clients?: EmulatorClient[];
+  /** Users for the password and authorization-code grants. Default: one user the emulator reports. */
+  users?: EmulatorUser[];
+  /** CSDL `$metadata` XML text, or a path to a file. Default: the compact built-in schema (core tables). */
+  metadata?: string;
+  /** Seed N deterministic, realistic accounts and contacts. Default: 0. */
+  seed?: number;
+  /** Persist the in-memory store to this JSON file (loaded at start, written on change and at close). */
+  dataFile?: string;
+  /** Access-token lifetime in seconds. Default: 3600 (Entra's typical 60–90 minutes, fixed for tests). */
+  tokenLifetimeSeconds?: number;
+  /** Send `refresh_in` (seconds) in token responses. Default: not sent. */
+  refreshInSeconds?: number;
+  /** Service protection budget. Default: Dataverse's limits (6000 requests / 300 s, 52 concurrent). */
+  serviceProtection?: ServiceProtectionBudget;
+  /** `x-ms-dop-hint` sent on Web API responses. Default: 8. */
+  dopHint?: number;
+  /** Artificial latency added to each Web API response, in milliseconds. Default: 0. */
+  latencyInMs?: number;
+}
+
+/** What a fault does to a matching response. */
+export type FaultKind =
+  | { status: 401 }
+  | { status: 429; retryAfterSeconds?: number }
+  | { status: 500 }
+  | { status: 502; html?: true }
+  | { status: 503; retryAfterSeconds?: number }
+  | { status: 504 }
+  | { reset: true }
+  | { delayInMs: number };
+
+/** Injects faults: the next `count` requests matching `route` get `fault` instead of a normal answer. */
+export interface FaultRule {
+  /** Which requests: `'token'` (any token endpoint), `'api'` (any Web API request), or a method + path regex. */
+  route: 'token' | 'api' | { method?: string; path: RegExp };
+  fault: FaultKind;
+  /** How many matching requests to affect. Default: 1. */
+  count?: number;
+}
+
+/** Request counters, for asserting how many calls a client made. */
+export interface EmulatorCounters {
+  /** Token requests per grant type (`client_credentials`, `password`, `refresh_token`, `authorization_code`, `device_code`). */
+  tokenRequests: Record<string, number>;
+  /** Total token requests across grants. */
+  tokenRequestsTotal: number;
+  /** Web API requests per route key `METHOD /path-template` (e.g. `GET /accounts`, `POST /$batch`). */
+  apiRequests: Record<string, number>;
+  apiRequestsTotal: number;
+  /** Requests answered with 429 by service protection (not by fault injection). */
+  throttled: number;
+  /** Discovery requests (openid-configuration). */
+  discoveryRequests: number;
+}
+
+/** A running emulator. */
+export interface Emulator {
+  /** `https://127.0.0.1:PORT`: the environment URL (`DYNAMICS_RESOURCE`), also the token audience. */
+  readonly url: string;
+  readonly port: number;
+  readonly tenantId: string;
+  /** `https://127.0.0.1:PORT/<tenant>`: the authority for MSAL. */
+  readonly authority: string;
+  /** v1 token URL `https://127.0.0.1:PORT/<tenant>/oauth2/token` (`DYNAMICS_TOKEN_URL`). */
+  readonly tokenUrl: string;
+  /** v2 token URL `https://127.0.0.1:PORT/<tenant>/oauth2/v2.0/token`. */
+  readonly tokenUrlV2: string;
+  /** `https://127.0.0.1:PORT/api/data/v9.2`. */
+  readonly apiUrl: string;
+  /** PEM of the CA that signed the server certificate: pass it as the client's `ca`. */
+  readonly caPem: string;
+  /** The default client (first of `clients`). */
+  readonly client: EmulatorClient;
+  /** The default user (first of `users`). */
+  readonly user: Required<Pick<EmulatorUser, 'username' | 'password'>> & EmulatorUser;
+  /** `DYNAMICS_*` variables pointing at this emulator (`DYNAMICS_CA_FILE` only when `caFile` is given). */
+  env(caFile?: string): Record<string, string>;
+  /** Live counters (reset with {@link Emulator.resetCounters}). */
+  readonly counters: EmulatorCounters;
+  resetCounters(): void;
+  /** Add a fault rule; returns a function that removes it. */
+  injectFault(rule: FaultRule): () => void;
+  clearFaults(): void;
+  /** Revoke every refresh token issued so far (next refresh grant fails with invalid_grant). */
+  revokeRefreshTokens(): void;
+  /** Change the service protection budget at run time. */
+  setServiceProtection(budget: ServiceProtectionBudget): void;
+  /** Change artificial latency at run time. */
+  setLatency(latencyInMs: number): void;
+  /** Direct access to stored rows, for test setup and assertions (bypasses HTTP and counters). */
+  readonly store: EmulatorStore;
+  close(): Promise<void>;
+}
+
+/** Direct access to the emulator's in-memory tables. Rows are plain objects keyed by logical column names. */
+export interface EmulatorStore {
+  /** Entity set names that are live. */
+  entitySets(): string[];
+  /** Number of rows in an entity set. */
+  count(entitySet: string): number;
+  /** All rows of an entity set (copies). */
+  rows(entitySet: string): Record<string, unknown>[];
+  /** Insert rows directly; returns their ids. Missing primary keys are generated. */
+  insert(entitySet: string, rows: Record<string, unknown>[]): string[];
+  /** Remove every row of an entity set (or every set when omitted). */
+  clear(entitySet?: string): void;
+}

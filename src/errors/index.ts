@@ -1,0 +1,10 @@
+export { DynamicsError, isDynamicsError, type DynamicsErrorOptions, type ServiceErrorBody } from './DynamicsError';
+export { ErrorCode, ServiceProtectionCode, type ErrorCodeValue } from './codes';
+export { AuthenticationError } from './AuthenticationError';
+export { ThrottledError } from './ThrottledError';
+export { PreconditionFailedError } from './PreconditionFailedError';
+export { NotFoundError } from './NotFoundError';
+export { NetworkError } from './NetworkError';
+export { TimeoutError } from './TimeoutError';
+export { ConfigurationError, type ConfigurationIssue } from './ConfigurationError';
+export { ValidationError, type ValidationIssue } from './ValidationError';
