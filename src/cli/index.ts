@@ -3,10 +3,16 @@
  * `dynamics-odata <command>`: the command-line entry point. Each subcommand lives in its own
  * module and is loaded only when asked for, so `emulator` does not load the code generator.
  */
-const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
-  emulator: { summary: 'start the local Entra ID + Dataverse Web API emulator', load: () => import('./emulator') },
-  generate: { summary: 'generate typed models from $metadata', load: () => import('./generate') },
-  demo: { summary: 'run the guided tour (against the embedded emulator, or --url)', load: () => import('./demo') },
+/** What each `src/cli/<command>.ts` exports. */
+export interface CommandModule {
+  run(argv: string[]): Promise<number>;
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports -- lazy loading keeps `emulator` from loading the generator */
+const commands: Record<string, { summary: string; load: () => CommandModule }> = {
+  emulator: { summary: 'start the local Entra ID + Dataverse Web API emulator', load: () => require('./emulator') as CommandModule },
+  generate: { summary: 'generate typed models from $metadata', load: () => require('./generate') as CommandModule },
+  demo: { summary: 'run the guided tour (against the embedded emulator, or --url)', load: () => require('./demo') as CommandModule },
 };
 
 function usage(): string {
@@ -30,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`dynamics-odata: unknown command '${name}'\n\n${usage()}\n`);
     return 2;
   }
-  const mod = await command.load();
+  const mod = command.load();
   return mod.run(rest);
 }
 
