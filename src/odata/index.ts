@@ -1,0 +1,18 @@
+/**
+ * OData protocol helpers for the Dataverse Web API: record keys, query strings and `Prefer`,
+ * `$batch` encoding and decoding, and service-error parsing. Pure functions: no I/O.
+ */
+export {
+  entityPath,
+  formatKey,
+  isGuid,
+  normalizeGuid,
+  parseEntityId,
+  parseEntityReference,
+  validateName,
+  FORBIDDEN_KEY_CHARACTERS,
+  type AlternateKey,
+  type EntityReference,
+  type KeyValue,
+  type RecordKey,
+} from './keys';
