@@ -1,0 +1,543 @@
+/**
+ * `$filter` for the emulator: a tokenizer, a recursive-descent parser (OData v4 URL conventions §5.1.1,
+ * precedence `not` > comparisons > `and` > `or`) and a compiler to a row predicate.
+ *
+ * String comparisons are case- and accent-insensitive, as Dataverse's SQL collation
+ * (Latin1_General_CI_AI) makes them. Dataverse query functions
+ * (`Microsoft.Dynamics.CRM.In(PropertyName='x',PropertyValues=['a','b'])`, dp/webapi/query/filter-rows.md)
+ * are supported for the common ones listed in {@link QUERY_FUNCTIONS}.
+ */
+import { dvErrors } from './errors';
+
+/** Value category of a column or literal, enough to compare like Dataverse does. */
+export type ValueKind = 'string' | 'number' | 'boolean' | 'guid' | 'date' | 'null' | 'other';
+
+export type FilterExpr =
+  | { k: 'lit'; kind: ValueKind; value: string | number | boolean | null }
+  | { k: 'prop'; path: string[] }
+  | { k: 'cmp'; op: CmpOp; left: FilterExpr; right: FilterExpr }
+  | { k: 'and' | 'or'; left: FilterExpr; right: FilterExpr }
+  | { k: 'not'; expr: FilterExpr }
+  | { k: 'fn'; name: string; args: FilterExpr[] }
+  | { k: 'qfn'; name: string; params: Map<string, FilterExpr | FilterExpr[]> };
+
+export type CmpOp = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le';
+const CMP_OPS = new Set<string>(['eq', 'ne', 'gt', 'ge', 'lt', 'le']);
+
+type Token =
+  | { t: 'str'; v: string; quote: "'" | '"' }
+  | { t: 'word'; v: string }
+  | { t: 'punct'; v: '(' | ')' | ',' | '/' | '[' | ']' | '=' };
+
+const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DATE_RE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+const NUMBER_RE = /^-?\d+(\.\d+)?([eE][+-]?\d+)?[mMdDfFlL]?$/;
+const IDENT_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+export function tokenize(text: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') {
+      i++;
+    } else if (c === "'" || c === '"') {
+      // OData doubles the quote to escape it inside a string literal ('O''Brien').
+      let v = '';
+      i++;
+      for (;;) {
+        if (i >= text.length) throw dvErrors.syntax(`There is an unterminated string literal at position ${i} in '${text}'.`);
+        if (text[i] === c) {
+          if (text[i + 1] === c) {
+            v += c;
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        v += text[i];
+        i++;
+      }
+      out.push({ t: 'str', v, quote: c });
+    } else if ('(),/[]='.includes(c)) {
+      out.push({ t: 'punct', v: c as '(' });
+      i++;
+    } else {
+      const start = i;
+      while (i < text.length && !" \t\r\n(),/'\"[]=".includes(text[i] as string)) i++;
+      out.push({ t: 'word', v: text.slice(start, i) });
+    }
+  }
+  return out;
+}
+
+class Parser {
+  private pos = 0;
+  constructor(
+    private readonly tokens: Token[],
+    private readonly source: string,
+  ) {}
+
+  parse(): FilterExpr {
+    if (this.tokens.length === 0) throw dvErrors.syntax('Expression expected at position 0 in \'\'.');
+    const e = this.or();
+    if (this.pos < this.tokens.length) this.fail(`Syntax error at position ${this.pos}`);
+    return e;
+  }
+
+  private fail(msg: string): never {
+    throw dvErrors.syntax(`${msg} in '${this.source}'.`);
+  }
+  private peek(): Token | undefined {
+    return this.tokens[this.pos];
+  }
+  private isWord(v: string): boolean {
+    const t = this.peek();
+    return t !== undefined && t.t === 'word' && t.v === v;
+  }
+  private isPunct(v: string): boolean {
+    const t = this.peek();
+    return t !== undefined && t.t === 'punct' && t.v === v;
+  }
+  private expectPunct(v: string): void {
+    if (!this.isPunct(v)) this.fail(`')' or ',' expected at position ${this.pos}`.replace("')' or ','", `'${v}'`));
+    this.pos++;
+  }
+
+  private or(): FilterExpr {
+    let left = this.and();
+    while (this.isWord('or')) {
+      this.pos++;
+      left = { k: 'or', left, right: this.and() };
+    }
+    return left;
+  }
+  private and(): FilterExpr {
+    let left = this.not();
+    while (this.isWord('and')) {
+      this.pos++;
+      left = { k: 'and', left, right: this.not() };
+    }
+    return left;
+  }
+  private not(): FilterExpr {
+    if (this.isWord('not')) {
+      this.pos++;
+      return { k: 'not', expr: this.not() };
+    }
+    return this.comparison();
+  }
+  private comparison(): FilterExpr {
+    const left = this.primary();
+    const t = this.peek();
+    if (t && t.t === 'word' && CMP_OPS.has(t.v)) {
+      this.pos++;
+      return { k: 'cmp', op: t.v as CmpOp, left, right: this.primary() };
+    }
+    return left;
+  }
+  private primary(): FilterExpr {
+    const t = this.peek();
+    if (!t) this.fail(`Expression expected at position ${this.pos}`);
+    if (t.t === 'punct' && t.v === '(') {
+      this.pos++;
+      const e = this.or();
+      this.expectPunct(')');
+      return e;
+    }
+    if (t.t === 'str') {
+      this.pos++;
+      return { k: 'lit', kind: 'string', value: t.v };
+    }
+    if (t.t !== 'word') this.fail(`Expression expected at position ${this.pos}`);
+    this.pos++;
+    const v = t.v;
+    if (v === 'null') return { k: 'lit', kind: 'null', value: null };
+    if (v === 'true' || v === 'false') return { k: 'lit', kind: 'boolean', value: v === 'true' };
+    if (GUID_RE.test(v)) return { k: 'lit', kind: 'guid', value: v.toLowerCase() };
+    if (DATE_RE.test(v)) return { k: 'lit', kind: 'date', value: v };
+    if (NUMBER_RE.test(v)) return { k: 'lit', kind: 'number', value: Number(v.replace(/[mMdDfFlL]$/, '')) };
+    if (!IDENT_RE.test(v)) this.fail(`Syntax error: character '${v[0]}' is not valid at position ${this.pos - 1}`);
+    if (this.isPunct('(')) return this.call(v);
+    const path = [v];
+    while (this.isPunct('/')) {
+      this.pos++;
+      const next = this.peek();
+      if (!next || next.t !== 'word' || !IDENT_RE.test(next.v)) this.fail(`Property name expected at position ${this.pos}`);
+      path.push(next.v);
+      this.pos++;
+    }
+    return { k: 'prop', path };
+  }
+  private call(name: string): FilterExpr {
+    this.expectPunct('(');
+    const qualified = name.startsWith('Microsoft.Dynamics.CRM.') || name.startsWith('mscrm.');
+    if (qualified) {
+      const params = new Map<string, FilterExpr | FilterExpr[]>();
+      while (!this.isPunct(')')) {
+        const p = this.peek();
+        if (!p || p.t !== 'word') this.fail(`Parameter name expected at position ${this.pos}`);
+        this.pos++;
+        this.expectPunct('=');
+        if (this.isPunct('[')) {
+          this.pos++;
+          const items: FilterExpr[] = [];
+          while (!this.isPunct(']')) {
+            items.push(this.primary());
+            if (this.isPunct(',')) this.pos++;
+            else if (!this.isPunct(']')) this.fail(`',' or ']' expected at position ${this.pos}`);
+          }
+          this.pos++;
+          params.set(p.v, items);
+        } else {
+          params.set(p.v, this.primary());
+        }
+        if (this.isPunct(',')) this.pos++;
+        else if (!this.isPunct(')')) this.fail(`',' or ')' expected at position ${this.pos}`);
+      }
+      this.pos++;
+      return { k: 'qfn', name: name.slice(name.lastIndexOf('.') + 1), params };
+    }
+    const args: FilterExpr[] = [];
+    while (!this.isPunct(')')) {
+      args.push(this.or());
+      if (this.isPunct(',')) this.pos++;
+      else if (!this.isPunct(')')) this.fail(`',' or ')' expected at position ${this.pos}`);
+    }
+    this.pos++;
+    return { k: 'fn', name, args };
+  }
+}
+
+/** Parses a `$filter` value (already percent-decoded once). */
+export function parseFilter(text: string): FilterExpr {
+  return new Parser(tokenize(text), text).parse();
+}
+
+/** Resolves a property path of the filtered entity type to its value kind (undefined: no such property). */
+export interface FilterScope {
+  qualifiedType: string;
+  kindOf(path: string[]): ValueKind | undefined;
+}
+
+/** What a compiled predicate needs at evaluation time. */
+export interface FilterRuntime {
+  get(row: Record<string, unknown>, path: string[]): unknown;
+  /** Caller's systemuserid, for EqualUserId/NotEqualUserId. */
+  userId: string;
+  now: Date;
+}
+
+export type RowPredicate = (row: Record<string, unknown>, rt: FilterRuntime) => boolean;
+
+const collator = new Intl.Collator('en', { sensitivity: 'base' });
+
+/** Compares two stored values of one kind as Dataverse's SQL store would; null sorts first. */
+export function compareValues(a: unknown, b: unknown, kind: ValueKind): number {
+  const an = a === null || a === undefined;
+  const bn = b === null || b === undefined;
+  if (an || bn) return an && bn ? 0 : an ? -1 : 1;
+  switch (kind) {
+    case 'string':
+      return collator.compare(String(a), String(b));
+    case 'number':
+      return (a as number) - (b as number);
+    case 'boolean':
+      return Number(a) - Number(b);
+    case 'date': {
+      return Date.parse(String(a)) - Date.parse(String(b));
+    }
+    case 'guid': {
+      const x = String(a).toLowerCase();
+      const y = String(b).toLowerCase();
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+    default: {
+      const x = String(a);
+      const y = String(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+  }
+}
+
+const STRING_FUNCTIONS = new Set(['contains', 'startswith', 'endswith']);
+/** Dataverse query functions the emulator evaluates. */
+export const QUERY_FUNCTIONS = new Set([
+  'In',
+  'NotIn',
+  'Between',
+  'NotBetween',
+  'EqualUserId',
+  'NotEqualUserId',
+  'On',
+  'OnOrAfter',
+  'OnOrBefore',
+  'Today',
+  'Yesterday',
+  'Tomorrow',
+  'LastXDays',
+  'NextXDays',
+  'LastXHours',
+  'NextXHours',
+]);
+
+type Operand = { kind: ValueKind; eval: (row: Record<string, unknown>, rt: FilterRuntime) => unknown };
+
+const EDM_NAME: Record<ValueKind, string> = {
+  string: 'Edm.String',
+  number: 'Edm.Int32',
+  boolean: 'Edm.Boolean',
+  guid: 'Edm.Guid',
+  date: 'Edm.DateTimeOffset',
+  null: 'null',
+  other: 'Edm.Untyped',
+};
+
+const OP_KIND: Record<CmpOp, string> = {
+  eq: 'Equal',
+  ne: 'NotEqual',
+  gt: 'GreaterThan',
+  ge: 'GreaterThanOrEqual',
+  lt: 'LessThan',
+  le: 'LessThanOrEqual',
+};
+
+function compatible(a: ValueKind, b: ValueKind): boolean {
+  if (a === b || a === 'null' || b === 'null' || a === 'other' || b === 'other') return true;
+  // Dates may be compared with date-only literals and strings holding ISO dates are accepted by ODataLib promotion.
+  return false;
+}
+
+/** Compiles a parsed filter against a scope; unknown properties and type mismatches throw Dataverse's 400s. */
+export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicate {
+  const operand = (e: FilterExpr): Operand => {
+    switch (e.k) {
+      case 'lit': {
+        const v = e.kind === 'date' ? normaliseDateLiteral(String(e.value)) : e.value;
+        return { kind: e.kind, eval: () => v };
+      }
+      case 'prop': {
+        const kind = scope.kindOf(e.path);
+        if (kind === undefined) throw dvErrors.unknownQueryProperty(e.path[e.path.length - 1] as string, scope.qualifiedType);
+        const path = e.path;
+        return { kind, eval: (row, rt) => rt.get(row, path) };
+      }
+      case 'fn': {
+        if (e.name === 'tolower' || e.name === 'toupper' || e.name === 'trim') {
+          const [arg] = e.args;
+          if (e.args.length !== 1 || !arg) throw dvErrors.syntax(`The function '${e.name}' takes one argument.`);
+          const inner = operand(arg);
+          const f = e.name === 'tolower' ? (s: string) => s.toLowerCase() : e.name === 'toupper' ? (s: string) => s.toUpperCase() : (s: string) => s.trim();
+          return { kind: 'string', eval: (row, rt) => { const v = inner.eval(row, rt); return v === null || v === undefined ? null : f(String(v)); } };
+        }
+        const p = predicate(e);
+        return { kind: 'boolean', eval: p };
+      }
+      default: {
+        const p = predicate(e);
+        return { kind: 'boolean', eval: p };
+      }
+    }
+  };
+
+  const predicate = (e: FilterExpr): RowPredicate => {
+    switch (e.k) {
+      case 'and': {
+        const l = predicate(e.left);
+        const r = predicate(e.right);
+        return (row, rt) => l(row, rt) && r(row, rt);
+      }
+      case 'or': {
+        const l = predicate(e.left);
+        const r = predicate(e.right);
+        return (row, rt) => l(row, rt) || r(row, rt);
+      }
+      case 'not': {
+        const inner = predicate(e.expr);
+        return (row, rt) => !inner(row, rt);
+      }
+      case 'cmp':
+        return comparison(e.op, operand(e.left), operand(e.right));
+      case 'fn':
+        return stringFunction(e);
+      case 'qfn':
+        return queryFunction(e);
+      case 'prop': {
+        const o = operand(e);
+        if (o.kind !== 'boolean') throw dvErrors.syntax(`The $filter expression must evaluate to a single boolean value.`);
+        return (row, rt) => o.eval(row, rt) === true;
+      }
+      case 'lit':
+        if (e.kind !== 'boolean') throw dvErrors.syntax(`The $filter expression must evaluate to a single boolean value.`);
+        return () => e.value === true;
+    }
+  };
+
+  const comparison = (op: CmpOp, l: Operand, r: Operand): RowPredicate => {
+    if (!compatible(l.kind, r.kind)) {
+      throw dvErrors.syntax(
+        `A binary operator with incompatible types was detected. Found operand types '${EDM_NAME[l.kind]}' and '${EDM_NAME[r.kind]}' for operator kind '${OP_KIND[op]}'.`,
+      );
+    }
+    const kind = l.kind === 'null' || l.kind === 'other' ? r.kind : l.kind;
+    return (row, rt) => {
+      const a = l.eval(row, rt);
+      const b = r.eval(row, rt);
+      const an = a === null || a === undefined;
+      const bn = b === null || b === undefined;
+      if (an || bn) {
+        // SQL semantics as Dataverse applies them: only eq/ne with null are meaningful.
+        if (op === 'eq') return an && bn;
+        if (op === 'ne') return an !== bn;
+        return false;
+      }
+      const c = compareValues(a, b, kind);
+      switch (op) {
+        case 'eq':
+          return c === 0;
+        case 'ne':
+          return c !== 0;
+        case 'gt':
+          return c > 0;
+        case 'ge':
+          return c >= 0;
+        case 'lt':
+          return c < 0;
+        case 'le':
+          return c <= 0;
+      }
+    };
+  };
+
+  const stringFunction = (e: Extract<FilterExpr, { k: 'fn' }>): RowPredicate => {
+    if (!STRING_FUNCTIONS.has(e.name)) throw dvErrors.syntax(`An unknown function with name '${e.name}' was found. This may also be a function import or a key lookup on a navigation property, which is not allowed.`);
+    const [a, b] = e.args;
+    if (e.args.length !== 2 || !a || !b) throw dvErrors.syntax(`No function signature for the function with name '${e.name}' matches the specified arguments.`);
+    const hay = operand(a);
+    const needle = operand(b);
+    if ((hay.kind !== 'string' && hay.kind !== 'other') || (needle.kind !== 'string' && needle.kind !== 'other')) {
+      throw dvErrors.syntax(`No function signature for the function with name '${e.name}' matches the specified arguments. The function signatures considered are: ${e.name}(Edm.String Nullable=true, Edm.String Nullable=true).`);
+    }
+    const test =
+      e.name === 'contains'
+        ? (h: string, n: string) => h.includes(n)
+        : e.name === 'startswith'
+          ? (h: string, n: string) => h.startsWith(n)
+          : (h: string, n: string) => h.endsWith(n);
+    return (row, rt) => {
+      const h = hay.eval(row, rt);
+      const n = needle.eval(row, rt);
+      if (h === null || h === undefined || n === null || n === undefined) return false;
+      return test(fold(String(h)), fold(String(n)));
+    };
+  };
+
+  const queryFunction = (e: Extract<FilterExpr, { k: 'qfn' }>): RowPredicate => {
+    if (!QUERY_FUNCTIONS.has(e.name)) {
+      throw dvErrors.syntax(`The query function 'Microsoft.Dynamics.CRM.${e.name}' is not supported by the emulator.`);
+    }
+    const nameParam = e.params.get('PropertyName');
+    if (!nameParam || Array.isArray(nameParam) || nameParam.k !== 'lit' || typeof nameParam.value !== 'string') {
+      throw dvErrors.syntax(`The query function '${e.name}' requires a PropertyName parameter.`);
+    }
+    const path = nameParam.value.split('/');
+    const prop = operand({ k: 'prop', path });
+    const values = (): unknown[] => {
+      const pv = e.params.get('PropertyValues');
+      if (!Array.isArray(pv)) throw dvErrors.syntax(`The query function '${e.name}' requires a PropertyValues array.`);
+      return pv.map((x) => literalFor(x, prop.kind));
+    };
+    const single = (param: string): unknown => {
+      const p = e.params.get(param);
+      if (!p || Array.isArray(p)) throw dvErrors.syntax(`The query function '${e.name}' requires a ${param} parameter.`);
+      return literalFor(p, prop.kind);
+    };
+    const cmp = (a: unknown, b: unknown) => compareValues(a, b, prop.kind);
+    const dayStart = (d: Date) => Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+    const DAY = 86_400_000;
+    const inRange = (lo: (rt: FilterRuntime) => number, hi: (rt: FilterRuntime) => number): RowPredicate => (row, rt) => {
+      const v = prop.eval(row, rt);
+      if (v === null || v === undefined) return false;
+      const t = Date.parse(String(v));
+      return t >= lo(rt) && t < hi(rt);
+    };
+    switch (e.name) {
+      case 'In':
+      case 'NotIn': {
+      const vs = values();
+        const negate = e.name === 'NotIn';
+        return (row, rt) => {
+          const v = prop.eval(row, rt);
+          if (v === null || v === undefined) return false;
+          return vs.some((x) => cmp(v, x) === 0) !== negate;
+        };
+      }
+      case 'Between':
+      case 'NotBetween': {
+        const vs = values();
+        if (vs.length !== 2) throw dvErrors.syntax(`The query function '${e.name}' requires two PropertyValues.`);
+        const negate = e.name === 'NotBetween';
+        return (row, rt) => {
+          const v = prop.eval(row, rt);
+          if (v === null || v === undefined) return false;
+          return (cmp(v, vs[0]) >= 0 && cmp(v, vs[1]) <= 0) !== negate;
+        };
+      }
+      case 'EqualUserId':
+      case 'NotEqualUserId': {
+        const negate = e.name === 'NotEqualUserId';
+        return (row, rt) => {
+          const v = prop.eval(row, rt);
+          if (v === null || v === undefined) return false;
+          return (String(v).toLowerCase() === rt.userId.toLowerCase()) !== negate;
+        };
+      }
+      case 'On':
+      case 'OnOrAfter':
+      case 'OnOrBefore': {
+        const day = dayStart(new Date(Date.parse(String(single('PropertyValue')))));
+        if (e.name === 'On') return inRange(() => day, () => day + DAY);
+        if (e.name === 'OnOrAfter') return inRange(() => day, () => Number.POSITIVE_INFINITY);
+        return inRange(() => Number.NEGATIVE_INFINITY, () => day + DAY);
+      }
+      case 'Today':
+        return inRange((rt) => dayStart(rt.now), (rt) => dayStart(rt.now) + DAY);
+      case 'Yesterday':
+        return inRange((rt) => dayStart(rt.now) - DAY, (rt) => dayStart(rt.now));
+      case 'Tomorrow':
+        return inRange((rt) => dayStart(rt.now) + DAY, (rt) => dayStart(rt.now) + 2 * DAY);
+      default: {
+        // LastX/NextX days and hours.
+        const x = Number(single('PropertyValue'));
+        const unit = e.name.endsWith('Hours') ? 3_600_000 : DAY;
+        if (e.name.startsWith('Last')) return inRange((rt) => rt.now.getTime() - x * unit, (rt) => rt.now.getTime());
+        return inRange((rt) => rt.now.getTime(), (rt) => rt.now.getTime() + x * unit);
+      }
+    }
+  };
+
+  return predicate(expr);
+}
+
+/** Literal inside a query function (Dataverse passes values as strings: `PropertyValues=['1','2']`). */
+function literalFor(e: FilterExpr, kind: ValueKind): unknown {
+  if (e.k !== 'lit') throw dvErrors.syntax('Query function parameters must be literals.');
+  if (e.value === null) return null;
+  if (kind === 'number') return Number(e.value);
+  if (kind === 'boolean') return e.value === true || e.value === 'true';
+  if (kind === 'guid') return String(e.value).toLowerCase();
+  if (kind === 'date') return normaliseDateLiteral(String(e.value));
+  return e.value;
+}
+
+function normaliseDateLiteral(v: string): string {
+  const t = Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v);
+  if (Number.isNaN(t)) throw dvErrors.syntax(`The DateTimeOffset text '${v}' should be in format 'yyyy-mm-ddThh:mm:ss('.'s+)?(zzzzzz)?' and each field value is within valid range.`);
+  return new Date(t).toISOString();
+}
+
+/** Case- and accent-insensitive folding for contains/startswith/endswith (SQL CI_AI collation). */
+function fold(s: string): string {
+  return s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+}
