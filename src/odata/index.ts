@@ -16,3 +16,20 @@ export {
   type KeyValue,
   type RecordKey,
 } from './keys';
+export {
+  buildQuery,
+  buildQueryString,
+  composePrefer,
+  guid,
+  parsePreferenceApplied,
+  stringLiteral,
+  MAX_PAGE_SIZE,
+  type BuiltQuery,
+  type Expand,
+  type Filter,
+  type FilterObject,
+  type OrderBy,
+  type PreferenceApplied,
+  type PreferOptions,
+  type QueryOptions,
+} from './query';

@@ -1,0 +1,466 @@
+import buildODataQuery from 'odata-query';
+import { DynamicsError, ErrorCode } from '../errors';
+import { invalidArgument } from './fail';
+import { normalizeGuid } from './keys';
+
+/** A condition in odata-query's object syntax, e.g. `{ name: { startswith: 'A' }, statecode: 0 }`. */
+export type FilterObject = Readonly<Record<string, unknown>>;
+
+/**
+ * A `$filter`: OData expression text (`"name eq 'A'"`), odata-query's object syntax, or an array
+ * of them combined with `and`. Expression text is sent as written (we percent-encode it);
+ * object-syntax values are escaped for you.
+ */
+export type Filter = string | FilterObject | ReadonlyArray<string | FilterObject>;
+
+/** `$orderby`: `'name desc'`, `['name desc', 'createdon']` or `[['name', 'desc']]`. */
+export type OrderBy<T extends object = Record<string, unknown>> =
+  | (keyof T & string)
+  | string
+  | ReadonlyArray<(keyof T & string) | string | readonly [keyof T & string, 'asc' | 'desc']>;
+
+/** `$expand`: a navigation property, several, or odata-query's object form with nested options. */
+export type Expand = string | readonly string[] | Readonly<Record<string, unknown>>;
+
+/**
+ * Query options for a collection or record, odata-query's object syntax plus Dataverse's paging
+ * and annotation preferences.
+ *
+ * `$skip` is deliberately absent: Dataverse does not support it (query/page-results.md); page with
+ * `maxPageSize` and `@odata.nextLink` instead.
+ */
+export interface QueryOptions<T extends object = Record<string, unknown>> {
+  /** `$select`: columns to return. Default: all columns (slow; always select in production). */
+  select?: (keyof T & string) | ReadonlyArray<keyof T & string>;
+  /** `$filter`. Default: none. */
+  filter?: Filter;
+  /** `$orderby`. Default: none (Dataverse's order is then unspecified). */
+  orderBy?: OrderBy<T>;
+  /** `$top`: at most this many rows in total. Ignored by Dataverse when `maxPageSize` is set (query/page-results.md). */
+  top?: number;
+  /** `$expand`. Default: none. */
+  expand?: Expand;
+  /** `$count=true`: adds `@odata.count` (capped at 5000 by Dataverse; see query/count-rows.md). Default false. */
+  count?: boolean;
+  /** Rows per page, 1..5000, sent as `Prefer: odata.maxpagesize=n`. Default: the server's 5000. */
+  maxPageSize?: number;
+  /**
+   * Annotations to include, sent as `Prefer: odata.include-annotations="…"`; `true` means `"*"`.
+   * Example: `'OData.Community.Display.V1.FormattedValue'`. Default: none.
+   */
+  annotations?: string | readonly string[] | true;
+}
+
+/** What {@link buildQuery} returns: the query string and the preferences to merge into `Prefer`. */
+export interface BuiltQuery {
+  /** `''` or `'?$select=…&$filter=…'`, fully percent-encoded for a URL. */
+  queryString: string;
+  /** Preferences the query asked for; pass them to {@link composePrefer}. */
+  preferences: Pick<PreferOptions, 'maxPageSize' | 'includeAnnotations'>;
+}
+
+const QUERY_KEYS = new Set(['select', 'filter', 'orderBy', 'top', 'expand', 'count', 'maxPageSize', 'annotations']);
+
+/** The largest `odata.maxpagesize` Dataverse honours (query/page-results.md). */
+export const MAX_PAGE_SIZE = 5000;
+
+/**
+ * Characters left literal in a query value: RFC 3986 unreserved plus the sub-delimiters OData
+ * syntax uses (`'` `(` `)` `,` `;` `=` `:` `@` `/` `$` `*` `!`). Everything else is percent-encoded
+ * as UTF-8, notably `&` (would end the option), `#` (would end the URL), `+` (read as a space by
+ * ASP.NET's query parser), `%`, space and `"`.
+ */
+const QUERY_SAFE = /^[A-Za-z0-9\-._~!$'()*,;:@/=]$/;
+
+/**
+ * Percent-encodes text for a query-option value. With `keepEscapes`, `%XX` sequences are kept as
+ * they are: odata-query already encodes string literal contents with encodeURIComponent, but
+ * leaves the expression around them raw.
+ */
+function encodeQueryValue(text: string, keepEscapes: boolean, argument: string): string {
+  let out = '';
+  for (let i = 0; i < text.length; ) {
+    const ch = text[i];
+    if (keepEscapes && ch === '%' && /^[0-9A-Fa-f]{2}$/.test(text.slice(i + 1, i + 3))) {
+      out += text.slice(i, i + 3);
+      i += 3;
+      continue;
+    }
+    if (QUERY_SAFE.test(ch)) {
+      out += ch;
+      i += 1;
+      continue;
+    }
+    const cp = text.codePointAt(i) as number;
+    const char = String.fromCodePoint(cp);
+    try {
+      out += encodeURIComponent(char);
+    } catch {
+      throw invalidArgument(argument, 'well-formed Unicode text (found a lone surrogate)', text);
+    }
+    i += char.length;
+  }
+  return out;
+}
+
+/**
+ * An OData string literal: quoted, with `'` doubled (OData ABNF `string`).
+ * Use it when writing expression text yourself; do not percent-encode, {@link buildQuery} does.
+ *
+ * @example `name eq ${stringLiteral("O'Brien")}` // "name eq 'O''Brien'"
+ */
+export function stringLiteral(value: string): string {
+  if (typeof value !== 'string') throw invalidArgument('value', 'a string', value);
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/**
+ * A GUID literal for odata-query's object syntax, written unquoted as Dataverse requires for
+ * `Edm.Guid` columns such as lookups: `{ _parentaccountid_value: guid(id) }`.
+ *
+ * @throws DynamicsError `invalid_argument` when `value` is not a GUID.
+ */
+export function guid(value: string): { type: 'guid'; value: string } {
+  return { type: 'guid', value: normalizeGuid(value, 'guid') };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Date) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Checks an object-syntax filter before odata-query sees it. odata-query silently drops a
+ * condition whose value is `undefined` or an empty object, so `{ accountid: id }` with an
+ * undefined `id` would match every row: we refuse instead.
+ */
+function checkFilter(value: unknown, path: string, depth: number): void {
+  if (value === undefined) {
+    throw invalidArgument(path, 'a value (odata-query would silently drop an undefined condition and match every row)', undefined);
+  }
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null || value instanceof Date) {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw invalidArgument(path, 'a finite number', value);
+    return;
+  }
+  if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
+    throw invalidArgument(path, 'a string, number, boolean, null, Date or condition object', String(value));
+  }
+  if (Array.isArray(value)) {
+    value.forEach((item: unknown, index) => checkFilter(item, `${path}[${index}]`, depth + 1));
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record.type === 'string' && 'value' in record) {
+    // odata-query's typed literals. `json` uses the deprecated escape(), which writes Latin-1
+    // (%E9) instead of UTF-8 (%C3%A9); Dataverse has no JSON literals anyway.
+    if (record.type === 'json') throw invalidArgument(path, 'no JSON literal (Dataverse does not support them)', value);
+    if (record.type === 'guid') normalizeGuid(record.value, path);
+    return;
+  }
+  if (!isPlainObject(value)) throw invalidArgument(path, 'a plain condition object', value);
+  const keys = Object.keys(record);
+  if (keys.length === 0 && depth > 0) {
+    throw invalidArgument(path, 'a non-empty condition (odata-query would silently drop it and match every row)', value);
+  }
+  for (const key of keys) checkFilter(record[key], `${path}.${key}`, depth + 1);
+}
+
+/** Runs odata-query for one option and returns the raw text after `$name=`. */
+function odataQueryOption(options: Record<string, unknown>, name: string): string {
+  const text = buildODataQuery(options as Parameters<typeof buildODataQuery>[0]);
+  const prefix = `?$${name}=`;
+  if (text === '') return '';
+  if (!text.startsWith(prefix)) {
+    throw new DynamicsError(`odata-query produced unexpected output for $${name}`, { code: ErrorCode.invalidArgument });
+  }
+  return text.slice(prefix.length);
+}
+
+function encodeFilterPart(part: string | FilterObject, path: string): string {
+  if (typeof part === 'string') {
+    if (part.trim() === '') throw invalidArgument(path, 'a non-empty filter expression', part);
+    return encodeQueryValue(part, false, path);
+  }
+  checkFilter(part, path, 0);
+  return encodeQueryValue(odataQueryOption({ filter: part }, 'filter'), true, path);
+}
+
+/** The encoded `$filter` value, or '' when there is none. */
+function encodeFilter(filter: Filter, path: string): string {
+  if (typeof filter === 'string' || !Array.isArray(filter)) return encodeFilterPart(filter as string | FilterObject, path);
+  const parts = (filter as ReadonlyArray<string | FilterObject>)
+    .map((part, index) => encodeFilterPart(part, `${path}[${index}]`))
+    .filter((text) => text !== '');
+  // odata-query joins array items with ` and ` without parentheses, so `['a or b', 'c']` would
+  // mean `a or (b and c)`; each item is parenthesised to keep the meaning the array implies.
+  return parts.length <= 1 ? (parts[0] ?? '') : parts.map((p) => `(${p})`).join('%20and%20');
+}
+
+const SELECT_ITEM = /^[A-Za-z_][A-Za-z0-9_.]*(\/[A-Za-z_][A-Za-z0-9_.]*)*$/;
+
+/**
+ * Builds the query string and the `Prefer` parts for a Dataverse request from odata-query's
+ * object syntax (`select`, `filter`, `orderBy`, `top`, `expand`, `count`) plus `maxPageSize` and
+ * `annotations`.
+ *
+ * Unlike odata-query alone, the result is fully percent-encoded (its output leaves spaces, `+` in
+ * numbers and the whole of expression-text filters raw), array filters keep their meaning, and a
+ * condition that is `undefined` is refused instead of silently dropped.
+ *
+ * @param argument - name used in error messages. Default `'query'`.
+ * @throws DynamicsError `invalid_argument` naming the option (`query.skip`, `query.maxPageSize`,
+ *   `query.filter.name`, …) for anything Dataverse would refuse or misread.
+ * @example buildQuery({ select: ['name'], filter: { name: "O'Brien" }, maxPageSize: 500 })
+ *   // { queryString: "?$select=name&$filter=name%20eq%20'O''Brien'", preferences: { maxPageSize: 500 } }
+ */
+export function buildQuery<T extends object = Record<string, unknown>>(query?: QueryOptions<T>, argument = 'query'): BuiltQuery {
+  const preferences: BuiltQuery['preferences'] = {};
+  if (query === undefined || query === null) return { queryString: '', preferences };
+  if (!isPlainObject(query)) throw invalidArgument(argument, 'an object of query options', query);
+  const q = query as Record<string, unknown>;
+  for (const key of Object.keys(q)) {
+    if (q[key] === undefined) continue;
+    if (key === 'skip') {
+      throw invalidArgument(
+        `${argument}.skip`,
+        'no $skip: Dataverse does not support it (query/page-results.md); page with maxPageSize and @odata.nextLink (list().byPage())',
+        q[key],
+      );
+    }
+    if (key === 'skiptoken' || key === 'skipToken') {
+      throw invalidArgument(`${argument}.${key}`, 'no $skiptoken: follow @odata.nextLink unmodified (list().byPage({ continuationToken }))', q[key]);
+    }
+    if (!QUERY_KEYS.has(key)) {
+      throw invalidArgument(`${argument}.${key}`, `one of the options ${[...QUERY_KEYS].join(', ')}`, q[key]);
+    }
+  }
+
+  const params: string[] = [];
+
+  if (q.select !== undefined) {
+    const items = typeof q.select === 'string' ? [q.select] : q.select;
+    if (!Array.isArray(items) || items.length === 0) {
+      throw invalidArgument(`${argument}.select`, 'a column name or a non-empty array of column names', q.select);
+    }
+    items.forEach((item: unknown, index) => {
+      if (typeof item !== 'string' || !SELECT_ITEM.test(item)) {
+        throw invalidArgument(`${argument}.select[${index}]`, 'a column name such as "name" or "_parentaccountid_value"', item);
+      }
+    });
+    params.push(`$select=${items.join(',')}`);
+  }
+
+  if (q.filter !== undefined && q.filter !== null) {
+    if (typeof q.filter !== 'string' && !Array.isArray(q.filter) && !isPlainObject(q.filter)) {
+      throw invalidArgument(`${argument}.filter`, 'expression text, a condition object or an array of them', q.filter);
+    }
+    const text = encodeFilter(q.filter as Filter, `${argument}.filter`);
+    if (text !== '') params.push(`$filter=${text}`);
+  }
+
+  if (q.expand !== undefined) {
+    const expand = q.expand;
+    const valid =
+      (typeof expand === 'string' && expand.trim() !== '') ||
+      (Array.isArray(expand) && expand.length > 0 && expand.every((e: unknown) => typeof e === 'string' && e.trim() !== '')) ||
+      isPlainObject(expand);
+    if (!valid) throw invalidArgument(`${argument}.expand`, 'a navigation property, an array of them, or an object of nested options', expand);
+    if (isPlainObject(expand)) checkFilter(expand, `${argument}.expand`, 0);
+    const text = odataQueryOption({ expand }, 'expand');
+    if (text !== '') params.push(`$expand=${encodeQueryValue(text, true, `${argument}.expand`)}`);
+  }
+
+  if (q.orderBy !== undefined) {
+    const orderBy = q.orderBy;
+    const valid =
+      (typeof orderBy === 'string' && orderBy.trim() !== '') ||
+      (Array.isArray(orderBy) &&
+        orderBy.length > 0 &&
+        orderBy.every(
+          (o: unknown) =>
+            (typeof o === 'string' && o.trim() !== '') ||
+            (Array.isArray(o) && o.length === 2 && typeof o[0] === 'string' && (o[1] === 'asc' || o[1] === 'desc')),
+        ));
+    if (!valid) {
+      throw invalidArgument(`${argument}.orderBy`, "'column [asc|desc]', or an array of those or of [column, 'asc' | 'desc']", orderBy);
+    }
+    const text = odataQueryOption({ orderBy }, 'orderby');
+    params.push(`$orderby=${encodeQueryValue(text, false, `${argument}.orderBy`)}`);
+  }
+
+  if (q.top !== undefined) {
+    if (typeof q.top !== 'number' || !Number.isSafeInteger(q.top) || q.top < 0) {
+      throw invalidArgument(`${argument}.top`, 'a whole number ≥ 0', q.top);
+    }
+    params.push(`$top=${q.top}`);
+  }
+
+  if (q.count !== undefined) {
+    if (typeof q.count !== 'boolean') {
+      throw invalidArgument(`${argument}.count`, 'true or false (count rows matching a filter with client.count(entitySet, filter))', q.count);
+    }
+    if (q.count) params.push('$count=true');
+  }
+
+  if (q.maxPageSize !== undefined) preferences.maxPageSize = checkMaxPageSize(q.maxPageSize, `${argument}.maxPageSize`);
+  if (q.annotations !== undefined) {
+    preferences.includeAnnotations = q.annotations as PreferOptions['includeAnnotations'];
+    annotationList(preferences.includeAnnotations, `${argument}.annotations`);
+  }
+
+  return { queryString: params.length === 0 ? '' : `?${params.join('&')}`, preferences };
+}
+
+/**
+ * Just the query string of {@link buildQuery}: `''` or `'?…'`.
+ *
+ * @example `accounts/$count${buildQueryString({ filter: { statecode: 0 } })}`
+ */
+export function buildQueryString<T extends object = Record<string, unknown>>(query?: QueryOptions<T>, argument = 'query'): string {
+  return buildQuery(query, argument).queryString;
+}
+
+/** Options for {@link composePrefer}. */
+export interface PreferOptions {
+  /** `return=representation`: creates answer 201 with the record, updates 200. Default false. */
+  returnRepresentation?: boolean;
+  /** `odata.maxpagesize=n`, 1..5000. Default: none (the server's 5000). */
+  maxPageSize?: number;
+  /** `odata.include-annotations="…"`; `true` means `"*"`. Default: none. */
+  includeAnnotations?: string | readonly string[] | true;
+  /** `odata.continue-on-error`: a `$batch` carries on past failed parts. Default false. */
+  continueOnError?: boolean;
+  /** Further preferences written as given, e.g. `'odata.track-changes'`. Default: none. */
+  extra?: readonly string[];
+}
+
+function checkMaxPageSize(value: unknown, argument: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_PAGE_SIZE) {
+    throw invalidArgument(argument, `a whole number from 1 to ${MAX_PAGE_SIZE} (Dataverse's maximum page size)`, value);
+  }
+  return value;
+}
+
+/** Annotation term names or patterns: `OData.Community.Display.V1.FormattedValue`, `*`, `Microsoft.Dynamics.CRM.*`, `-…`. */
+const ANNOTATION = /^-?(\*|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(\.\*)?)$/;
+
+function annotationList(value: unknown, argument: string): string[] {
+  const list = value === true ? ['*'] : typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw invalidArgument(argument, 'true, an annotation name such as "OData.Community.Display.V1.FormattedValue", or a non-empty array of them', value);
+  }
+  list.forEach((item: unknown, index) => {
+    if (typeof item !== 'string' || !ANNOTATION.test(item)) {
+      throw invalidArgument(`${argument}[${index}]`, 'an annotation name or pattern such as "OData.Community.Display.V1.FormattedValue" or "*"', item);
+    }
+  });
+  return list as string[];
+}
+
+/**
+ * Composes one `Prefer` header (RFC 7240 §2: preferences separated by commas), or undefined when
+ * nothing is preferred. Dataverse reads several preferences from one header
+ * (query/select-columns.md joins `odata.include-annotations` and `odata.maxpagesize` this way).
+ *
+ * @throws DynamicsError `invalid_argument` naming `maxPageSize`, `includeAnnotations` or `extra`.
+ * @example composePrefer({ maxPageSize: 500, includeAnnotations: true })
+ *   // 'odata.include-annotations="*",odata.maxpagesize=500'
+ */
+export function composePrefer(options: PreferOptions = {}): string | undefined {
+  const parts: string[] = [];
+  if (options.returnRepresentation) parts.push('return=representation');
+  if (options.includeAnnotations !== undefined) {
+    parts.push(`odata.include-annotations="${annotationList(options.includeAnnotations, 'includeAnnotations').join(',')}"`);
+  }
+  if (options.maxPageSize !== undefined) parts.push(`odata.maxpagesize=${checkMaxPageSize(options.maxPageSize, 'maxPageSize')}`);
+  if (options.continueOnError) parts.push('odata.continue-on-error');
+  if (options.extra !== undefined) {
+    if (!Array.isArray(options.extra)) throw invalidArgument('extra', 'an array of preferences', options.extra);
+    options.extra.forEach((item: unknown, index) => {
+      // A CR or LF would let a caller inject a header; an empty item would leave a stray comma.
+      // eslint-disable-next-line no-control-regex
+      if (typeof item !== 'string' || item.trim() === '' || /[\u0000-\u001f\u007f]/.test(item)) {
+        throw invalidArgument(`extra[${index}]`, 'a non-empty preference without control characters', item);
+      }
+      parts.push(item.trim());
+    });
+  }
+  return parts.length === 0 ? undefined : parts.join(',');
+}
+
+/** What the server applied, from `Preference-Applied`. */
+export interface PreferenceApplied {
+  /** `odata.maxpagesize`, when applied. */
+  maxPageSize?: number;
+  /** The `odata.include-annotations` list, when applied. */
+  includeAnnotations?: string[];
+  /** `return=representation` was applied. */
+  returnRepresentation: boolean;
+  /** `odata.continue-on-error` was applied. */
+  continueOnError: boolean;
+  /** Every preference by lower-cased name: its value, or `true` for a bare preference. */
+  all: Record<string, string | true>;
+}
+
+/**
+ * Splits a header value on commas and semicolons outside double quotes (RFC 7230 §3.2.6
+ * quoted-string, backslash escapes included).
+ */
+function splitOutsideQuotes(text: string, separator: ',' | ';'): string[] {
+  const out: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted && ch === '\\' && i + 1 < text.length) {
+      current += ch + text[i + 1];
+      i++;
+      continue;
+    }
+    if (ch === '"') quoted = !quoted;
+    if (!quoted && ch === separator) {
+      out.push(current);
+      current = '';
+      continue;
+    }
+    current += ch;
+  }
+  out.push(current);
+  return out;
+}
+
+function unquote(value: string): string {
+  const v = value.trim();
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) return v.slice(1, -1).replace(/\\(.)/g, '$1');
+  return v;
+}
+
+/**
+ * Parses a `Preference-Applied` (or `Prefer`) header. Tolerant: unknown preferences land in
+ * `all`, a malformed `odata.maxpagesize` is left out, a missing header gives an empty result.
+ *
+ * @example parsePreferenceApplied('odata.maxpagesize=2') // { maxPageSize: 2, … }
+ */
+export function parsePreferenceApplied(header: string | readonly string[] | undefined | null): PreferenceApplied {
+  const result: PreferenceApplied = { returnRepresentation: false, continueOnError: false, all: {} };
+  if (header === undefined || header === null) return result;
+  const text = Array.isArray(header) ? header.join(',') : String(header);
+  for (const item of splitOutsideQuotes(text, ',')) {
+    // Parameters after `;` (RFC 7240 §2) are not used by OData preferences; keep the main pair.
+    const [pair] = splitOutsideQuotes(item, ';');
+    const trimmed = pair.trim();
+    if (trimmed === '') continue;
+    const eq = trimmed.indexOf('=');
+    const name = (eq < 0 ? trimmed : trimmed.slice(0, eq)).trim().toLowerCase();
+    if (name === '') continue;
+    const value: string | true = eq < 0 ? true : unquote(trimmed.slice(eq + 1));
+    result.all[name] = value;
+    if (name === 'odata.maxpagesize' && typeof value === 'string' && /^\d+$/.test(value)) result.maxPageSize = Number(value);
+    else if (name === 'odata.include-annotations' && typeof value === 'string') {
+      result.includeAnnotations = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    } else if (name === 'return' && value === 'representation') result.returnRepresentation = true;
+    else if (name === 'odata.continue-on-error' && (value === true || value === 'true')) result.continueOnError = true;
+  }
+  return result;
+}
