@@ -28,6 +28,8 @@ export interface PropertyModel {
   readOnly: boolean;
   /** For `_x_value` lookup properties: the navigation properties whose ReferentialConstraint points at it. */
   lookupNavigationProperties?: string[];
+  /** Settable on create but not on update (`overriddencreatedon`, `importsequencenumber`, the primary key). */
+  createOnly?: boolean;
 }
 
 export interface NavigationPropertyModel {
@@ -40,6 +42,10 @@ export interface NavigationPropertyModel {
   partner?: string;
   /** `ReferentialConstraint`s: local property → property on the target. */
   referentialConstraints: { property: string; referencedProperty: string }[];
+  /** Entity set the navigation property leads to (its `NavigationPropertyBinding`, else the target type's set). */
+  targetEntitySet?: string;
+  /** Set by the platform, never through `@odata.bind` (`createdby`, `owningbusinessunit`, …). */
+  readOnly?: boolean;
 }
 
 export interface EntityTypeModel {
@@ -74,6 +80,10 @@ export interface ComplexTypeModel {
   qualifiedName: string;
   identifier: string;
   fileName: string;
+  /** Qualified name of the direct base type, if any (properties are already flattened). */
+  baseType?: string;
+  abstract?: boolean;
+  openType?: boolean;
   properties: PropertyModel[];
 }
 
@@ -114,6 +124,8 @@ export interface OperationModel {
   returnType?: { type: TypeRef; isCollection: boolean; nullable: boolean };
   /** Exposed through an ActionImport/FunctionImport in the entity container. */
   imported: boolean;
+  /** CSDL `IsComposable` (functions only). */
+  isComposable?: boolean;
 }
 
 export interface EntitySetModel {
