@@ -93,6 +93,11 @@ export interface EmulatorCounters {
   throttled: number;
   /** Discovery requests (openid-configuration). */
   discoveryRequests: number;
+  /**
+   * Requests answered by an injected fault (status or reset) instead of Entra or the Web API. They are
+   * not counted in `tokenRequests` or `apiRequests`, which count what the services answered.
+   */
+  faultedRequests: number;
 }
 
 /** A running emulator. */

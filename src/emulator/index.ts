@@ -1,0 +1,201 @@
+/**
+ * `dynamics-odata/emulator`: a local Entra ID + Dataverse Web API over HTTPS on 127.0.0.1, for
+ * offline development and tests (as Azurite is for Azure Storage).
+ *
+ * @example
+ * ```ts
+ * const emulator = await startEmulator({ seed: 100 });
+ * // point the app at it: emulator.env(caFile) gives the DYNAMICS_* variables
+ * await emulator.close();
+ * ```
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createCertificates } from './cert';
+import { createCounters, resetCounters } from './counters';
+import { createDataverseService } from './dataverse';
+import type { DataverseService } from './dataverse/contract';
+import { DEFAULT_CLIENT, DEFAULT_TENANT_ID, DEFAULT_USER, isGuid, resolveClient, resolveUser } from './entra/identities';
+import { SigningKey } from './entra/jwt';
+import { EntraService } from './entra/service';
+import { FaultRegistry } from './faults';
+import { DEFAULT_METADATA_XML } from './schema/default-metadata';
+import { createRequestHandler, type ServerParts } from './server';
+import type { Emulator, EmulatorOptions, FaultRule, ServiceProtectionBudget } from './types';
+
+export * from './types';
+
+/** Defaults of {@link EmulatorOptions} that are plain values. */
+export const EMULATOR_DEFAULTS = {
+  port: 0,
+  tenantId: DEFAULT_TENANT_ID,
+  client: DEFAULT_CLIENT,
+  user: DEFAULT_USER,
+  seed: 0,
+  tokenLifetimeSeconds: 3600,
+  dopHint: 8,
+  latencyInMs: 0,
+  serviceProtection: { maxRequests: 6000, windowInMs: 300_000, maxConcurrent: 52 },
+} as const;
+
+function integerOption(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`EmulatorOptions.${name} must be an integer between ${min} and ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** `metadata` is XML text or a file path; text is recognised by its leading `<`. */
+function resolveMetadata(metadata: string | undefined): string {
+  if (metadata === undefined) return DEFAULT_METADATA_XML;
+  if (typeof metadata !== 'string' || metadata.trim() === '') {
+    throw new TypeError('EmulatorOptions.metadata must be CSDL XML text or a path to a $metadata file');
+  }
+  if (metadata.trimStart().startsWith('<')) return metadata;
+  if (!existsSync(metadata)) throw new TypeError(`EmulatorOptions.metadata: no such file '${metadata}' (expected CSDL XML text or a path to a $metadata file)`);
+  return readFileSync(metadata, 'utf8');
+}
+
+function resolveServiceProtection(budget: ServiceProtectionBudget | undefined): Required<Omit<ServiceProtectionBudget, 'retryAfterSeconds'>> & { retryAfterSeconds?: number } {
+  const d = EMULATOR_DEFAULTS.serviceProtection;
+  return {
+    maxRequests: integerOption('serviceProtection.maxRequests', budget?.maxRequests, d.maxRequests, 1),
+    windowInMs: integerOption('serviceProtection.windowInMs', budget?.windowInMs, d.windowInMs, 1),
+    maxConcurrent: integerOption('serviceProtection.maxConcurrent', budget?.maxConcurrent, d.maxConcurrent, 1),
+    ...(budget?.retryAfterSeconds !== undefined
+      ? { retryAfterSeconds: integerOption('serviceProtection.retryAfterSeconds', budget.retryAfterSeconds, 1, 0) }
+      : {}),
+  };
+}
+
+/**
+ * Starts the emulator: generates a CA and server certificate and a token-signing key, listens on
+ * 127.0.0.1 and serves Entra ID (per tenant path) and the Dataverse Web API (`/api/data/v9.x/`).
+ * Every option has a default, so `await startEmulator()` is enough. Close it with `close()`.
+ */
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const port = integerOption('port', options.port, EMULATOR_DEFAULTS.port, 0, 65535);
+  const tenantId = (options.tenantId ?? EMULATOR_DEFAULTS.tenantId).toLowerCase();
+  if (!isGuid(tenantId)) throw new TypeError(`EmulatorOptions.tenantId must be a GUID, got '${tenantId}'`);
+  const tokenLifetimeSeconds = integerOption('tokenLifetimeSeconds', options.tokenLifetimeSeconds, EMULATOR_DEFAULTS.tokenLifetimeSeconds, 1);
+  const refreshInSeconds = options.refreshInSeconds === undefined ? undefined : integerOption('refreshInSeconds', options.refreshInSeconds, 0, 1);
+  const seed = integerOption('seed', options.seed, EMULATOR_DEFAULTS.seed, 0);
+  const dopHint = integerOption('dopHint', options.dopHint, EMULATOR_DEFAULTS.dopHint, 1);
+  const latencyInMs = integerOption('latencyInMs', options.latencyInMs, EMULATOR_DEFAULTS.latencyInMs, 0);
+  const serviceProtection = resolveServiceProtection(options.serviceProtection);
+  const clients = (options.clients ?? [EMULATOR_DEFAULTS.client]).map(resolveClient);
+  const users = (options.users ?? [EMULATOR_DEFAULTS.user]).map(resolveUser);
+  if (clients.length === 0) throw new RangeError('EmulatorOptions.clients must hold at least one client');
+  if (users.length === 0) throw new RangeError('EmulatorOptions.users must hold at least one user');
+  for (const [i, c] of clients.entries()) {
+    if (!c.clientId || !c.clientSecret) throw new TypeError(`EmulatorOptions.clients[${i}] needs a clientId and a clientSecret`);
+  }
+  for (const [i, u] of users.entries()) {
+    if (!u.username || typeof u.password !== 'string') throw new TypeError(`EmulatorOptions.users[${i}] needs a username and a password`);
+  }
+  const metadataXml = resolveMetadata(options.metadata);
+
+  const [certs, signingKey] = await Promise.all([createCertificates(), SigningKey.create()]);
+  const counters = createCounters();
+  const faults = new FaultRegistry();
+
+  let resolveParts!: (parts: ServerParts) => void;
+  let rejectParts!: (err: unknown) => void;
+  const ready = new Promise<ServerParts>((resolve, reject) => {
+    resolveParts = resolve;
+    rejectParts = reject;
+  });
+  // Requests racing a failed start must not leave an unhandled rejection behind.
+  ready.catch(() => undefined);
+  const server = createServer({ key: certs.keyPem, cert: certs.certPem }, createRequestHandler(ready));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  const origin = `https://127.0.0.1:${actualPort}`;
+  const environmentUrl = origin;
+  const entra = new EntraService(
+    { origin, environmentUrl, tenantId, clients, users, tokenLifetimeSeconds, ...(refreshInSeconds !== undefined ? { refreshInSeconds } : {}) },
+    signingKey,
+    counters,
+  );
+  let dataverse: DataverseService;
+  try {
+    dataverse = await createDataverseService(
+      { metadataXml, seed, ...(options.dataFile !== undefined ? { dataFile: options.dataFile } : {}), serviceProtection, dopHint, latencyInMs },
+      {
+        environmentUrl,
+        authorizationUri: entra.authorizationUri(),
+        checkAuthorization: (header) => entra.checkAuthorization(header),
+        counters,
+      },
+    );
+  } catch (err) {
+    rejectParts(err);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw err;
+  }
+  resolveParts({
+    origin,
+    entra,
+    dataverse,
+    faults,
+    counters,
+    faultContext: { origin, environmentUrl, authorizationUri: entra.authorizationUri() },
+  });
+
+  const authority = `${origin}/${tenantId}`;
+  const tokenUrl = `${authority}/oauth2/token`;
+  const client = clients[0];
+  const user = users[0];
+  let closing: Promise<void> | undefined;
+  const emulator: Emulator = {
+    url: origin,
+    port: actualPort,
+    tenantId,
+    authority,
+    tokenUrl,
+    tokenUrlV2: `${authority}/oauth2/v2.0/token`,
+    apiUrl: `${origin}/api/data/v9.2`,
+    caPem: certs.caPem,
+    client,
+    user,
+    env(caFile?: string): Record<string, string> {
+      return {
+        DYNAMICS_TOKEN_URL: tokenUrl,
+        DYNAMICS_CLIENT_ID: client.clientId,
+        DYNAMICS_CLIENT_SECRET: client.clientSecret,
+        DYNAMICS_USER_NAME: user.username,
+        DYNAMICS_PASSWORD: user.password,
+        DYNAMICS_RESOURCE: environmentUrl,
+        ...(caFile !== undefined ? { DYNAMICS_CA_FILE: caFile } : {}),
+      };
+    },
+    counters,
+    resetCounters: () => resetCounters(counters),
+    injectFault: (rule: FaultRule) => faults.add(rule),
+    clearFaults: () => faults.clear(),
+    revokeRefreshTokens: () => entra.revokeRefreshTokens(),
+    setServiceProtection: (budget) => dataverse.setServiceProtection(budget),
+    setLatency: (ms) => dataverse.setLatency(integerOption('latencyInMs', ms, 0, 0)),
+    store: dataverse.store,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Keep-alive sockets would hold close() open until they time out.
+        server.closeAllConnections();
+        await closed;
+        await dataverse.close();
+      })();
+      return closing;
+    },
+  };
+  return emulator;
+}
