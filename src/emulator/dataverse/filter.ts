@@ -34,6 +34,16 @@ const DATE_RE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d
 const NUMBER_RE = /^-?\d+(\.\d+)?([eE][+-]?\d+)?[mMdDfFlL]?$/;
 const IDENT_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 
+/** Classifies a bare literal word (as in keys and function parameters); undefined for identifiers. */
+export function literalOf(word: string): { kind: ValueKind; value: string | number | boolean | null } | undefined {
+  if (word === 'null') return { kind: 'null', value: null };
+  if (word === 'true' || word === 'false') return { kind: 'boolean', value: word === 'true' };
+  if (GUID_RE.test(word)) return { kind: 'guid', value: word.toLowerCase() };
+  if (DATE_RE.test(word)) return { kind: 'date', value: word };
+  if (NUMBER_RE.test(word)) return { kind: 'number', value: Number(word.replace(/[mMdDfFlL]$/, '')) };
+  return undefined;
+}
+
 export function tokenize(text: string): Token[] {
   const out: Token[] = [];
   let i = 0;
@@ -77,11 +87,19 @@ class Parser {
   constructor(
     private readonly tokens: Token[],
     private readonly source: string,
+    private readonly aliases: ReadonlyMap<string, string>,
   ) {}
 
   parse(): FilterExpr {
     if (this.tokens.length === 0) throw dvErrors.syntax('Expression expected at position 0 in \'\'.');
     const e = this.or();
+    if (this.pos < this.tokens.length) this.fail(`Syntax error at position ${this.pos}`);
+    return e;
+  }
+
+  /** A single operand (used for alias values). */
+  parseOperand(): FilterExpr {
+    const e = this.primary();
     if (this.pos < this.tokens.length) this.fail(`Syntax error at position ${this.pos}`);
     return e;
   }
@@ -101,7 +119,7 @@ class Parser {
     return t !== undefined && t.t === 'punct' && t.v === v;
   }
   private expectPunct(v: string): void {
-    if (!this.isPunct(v)) this.fail(`')' or ',' expected at position ${this.pos}`.replace("')' or ','", `'${v}'`));
+    if (!this.isPunct(v)) this.fail(`'${v}' expected at position ${this.pos}`);
     this.pos++;
   }
 
@@ -153,6 +171,12 @@ class Parser {
     if (t.t !== 'word') this.fail(`Expression expected at position ${this.pos}`);
     this.pos++;
     const v = t.v;
+    if (v.startsWith('@')) {
+      // Parameter alias (OData URL conventions §5.1.1.13): `?$filter=contains(@p1,'x')&@p1=name`.
+      const value = this.aliases.get(v);
+      if (value === undefined) this.fail(`The parameter alias '${v}' has no value`);
+      return new Parser(tokenize(value), value, new Map()).parseOperand();
+    }
     if (v === 'null') return { k: 'lit', kind: 'null', value: null };
     if (v === 'true' || v === 'false') return { k: 'lit', kind: 'boolean', value: v === 'true' };
     if (GUID_RE.test(v)) return { k: 'lit', kind: 'guid', value: v.toLowerCase() };
@@ -211,8 +235,8 @@ class Parser {
 }
 
 /** Parses a `$filter` value (already percent-decoded once). */
-export function parseFilter(text: string): FilterExpr {
-  return new Parser(tokenize(text), text).parse();
+export function parseFilter(text: string, aliases: ReadonlyMap<string, string> = new Map()): FilterExpr {
+  return new Parser(tokenize(text), text, aliases).parse();
 }
 
 /** Resolves a property path of the filtered entity type to its value kind (undefined: no such property). */
