@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto';
+import { silentLogger, type Logger } from '../../logger';
+import type { PartitionedCachePlugin, PartitionedTokenCache, TokenCacheAccessContext, TokenCachePartition, TokenCachePlugin } from './types';
+
+/**
+ * The two Redis commands the cache needs, as `ioredis` (an optional peer dependency, never
+ * loaded by this module) or node-redis v4+ offer them.
+ */
+export interface RedisLike {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ...args: Array<string | number>): Promise<unknown>;
+}
+
+/** Options of {@link redisTokenCache}. */
+export interface RedisTokenCacheOptions {
+  /** Prefix of every key. Default: `dynamics-odata:msal:`. */
+  keyPrefix?: string;
+  /** Partition key used when the plugin is handed to MSAL directly instead of to {@link MsalTokenProvider}. Default: `default`. */
+  partition?: string;
+  /** Expire each blob this many seconds after its last write. Default: never. */
+  ttlInSeconds?: number;
+  /** Default: silent. */
+  logger?: Logger;
+}
+
+/**
+ * A token cache in Redis shared by any number of app instances, partitioned as msal-node's
+ * distributed-cache guidance says (`lib/msal-node/docs/caching.md`):
+ * - app tokens (client credentials) under `<prefix>app:<clientId>.<tenantId>`;
+ * - user tokens under `<prefix>user:<clientId>:<homeAccountId>`, with an index from the
+ *   configured user name (hashed) to the account, so that a new instance using the password
+ *   grant finds the user's tokens without signing in again.
+ *
+ * Each {@link MsalTokenProvider} gets its own plugin bound to its partition, so app-only and user
+ * tokens never end up in one blob (which reusing one MSAL app across partitions does).
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis';
+ * const cache = redisTokenCache(new Redis(process.env.DYNAMICS_REDIS_URL!));
+ * new MsalTokenProvider({ ...options, cache });
+ * ```
+ */
+export function redisTokenCache(redis: RedisLike, options: RedisTokenCacheOptions = {}): PartitionedTokenCache & TokenCachePlugin {
+  if (typeof redis?.get !== 'function' || typeof redis?.set !== 'function') {
+    throw new TypeError('redisTokenCache: redis must have get(key) and set(key, value) methods (an ioredis or node-redis client)');
+  }
+  const prefix = options.keyPrefix ?? 'dynamics-odata:msal:';
+  const logger = options.logger ?? silentLogger;
+  const fixed = new RedisPartitionPlugin(redis, prefix, options.ttlInSeconds, logger, { key: `${prefix}${options.partition ?? 'default'}` });
+  return {
+    forPartition(partition: TokenCachePartition): PartitionedCachePlugin {
+      if (partition.kind === 'app') {
+        return new RedisPartitionPlugin(redis, prefix, options.ttlInSeconds, logger, { key: `${prefix}app:${partition.clientId}.${partition.tenantId.toLowerCase()}` });
+      }
+      return new RedisPartitionPlugin(redis, prefix, options.ttlInSeconds, logger, { user: partition });
+    },
+    beforeCacheAccess: (ctx) => fixed.beforeCacheAccess(ctx),
+    afterCacheAccess: (ctx) => fixed.afterCacheAccess(ctx),
+  };
+}
+
+class RedisPartitionPlugin implements PartitionedCachePlugin {
+  private homeAccountId?: string;
+
+  constructor(
+    private readonly redis: RedisLike,
+    private readonly prefix: string,
+    private readonly ttlInSeconds: number | undefined,
+    private readonly logger: Logger,
+    private readonly target: { key: string } | { user: TokenCachePartition },
+  ) {}
+
+  setAccount(homeAccountId: string): void {
+    this.homeAccountId = homeAccountId;
+  }
+
+  async beforeCacheAccess(context: TokenCacheAccessContext): Promise<void> {
+    const key = await this.readKey();
+    const blob = key ? await this.redis.get(key) : null;
+    if (blob) {
+      try {
+        JSON.parse(blob);
+        context.tokenCache.deserialize(blob);
+        return;
+      } catch {
+        this.logger.warn('Token cache entry in Redis is corrupt; treating it as empty', { key });
+      }
+    }
+    context.tokenCache.deserialize('{}');
+  }
+
+  async afterCacheAccess(context: TokenCacheAccessContext): Promise<void> {
+    if (!context.cacheHasChanged) return;
+    const blob = context.tokenCache.serialize();
+    let key: string | undefined;
+    if ('key' in this.target) {
+      key = this.target.key;
+    } else {
+      // Like msal-node's DistributedCachePlugin: a user blob is filed under its account.
+      this.homeAccountId ??= firstHomeAccountId(blob);
+      if (!this.homeAccountId) {
+        this.logger.warn('Not persisting a user token cache without an account (the token response had no id_token/client_info)');
+        return;
+      }
+      key = this.userKey(this.target.user, this.homeAccountId);
+      if (this.target.user.username) await this.write(this.indexKey(this.target.user), this.homeAccountId);
+    }
+    await this.write(key, blob);
+  }
+
+  private async readKey(): Promise<string | undefined> {
+    if ('key' in this.target) return this.target.key;
+    const user = this.target.user;
+    if (!this.homeAccountId && user.username) {
+      this.homeAccountId = (await this.redis.get(this.indexKey(user))) ?? undefined;
+    }
+    return this.homeAccountId ? this.userKey(user, this.homeAccountId) : undefined;
+  }
+
+  private userKey(user: TokenCachePartition, homeAccountId: string): string {
+    return `${this.prefix}user:${user.clientId}:${homeAccountId}`;
+  }
+
+  /** The user name is hashed: key names show up in monitoring, user names are personal data. */
+  private indexKey(user: TokenCachePartition): string {
+    const hash = createHash('sha256').update(`${user.tenantId.toLowerCase()}\n${(user.username ?? '').toLowerCase()}`).digest('hex');
+    return `${this.prefix}user-index:${user.clientId}:${hash}`;
+  }
+
+  private async write(key: string, value: string): Promise<void> {
+    if (this.ttlInSeconds) await this.redis.set(key, value, 'EX', this.ttlInSeconds);
+    else await this.redis.set(key, value);
+  }
+}
+
+function firstHomeAccountId(serialized: string): string | undefined {
+  try {
+    const accounts = (JSON.parse(serialized) as { Account?: Record<string, { home_account_id?: string }> }).Account ?? {};
+    for (const a of Object.values(accounts)) if (a.home_account_id) return a.home_account_id;
+  } catch {
+    // Not ours to fix: MSAL produced it.
+  }
+  return undefined;
+}
