@@ -11,6 +11,34 @@ export type { Logger } from './logger';
 
 // --- auth ---
 export type { AccessToken, GetTokenOptions, TokenProvider, GrantType } from './auth/types';
+export {
+  MsalTokenProvider,
+  fromTokenCredential,
+  fileTokenCache,
+  redisTokenCache,
+  loadAuthConfig,
+  createTokenCache,
+  type MsalTokenProviderOptions,
+  type TokenSet,
+  type AuthCodeUrlOptions,
+  type AuthCodeUrl,
+  type AcquireTokenByCodeOptions,
+  type DeviceCodeOptions,
+  type DeviceCodePrompt,
+  type TokenRetryOptions,
+  type TokenCredentialLike,
+  type FromTokenCredentialOptions,
+  type FileTokenCacheOptions,
+  type RedisLike,
+  type RedisTokenCacheOptions,
+  type TokenCachePlugin,
+  type TokenCacheAccessContext,
+  type TokenCachePartition,
+  type PartitionedTokenCache,
+  type PartitionedCachePlugin,
+  type AuthConfig,
+  type ConfiguredTokenCache,
+} from './auth';
 
 // --- client ---
 export type { EntityTypes, SchemaMap, UntypedSchema } from './client/schema';
