@@ -33,3 +33,19 @@ export {
   type PreferOptions,
   type QueryOptions,
 } from './query';
+export {
+  decodeBatchResponse,
+  encodeBatch,
+  multipartBoundary,
+  splitOperations,
+  MAX_BATCH_OPERATIONS,
+  type BatchChangeSet,
+  type BatchItem,
+  type BatchMethod,
+  type BatchOperation,
+  type BatchOperationSlot,
+  type BatchPartResponse,
+  type EncodeBatchOptions,
+  type EncodedBatch,
+} from './batch';
+export { headerValue, parseRetryAfter, parseServiceError, type ResponseHeaders, type ServiceErrorInfo } from './errors';

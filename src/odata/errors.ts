@@ -1,0 +1,210 @@
+/**
+ * Reading a failed response: Dataverse's `{"error":{"code","message"}}` body
+ * (compose-http-requests-handle-errors.md), or whatever a gateway sent instead, and `Retry-After`.
+ */
+import { ErrorCode } from '../errors';
+
+/** Header values as HTTP clients hand them over (names in any case). */
+export type ResponseHeaders = Readonly<Record<string, string | readonly string[] | number | undefined>>;
+
+/** What {@link parseServiceError} found in a failed response. */
+export interface ServiceErrorInfo {
+  /** Dataverse's hex code (`0x80040217`) when it sent one, otherwise `http_error` or `malformed_response`. */
+  code: string;
+  /** `HTTP 404 Not Found: <the service's message>` or a description of what came back instead. */
+  message: string;
+  /** The parsed JSON body, when the body was JSON; never an HTML page. */
+  body?: unknown;
+  /** The service's message alone, when it sent one. */
+  serviceMessage?: string;
+  /** `x-ms-service-request-id`, `REQ_ID` or `request-id`, when present. */
+  requestId?: string;
+  /** From `Retry-After`, in milliseconds, when present and valid. */
+  retryAfterInMs?: number;
+}
+
+const REASONS: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Payload Too Large',
+  414: 'URI Too Long',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** Longest snippet of a non-JSON body quoted in a message. */
+const SNIPPET_CHARS = 120;
+/** Longest service message kept (Dataverse messages are short; anything longer is not one). */
+const MESSAGE_CHARS = 2000;
+
+/** Reads a header by name, whatever its case; arrays are joined with `, `. */
+export function headerValue(headers: ResponseHeaders | undefined | null, name: string): string | undefined {
+  if (!headers || typeof headers !== 'object') return undefined;
+  const lower = name.toLowerCase();
+  for (const key of Object.keys(headers)) {
+    if (key.toLowerCase() !== lower) continue;
+    const value = headers[key];
+    if (value === undefined) return undefined;
+    return Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return undefined;
+}
+
+/** Removes anything that looks like a credential before text reaches a message. */
+function redact(text: string): string {
+  return text
+    .replace(/\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*/gi, '$1 [redacted]')
+    .replace(/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(\.[A-Za-z0-9_-]*)?/g, '[redacted]')
+    .replace(/\b(client_secret|password|access_token|refresh_token|id_token)=[^&\s]*/gi, '$1=[redacted]');
+}
+
+/** A short, single-line, tag-free excerpt of a non-JSON body: the HTML `<title>` when there is one. */
+function snippet(text: string): string {
+  const title = /<title[^>]*>([\s\S]*?)<\/title>/i.exec(text);
+  const raw = title ? title[1] : text.replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ');
+  const decoded = raw
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&');
+  // eslint-disable-next-line no-control-regex
+  const flat = redact(decoded.replace(/[\u0000-\u001f\u007f\s]+/g, ' ').trim());
+  return flat.length > SNIPPET_CHARS ? `${flat.slice(0, SNIPPET_CHARS)}…` : flat;
+}
+
+function bodyToText(body: unknown): string | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  return undefined;
+}
+
+function clip(text: string): string {
+  return text.length > MESSAGE_CHARS ? `${text.slice(0, MESSAGE_CHARS)}…` : text;
+}
+
+/** The message and code in the JSON error shapes a Dataverse URL can answer with. */
+function fromJson(json: unknown): { code?: string; message?: string } {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return {};
+  const o = json as Record<string, unknown>;
+  const error = o.error;
+  // Dataverse / OData v4: { "error": { "code": "0x…", "message": "…" } }
+  if (error !== null && typeof error === 'object' && !Array.isArray(error)) {
+    const e = error as Record<string, unknown>;
+    const code = typeof e.code === 'string' && e.code.trim() !== '' ? e.code.trim() : undefined;
+    let message = typeof e.message === 'string' && e.message.trim() !== '' ? e.message : undefined;
+    const inner = e.innererror as Record<string, unknown> | undefined;
+    if (message === undefined && inner && typeof inner.message === 'string') message = inner.message;
+    return { code, message };
+  }
+  // Entra ID / OAuth-style: { "error": "invalid_token", "error_description": "…" }
+  if (typeof error === 'string') {
+    return { message: typeof o.error_description === 'string' ? `${error}: ${o.error_description}` : error };
+  }
+  // ASP.NET Web API: { "Message": "…" }
+  if (typeof o.Message === 'string') return { message: o.Message };
+  if (typeof o.message === 'string') return { message: o.message };
+  return {};
+}
+
+/**
+ * Reads a failed response into a code and a message, whatever came back: Dataverse's JSON error
+ * (whose `code` is "frequently empty", compose-http-requests-handle-errors.md), another JSON shape,
+ * an HTML page from a gateway, truncated JSON, or nothing. Never throws; never puts more than a
+ * short, credential-free snippet of a non-JSON body into the message.
+ *
+ * Codes: Dataverse's code when present; `http_error` for an empty body or JSON without a code;
+ * `malformed_response` when the body is not JSON (HTML, text, truncated JSON).
+ *
+ * @param bodyText - the raw body (string or bytes); an already-parsed object is accepted too.
+ * @example parseServiceError(502, { 'content-type': 'text/html' }, '<html><title>502 Bad Gateway</title>…')
+ *   // { code: 'malformed_response', message: 'HTTP 502 Bad Gateway: the response was not JSON (text/html): "502 Bad Gateway"' }
+ */
+export function parseServiceError(status: number, headers: ResponseHeaders | undefined | null, bodyText: unknown): ServiceErrorInfo {
+  const statusText = `HTTP ${status}${REASONS[status] ? ` ${REASONS[status]}` : ''}`;
+  const info: ServiceErrorInfo = { code: ErrorCode.httpError, message: statusText };
+  const requestId = headerValue(headers, 'x-ms-service-request-id') ?? headerValue(headers, 'req_id') ?? headerValue(headers, 'request-id');
+  if (requestId !== undefined && requestId.trim() !== '') info.requestId = requestId.split(',')[0].trim();
+  const retryAfterInMs = parseRetryAfter(headerValue(headers, 'retry-after'));
+  if (retryAfterInMs !== undefined) info.retryAfterInMs = retryAfterInMs;
+
+  const contentType = (headerValue(headers, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+  let parsed: unknown;
+  let isJson = false;
+  const text = bodyToText(bodyText);
+  if (text === undefined) {
+    if (bodyText !== undefined && bodyText !== null && typeof bodyText === 'object') {
+      parsed = bodyText;
+      isJson = true;
+    }
+  } else if (text.trim() === '') {
+    info.message = `${statusText} (empty body)`;
+    return info;
+  } else {
+    const looksJson = /^\s*[{[]/.test(text);
+    if (contentType.endsWith('json') || (contentType === '' && looksJson)) {
+      try {
+        parsed = JSON.parse(text);
+        isJson = true;
+      } catch {
+        info.code = ErrorCode.malformedResponse;
+        info.message = `${statusText}: the JSON error body does not parse (truncated?): "${snippet(text.slice(0, 400))}"`;
+        return info;
+      }
+    } else {
+      info.code = ErrorCode.malformedResponse;
+      info.message = `${statusText}: the response was not JSON (${contentType || 'no content type'}): "${snippet(text.slice(0, 64 * 1024))}"`;
+      return info;
+    }
+  }
+  if (isJson) {
+    info.body = parsed;
+    const { code, message } = fromJson(parsed);
+    if (code !== undefined) info.code = code;
+    if (message !== undefined) {
+      info.serviceMessage = clip(message);
+      info.message = `${statusText}: ${info.serviceMessage}`;
+    } else {
+      info.message = `${statusText}: the JSON body carried no error message`;
+    }
+  }
+  return info;
+}
+
+/**
+ * `Retry-After` in milliseconds: delta-seconds (`"5"`, as Dataverse sends for 429, api-limits.md)
+ * or an HTTP-date (RFC 9110 §10.2.3), also a `hh:mm:ss` time span. A date in the past gives 0.
+ * Anything else (missing, negative, garbage) gives undefined.
+ *
+ * @param now - the current time in ms since the epoch. Default `Date.now()`.
+ * @example parseRetryAfter('2') // 2000
+ */
+export function parseRetryAfter(value: string | number | readonly string[] | undefined | null, now: number = Date.now()): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : undefined;
+  const text = (Array.isArray(value) ? value[0] : value) as string | undefined;
+  if (typeof text !== 'string') return undefined;
+  const v = text.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) {
+    const ms = Math.round(Number(v) * 1000);
+    return Number.isFinite(ms) ? ms : undefined;
+  }
+  const span = /^(\d{1,2}):(\d{2}):(\d{2})(\.\d+)?$/.exec(v);
+  if (span) return ((Number(span[1]) * 60 + Number(span[2])) * 60 + Number(span[3]) + Number(span[4] ?? 0)) * 1000;
+  // An HTTP-date names a weekday or month and ends in GMT (IMF-fixdate, RFC 850, asctime).
+  if (!/[A-Za-z]{3}/.test(v)) return undefined;
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
