@@ -1,0 +1,144 @@
+/**
+ * `dynamics-odata emulator` as a user runs it (`npm run emulator` = tsx scripts/emulator.ts): prints
+ * the DYNAMICS_* variables, writes the CA, serves a token request, and stops cleanly on SIGTERM.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { httpsRequest } from '../helpers/emulator';
+
+const repo = resolve(__dirname, '../..');
+const script = join(repo, 'scripts/emulator.ts');
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function launch(args: string[]): Run {
+  // `node --import tsx` is what `tsx` does, without npx's extra process between us and the signal.
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+/** Waits until the child has printed DYNAMICS_CA_FILE (the last variable) or exited. */
+async function variables(run: Run): Promise<Record<string, string>> {
+  await new Promise<void>((res, rej) => {
+    const check = (): void => {
+      if (/^DYNAMICS_CA_FILE=.*\n/m.test(run.stdout())) res();
+    };
+    run.child.stdout?.on('data', check);
+    void run.exit.then(() => rej(new Error(`emulator exited early: ${run.stderr()}`)));
+    check();
+  });
+  return Object.fromEntries(
+    run
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+let dir: string;
+const running: Run[] = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'emulator-cli-'));
+});
+
+afterAll(() => {
+  for (const run of running) if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('prints the variables, serves a v1 token request with them, and stops on SIGTERM', async () => {
+  const caFile = join(dir, 'nested', 'ca.pem');
+  const run = launch(['--port', '0', '--ca-file', caFile]);
+  running.push(run);
+  const vars = await variables(run);
+  expect(Object.keys(vars)).toEqual([
+    'DYNAMICS_TOKEN_URL',
+    'DYNAMICS_CLIENT_ID',
+    'DYNAMICS_CLIENT_SECRET',
+    'DYNAMICS_USER_NAME',
+    'DYNAMICS_PASSWORD',
+    'DYNAMICS_RESOURCE',
+    'DYNAMICS_CA_FILE',
+  ]);
+  expect(vars.DYNAMICS_TOKEN_URL).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/oauth2\/token$/);
+  expect(vars.DYNAMICS_CA_FILE).toBe(caFile);
+  const caPem = readFileSync(caFile, 'utf8');
+  expect(caPem).toContain('BEGIN CERTIFICATE');
+
+  const tokenUrl = new URL(vars.DYNAMICS_TOKEN_URL);
+  const res = await httpsRequest(
+    { url: tokenUrl.origin, caPem },
+    {
+      method: 'POST',
+      path: tokenUrl.pathname,
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: vars.DYNAMICS_CLIENT_ID,
+        client_secret: vars.DYNAMICS_CLIENT_SECRET,
+        username: vars.DYNAMICS_USER_NAME,
+        password: vars.DYNAMICS_PASSWORD,
+        resource: vars.DYNAMICS_RESOURCE,
+      }),
+    },
+  );
+  expect(res.status).toBe(200);
+  const body = res.json as { access_token: string; resource: string };
+  expect(body.resource).toBe(vars.DYNAMICS_RESOURCE);
+  expect(JSON.parse(Buffer.from(body.access_token.split('.')[1], 'base64url').toString())).toMatchObject({ aud: vars.DYNAMICS_RESOURCE });
+
+  run.child.kill('SIGTERM');
+  expect(await run.exit).toEqual({ code: 0, signal: null });
+  expect(run.stderr()).toContain('SIGTERM received');
+  // The server is gone.
+  await expect(httpsRequest({ url: tokenUrl.origin, caPem }, { path: '/' })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  // A CA file the user named is kept.
+  expect(existsSync(caFile)).toBe(true);
+});
+
+it('writes the CA to a temporary file named after the port by default, and removes it on SIGINT', async () => {
+  const run = launch(['--port', '0']);
+  running.push(run);
+  const vars = await variables(run);
+  const port = new URL(vars.DYNAMICS_RESOURCE).port;
+  expect(vars.DYNAMICS_CA_FILE).toBe(join(tmpdir(), `dynamics-odata-emulator-${port}-ca.pem`));
+  expect(existsSync(vars.DYNAMICS_CA_FILE)).toBe(true);
+  run.child.kill('SIGINT');
+  expect((await run.exit).code).toBe(0);
+  expect(existsSync(vars.DYNAMICS_CA_FILE)).toBe(false);
+});
+
+it.each([
+  [['--port', 'abc'], /--port must be an integer between 0 and 65535, got 'abc'/],
+  [['--port', '70000'], /--port must be an integer/],
+  [['--seed', '-1'], /--seed/],
+  [['--metadata', '/no/such/metadata.xml'], /--metadata: no such file/],
+  [['--bogus'], /Unknown option '--bogus'/],
+])('rejects %j with a clear message and exit code 2', async (args, message) => {
+  const run = launch(args);
+  running.push(run);
+  expect((await run.exit).code).toBe(2);
+  expect(run.stderr()).toMatch(message);
+  expect(run.stderr()).toContain('usage: dynamics-odata emulator');
+  expect(run.stdout()).toBe('');
+});
+
+it('--help prints the usage and exits 0', async () => {
+  const run = launch(['--help']);
+  running.push(run);
+  expect((await run.exit).code).toBe(0);
+  expect(run.stdout()).toContain('--ca-file PATH');
+});
