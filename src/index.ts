@@ -42,6 +42,51 @@ export {
 
 // --- client ---
 export type { EntityTypes, SchemaMap, UntypedSchema } from './client/schema';
+export { DynamicsClient, type EntitySetOf } from './client/DynamicsClient';
+export { DEFAULT_CLIENT_OPTIONS, type DynamicsClientOptions } from './client/options';
+export type { FunctionParameterValue } from './client/functions';
+export type {
+  AnnotationsOption,
+  AssociateOptions,
+  BatchOperation,
+  BatchOptions,
+  BatchResult,
+  BoundTarget,
+  ColumnOf,
+  ContinuablePage,
+  CreateOf,
+  CreateOptions,
+  DeleteOptions,
+  EntityKey,
+  Expanded,
+  ExpandOf,
+  ExpandOptions,
+  ExpandQuery,
+  FilterLiteral,
+  FilterOperators,
+  FilterQuery,
+  HttpMethod,
+  JsonValue,
+  KeyValue,
+  ListQuery,
+  ODataAnnotations,
+  OperationCallOptions,
+  OperationOptions,
+  OrderByQuery,
+  PagedAsyncIterableIterator,
+  PageSettings,
+  RawRequestOptions,
+  RawResponse,
+  ReadOf,
+  RecordSchema,
+  RetrieveOptions,
+  SchemaConstraint,
+  Selected,
+  UpdateOf,
+  UpdateOptions,
+  UpsertMode,
+  UpsertOptions,
+} from './client/types';
 
 // --- compat (@edirect/dynamics drop-in) ---
 

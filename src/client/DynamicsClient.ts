@@ -1,0 +1,734 @@
+import { DynamicsError, ErrorCode, NotFoundError, PreconditionFailedError, ValidationError } from '../errors';
+import { bodyText, isJsonContentType, parseJsonBody, plainResponseHeaders } from '../http/errors';
+import { createPipeline, type Pipeline } from '../http/pipeline';
+import { headerValue, type HttpRequest, type HttpResponse } from '../http/types';
+import { invalidArgument } from '../odata/fail';
+import { entityPath as odataEntityPath, normalizeGuid, parseEntityId, type RecordKey } from '../odata/keys';
+import { buildQuery, composePrefer, type QueryOptions } from '../odata/query';
+import { functionCall, operationPath, type FunctionParameterValue } from './functions';
+import { resolveClientOptions, type DynamicsClientOptions, type ResolvedClientConfig } from './options';
+import type { UntypedSchema } from './schema';
+import type {
+  ColumnOf,
+  ContinuablePage,
+  CreateOf,
+  CreateOptions,
+  DeleteOptions,
+  EntityKey,
+  Expanded,
+  ExpandOf,
+  FilterQuery,
+  ListQuery,
+  OperationCallOptions,
+  OperationOptions,
+  PagedAsyncIterableIterator,
+  PageSettings,
+  RawRequestOptions,
+  RawResponse,
+  ReadOf,
+  RecordSchema,
+  RetrieveOptions,
+  Selected,
+  UpdateOf,
+  UpdateOptions,
+  UpsertOptions,
+  AssociateOptions,
+  HttpMethod,
+  SchemaConstraint,
+} from './types';
+
+/** Entity-set names of a schema. */
+export type EntitySetOf<S> = keyof S & string;
+
+/** Headers every request carries (compose-http-requests-handle-errors.md). */
+const COMMON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  Accept: 'application/json',
+  'OData-MaxVersion': '4.0',
+  'OData-Version': '4.0',
+});
+
+/** Reads also send `If-None-Match: null`: a cached representation must never come back as 304. */
+const READ_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...COMMON_HEADERS, 'If-None-Match': 'null' });
+
+const WRITE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...COMMON_HEADERS, 'Content-Type': 'application/json; charset=utf-8' });
+
+/** Query-option names of {@link ListQuery} / {@link RetrieveOptions} that go to odata (the rest are per-call options). */
+const PER_CALL_KEYS = new Set(['abortSignal', 'timeoutInMs', 'headers', 'impersonate']);
+
+/** How a call is sent; built by the public methods. */
+interface CallSpec {
+  method: HttpMethod;
+  /** Absolute URL on the client's origin. */
+  url: string;
+  body?: unknown;
+  options?: OperationOptions;
+  /** Method-specific headers (If-Match, Prefer, …), applied before the caller's own. */
+  headers?: Record<string, string | undefined>;
+}
+
+/**
+ * The typed client for the Dataverse / Dynamics 365 Web API.
+ *
+ * Every call goes through one pipeline: bearer token (one refresh and re-send after a 401) → retries
+ * (429/503 after `Retry-After`, for writes too, with a client-wide pause after a 429; 502/504/resets
+ * only when re-sending cannot duplicate a write) → a concurrency limit following the service's
+ * `x-ms-dop-hint` → axios over one keep-alive agent. Failures are {@link DynamicsError}s.
+ *
+ * **Retry-safe creates.** A POST create is never re-sent after an ambiguous failure (a 502, a reset,
+ * a timeout: the record may already exist). To make a create safe to retry, choose the id yourself
+ * and use `upsert(entitySet, id, record, { mode: 'createOnly' })`: it is a PATCH with
+ * `If-None-Match: *`, so a re-send can never make a second record; if the first attempt did land,
+ * the re-send's "already exists" is reported as success.
+ *
+ * @example
+ * ```ts
+ * const client = new DynamicsClient<Schema>({ url: 'https://contoso.crm.dynamics.com', auth: { clientId, clientSecret, tenantId } });
+ * const id = await client.create('accounts', { name: 'Contoso' });
+ * const account = await client.retrieve('accounts', id, { select: ['name'] });
+ * for await (const row of client.list('accounts', { select: ['name'], filter: { statecode: 0 } })) console.log(row.name);
+ * ```
+ */
+export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
+  /** The environment URL, `https://contoso.crm.dynamics.com`. */
+  readonly url: string;
+  /** The Web API root, `https://contoso.crm.dynamics.com/api/data/v9.2/`. */
+  readonly apiUrl: string;
+  private readonly config: ResolvedClientConfig;
+  private readonly pipeline: Pipeline;
+
+  /** @throws ConfigurationError naming each invalid option. */
+  constructor(options: DynamicsClientOptions<S>) {
+    this.config = resolveClientOptions(options);
+    this.url = this.config.origin;
+    this.apiUrl = this.config.apiRoot;
+    this.pipeline = createPipeline({
+      origin: this.config.origin,
+      ca: this.config.ca,
+      tokenProvider: this.config.tokenProvider,
+      logger: this.config.logger,
+      maxRetries: this.config.maxRetries,
+      maxRetryAfterInMs: this.config.maxRetryAfterInMs,
+      maxConcurrency: this.config.maxConcurrency,
+      initialConcurrency: 5,
+      parseRetryAfter,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // CRUD
+
+  /**
+   * Creates a record (`POST <entitySet>`). Resolves with its id (from the `OData-EntityId` header), or
+   * with the created record when `returnRepresentation` is true (`Prefer: return=representation`).
+   *
+   * Never re-sent after an ambiguous failure (see the class notes for retry-safe creates).
+   *
+   * @example const id = await client.create('accounts', { name: 'Contoso', 'primarycontactid@odata.bind': `/contacts(${contactId})` });
+   */
+  create<E extends EntitySetOf<S>>(entitySet: E, record: CreateOf<S, E>, options?: CreateOptions<ReadOf<S, E>, ColumnOf<ReadOf<S, E>>> & { returnRepresentation?: false }): Promise<string>;
+  create<E extends EntitySetOf<S>, K extends ColumnOf<ReadOf<S, E>> = ColumnOf<ReadOf<S, E>>>(
+    entitySet: E,
+    record: CreateOf<S, E>,
+    options: CreateOptions<ReadOf<S, E>, K> & { returnRepresentation: true },
+  ): Promise<Selected<ReadOf<S, E>, K>>;
+  async create(entitySet: string, record: object, options?: CreateOptions<Record<string, unknown>, string>): Promise<unknown> {
+    const path = entityPath(entitySet);
+    checkRecord(record, 'record');
+    this.validateRecord(entitySet, record, false);
+    const representation = options?.returnRepresentation === true;
+    const query = representation && options?.select !== undefined ? buildQuery({ select: options.select }, 'options').queryString : '';
+    const response = await this.call({
+      method: 'POST',
+      url: this.apiUrl + path + query,
+      body: record,
+      options,
+      headers: {
+        Prefer: representation ? 'return=representation' : undefined,
+        'MSCRM.SuppressDuplicateDetection': options?.detectDuplicates === true ? 'false' : undefined,
+      },
+    });
+    if (representation) return this.json(response.response, response.request);
+    return this.entityIdOf(response.response, response.request);
+  }
+
+  /**
+   * Reads one record by its id or an alternate key (`GET <entitySet>(<key>)`).
+   *
+   * @throws NotFoundError when there is no such record.
+   * @example const { name } = await client.retrieve('accounts', { accountnumber: 'A1' }, { select: ['name'] });
+   */
+  async retrieve<E extends EntitySetOf<S>, K extends ColumnOf<ReadOf<S, E>> = ColumnOf<ReadOf<S, E>>, X extends string = never>(
+    entitySet: E,
+    key: EntityKey<ReadOf<S, E>>,
+    options?: RetrieveOptions<ReadOf<S, E>, K, X>,
+  ): Promise<Selected<ReadOf<S, E>, K> & Expanded<ReadOf<S, E>, X>> {
+    const path = entityPath(entitySet, key);
+    const { queryString, preferences } = buildQuery(odataPart(options) as QueryOptions, 'options');
+    const response = await this.call({
+      method: 'GET',
+      url: this.apiUrl + path + queryString,
+      options,
+      headers: { Prefer: composePrefer(preferences) },
+    });
+    return this.json(response.response, response.request) as Selected<ReadOf<S, E>, K> & Expanded<ReadOf<S, E>, X>;
+  }
+
+  /**
+   * Updates an existing record (`PATCH` with `If-Match: *`, or the etag given): never creates one.
+   * Safe to re-send after an ambiguous failure.
+   *
+   * @throws NotFoundError when the record does not exist; PreconditionFailedError when `ifMatch` no longer matches.
+   */
+  update<E extends EntitySetOf<S>>(entitySet: E, key: EntityKey<ReadOf<S, E>>, changes: UpdateOf<S, E>, options?: UpdateOptions<ReadOf<S, E>, ColumnOf<ReadOf<S, E>>> & { returnRepresentation?: false }): Promise<void>;
+  update<E extends EntitySetOf<S>, K extends ColumnOf<ReadOf<S, E>> = ColumnOf<ReadOf<S, E>>>(
+    entitySet: E,
+    key: EntityKey<ReadOf<S, E>>,
+    changes: UpdateOf<S, E>,
+    options: UpdateOptions<ReadOf<S, E>, K> & { returnRepresentation: true },
+  ): Promise<Selected<ReadOf<S, E>, K>>;
+  async update(entitySet: string, key: EntityKey, changes: object, options?: UpdateOptions<Record<string, unknown>, string>): Promise<unknown> {
+    const path = entityPath(entitySet, key);
+    checkRecord(changes, 'changes');
+    this.validateRecord(entitySet, changes, true);
+    if (options?.ifMatch !== undefined && (typeof options.ifMatch !== 'string' || options.ifMatch === '')) {
+      throw invalidArgument('options.ifMatch', 'an @odata.etag value such as W/"12345", or "*"', options.ifMatch);
+    }
+    const representation = options?.returnRepresentation === true;
+    const query = representation && options?.select !== undefined ? buildQuery({ select: options.select }, 'options').queryString : '';
+    const response = await this.call({
+      method: 'PATCH',
+      url: this.apiUrl + path + query,
+      body: changes,
+      options,
+      headers: {
+        'If-Match': options?.ifMatch ?? '*',
+        Prefer: representation ? 'return=representation' : undefined,
+        'MSCRM.SuppressDuplicateDetection': options?.detectDuplicates === true ? 'false' : undefined,
+      },
+    });
+    return representation ? this.json(response.response, response.request) : undefined;
+  }
+
+  /**
+   * Creates or updates the record with this key (`PATCH <entitySet>(<key>)`, perform-conditional-operations-using-web-api.md).
+   * `mode: 'createOnly'` sends `If-None-Match: *` (never updates), `'updateOnly'` sends `If-Match: *`
+   * (never creates). Resolves with the record's id when the service sends `OData-EntityId`, or the record
+   * with `returnRepresentation`.
+   *
+   * With a client-generated GUID and `mode: 'createOnly'` this is the retry-safe create: it is re-sent after
+   * ambiguous failures, and when a re-send finds the record already there (the first attempt landed) it
+   * resolves as a success.
+   *
+   * @throws PreconditionFailedError for `createOnly` when the record exists; NotFoundError for `updateOnly` when it does not.
+   */
+  upsert<E extends EntitySetOf<S>>(entitySet: E, key: EntityKey<ReadOf<S, E>>, record: UpdateOf<S, E>, options?: UpsertOptions<ReadOf<S, E>, ColumnOf<ReadOf<S, E>>> & { returnRepresentation?: false }): Promise<string | undefined>;
+  upsert<E extends EntitySetOf<S>, K extends ColumnOf<ReadOf<S, E>> = ColumnOf<ReadOf<S, E>>>(
+    entitySet: E,
+    key: EntityKey<ReadOf<S, E>>,
+    record: UpdateOf<S, E>,
+    options: UpsertOptions<ReadOf<S, E>, K> & { returnRepresentation: true },
+  ): Promise<Selected<ReadOf<S, E>, K>>;
+  async upsert(entitySet: string, key: EntityKey, record: object, options?: UpsertOptions<Record<string, unknown>, string>): Promise<unknown> {
+    const path = entityPath(entitySet, key);
+    checkRecord(record, 'record');
+    const mode = options?.mode ?? 'upsert';
+    if (mode !== 'upsert' && mode !== 'createOnly' && mode !== 'updateOnly') {
+      throw invalidArgument('options.mode', "'upsert', 'createOnly' or 'updateOnly'", mode);
+    }
+    this.validateRecord(entitySet, record, mode !== 'createOnly');
+    const representation = options?.returnRepresentation === true;
+    const query = representation && options?.select !== undefined ? buildQuery({ select: options.select }, 'options').queryString : '';
+    let result: { response: HttpResponse; request: HttpRequest };
+    try {
+      result = await this.call({
+        method: 'PATCH',
+        url: this.apiUrl + path + query,
+        body: record,
+        options,
+        headers: {
+          'If-None-Match': mode === 'createOnly' ? '*' : undefined,
+          'If-Match': mode === 'updateOnly' ? '*' : undefined,
+          Prefer: representation ? 'return=representation' : undefined,
+        },
+      });
+    } catch (error) {
+      // A createOnly re-sent after an ambiguous failure that finds "already exists": with a GUID key,
+      // the record can only be the one our first attempt created.
+      if (mode === 'createOnly' && !representation && typeof key === 'string' && error instanceof PreconditionFailedError && ambiguous(error)) {
+        return normalizeGuid(key);
+      }
+      throw error;
+    }
+    if (representation) return this.json(result.response, result.request);
+    const header = headerValue(result.response.headers, 'odata-entityid');
+    if (header !== undefined) {
+      const id = parseEntityId(header);
+      if (typeof id === 'string') return id;
+    }
+    return typeof key === 'string' ? normalizeGuid(key) : undefined;
+  }
+
+  /**
+   * Deletes a record (`DELETE <entitySet>(<key>)`), only if it still has `ifMatch` when given.
+   * A re-send after an ambiguous failure that finds the record gone counts as success.
+   *
+   * @throws NotFoundError when there is no such record.
+   */
+  async delete<E extends EntitySetOf<S>>(entitySet: E, key: EntityKey<ReadOf<S, E>>, options?: DeleteOptions): Promise<void> {
+    const path = entityPath(entitySet, key);
+    try {
+      await this.call({ method: 'DELETE', url: this.apiUrl + path, options, headers: { 'If-Match': options?.ifMatch } });
+    } catch (error) {
+      if (error instanceof NotFoundError && ambiguous(error) && options?.ifMatch === undefined) return;
+      throw error;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Queries
+
+  /**
+   * Lists records, following `@odata.nextLink` unmodified until the last page: iterate records with
+   * `for await`, or pages with `.byPage({ maxPageSize, continuationToken })`. Only one page is held in
+   * memory at a time, however many rows there are. Nothing is sent until you iterate.
+   *
+   * @example
+   * ```ts
+   * for await (const page of client.list('accounts', { select: ['name'], maxPageSize: 500 }).byPage()) save(page, page.continuationToken);
+   * ```
+   */
+  list<E extends EntitySetOf<S>, K extends ColumnOf<ReadOf<S, E>> = ColumnOf<ReadOf<S, E>>, X extends string = never>(
+    entitySet: E,
+    query?: ListQuery<ReadOf<S, E>, K, X>,
+  ): PagedAsyncIterableIterator<Selected<ReadOf<S, E>, K> & Expanded<ReadOf<S, E>, X>> {
+    type Row = Selected<ReadOf<S, E>, K> & Expanded<ReadOf<S, E>, X>;
+    const path = entityPath(entitySet);
+    // Built now so that a bad query throws at the call, not at the first iteration.
+    const { queryString, preferences } = buildQuery(odataPart(query) as QueryOptions, 'query');
+    const firstUrl = this.apiUrl + path + queryString;
+    const top = query?.top;
+    const client = this;
+
+    async function* pages(settings: PageSettings = {}): AsyncIterableIterator<ContinuablePage<Row>> {
+      if (settings === null || typeof settings !== 'object') throw invalidArgument('settings', '{ maxPageSize?, continuationToken? }', settings);
+      const prefer = composePrefer({ ...preferences, ...(settings.maxPageSize === undefined ? {} : { maxPageSize: settings.maxPageSize }) });
+      let url: string | undefined = firstUrl;
+      // `top` counts from the first page; a resumed walk cannot know how many rows came before.
+      let remaining = top;
+      if (settings.continuationToken !== undefined) {
+        url = client.checkContinuation(settings.continuationToken, 'settings.continuationToken');
+        remaining = undefined;
+      }
+      while (url !== undefined) {
+        const { response, request } = await client.call({ method: 'GET', url, options: query, headers: { Prefer: prefer } });
+        const body = client.json(response, request);
+        if (body === null || typeof body !== 'object' || !Array.isArray((body as { value?: unknown }).value)) {
+          throw new DynamicsError(`GET ${url}: expected a collection ({ "value": [...] }) in the response`, {
+            code: ErrorCode.malformedResponse,
+            status: response.status,
+            request: { method: 'GET', url },
+          });
+        }
+        const collection = body as Record<string, unknown> & { value: Row[] };
+        let rows = collection.value;
+        let next = nextLinkOf(collection, url, client.url);
+        if (remaining !== undefined) {
+          if (rows.length >= remaining) {
+            rows = rows.slice(0, remaining);
+            next = undefined;
+          }
+          remaining -= rows.length;
+        }
+        const page = rows as ContinuablePage<Row>;
+        page.continuationToken = next;
+        if (typeof collection['@odata.count'] === 'number') page.count = collection['@odata.count'];
+        if (typeof collection['@Microsoft.Dynamics.CRM.totalrecordcount'] === 'number') page.totalRecordCount = collection['@Microsoft.Dynamics.CRM.totalrecordcount'];
+        if (typeof collection['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'] === 'boolean') {
+          page.totalRecordCountLimitExceeded = collection['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'];
+        }
+        yield page;
+        url = next;
+      }
+    }
+
+    async function* rows(): AsyncIterableIterator<Row> {
+      for await (const page of pages()) yield* page;
+    }
+
+    const iterator = rows();
+    const paged: PagedAsyncIterableIterator<Row> = {
+      next: () => iterator.next(),
+      [Symbol.asyncIterator]: () => paged,
+      byPage: (settings?: PageSettings) => pages(settings),
+    };
+    return paged;
+  }
+
+  /**
+   * Counts the rows matching `filter` (`GET <entitySet>/$count`, which answers `text/plain`).
+   * Dataverse caps this count at 5000 (count-rows.md); for larger tables use the
+   * `RetrieveTotalRecordCount` function (a snapshot) or walk `list()`.
+   */
+  async count<E extends EntitySetOf<S>>(entitySet: E, filter?: FilterQuery<ReadOf<S, E>>, options?: OperationOptions): Promise<number> {
+    const path = entityPath(entitySet);
+    const query = filter === undefined ? '' : buildQuery({ filter: filter as QueryOptions['filter'] }, 'filter').queryString;
+    const { response, request } = await this.call({ method: 'GET', url: `${this.apiUrl}${path}/$count${query}`, options });
+    const text = bodyText(response.body).trim();
+    const n = Number(text);
+    if (text === '' || !Number.isInteger(n) || n < 0) {
+      throw new DynamicsError(`GET ${request.url}: expected a count, got ${JSON.stringify(text.slice(0, 80))}`, {
+        code: ErrorCode.malformedResponse,
+        status: response.status,
+        request: { method: request.method, url: request.url },
+      });
+    }
+    return n;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Relationships
+
+  /**
+   * Links two records through a navigation property (`POST <entitySet>(<key>)/<nav>/$ref`, or `PUT` for a
+   * single-valued one with `singleValued: true`; associate-disassociate-entities-using-web-api.md).
+   */
+  async associate<E extends EntitySetOf<S>>(entitySet: E, key: EntityKey<ReadOf<S, E>>, navigationProperty: string, target: { entitySet: string; key: EntityKey }, options?: AssociateOptions): Promise<void> {
+    const source = entityPath(entitySet, key);
+    checkNavigation(navigationProperty);
+    if (target === null || typeof target !== 'object') throw invalidArgument('target', '{ entitySet, key }', target);
+    const targetPath = entityPath(target.entitySet, target.key);
+    await this.call({
+      method: options?.singleValued ? 'PUT' : 'POST',
+      url: `${this.apiUrl}${source}/${navigationProperty}/$ref`,
+      body: { '@odata.id': this.apiUrl + targetPath },
+      options,
+    });
+  }
+
+  /**
+   * Removes a link: for a collection-valued navigation property name the `target`
+   * (`DELETE <entitySet>(<key>)/<nav>(<targetId>)/$ref`); for a single-valued one omit it
+   * (`DELETE <entitySet>(<key>)/<nav>/$ref`).
+   */
+  async disassociate<E extends EntitySetOf<S>>(entitySet: E, key: EntityKey<ReadOf<S, E>>, navigationProperty: string, target?: { entitySet: string; key: EntityKey }, options?: OperationOptions): Promise<void> {
+    const source = entityPath(entitySet, key);
+    checkNavigation(navigationProperty);
+    let url: string;
+    if (target === undefined) {
+      url = `${this.apiUrl}${source}/${navigationProperty}/$ref`;
+    } else {
+      if (target === null || typeof target !== 'object') throw invalidArgument('target', '{ entitySet, key }', target);
+      // The by-key form needs the target's key segment; the $id form works for any key.
+      const targetPath = entityPath(target.entitySet, target.key);
+      url = `${this.apiUrl}${source}/${navigationProperty}/$ref?$id=${encodeURIComponent(this.apiUrl + targetPath)}`;
+    }
+    await this.call({ method: 'DELETE', url, options });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Actions and functions
+
+  /**
+   * Calls an action (`POST <name>`, or bound: `POST <entitySet>(<key>)/Microsoft.Dynamics.CRM.<name>`)
+   * with `params` as the JSON body. Resolves with the response body, or undefined for 204.
+   * Actions are never re-sent after an ambiguous failure.
+   */
+  async callAction<T = unknown>(name: string, params?: Readonly<Record<string, unknown>>, options?: OperationCallOptions): Promise<T> {
+    const path = operationPath(name, options?.bound);
+    if (params !== undefined && (params === null || typeof params !== 'object' || Array.isArray(params))) {
+      throw invalidArgument('params', 'an object of parameter values', params);
+    }
+    const { response, request } = await this.call({ method: 'POST', url: this.apiUrl + path, body: params ?? {}, options });
+    return (response.status === 204 ? undefined : this.json(response, request)) as T;
+  }
+
+  /**
+   * Calls a function (`GET <name>(p=@p1)?@p1=…`), every parameter passed as an alias with its value
+   * written as an OData literal (see {@link FunctionParameterValue}). `client.callFunction('WhoAmI')` works.
+   */
+  async callFunction<T = unknown>(name: string, params?: Readonly<Record<string, FunctionParameterValue>>, options?: OperationCallOptions): Promise<T> {
+    const path = functionCall(operationPath(name, options?.bound), params);
+    const { response, request } = await this.call({ method: 'GET', url: this.apiUrl + path, options });
+    return (response.status === 204 ? undefined : this.json(response, request)) as T;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Escape hatch
+
+  /**
+   * Sends any request through the same pipeline (token, retries, throttling, errors). `path` is relative
+   * to the API root (`accounts?$top=1`; a leading `/api/data/…` is taken from the environment URL), or an
+   * absolute URL **on the same origin as `url`**: the bearer token is never sent anywhere else.
+   *
+   * @throws DynamicsError for a status ≥ 400, with `response` (`status`, `data`, `headers`) as an AxiosError would have.
+   */
+  async request<T = unknown>(method: HttpMethod, path: string, body?: unknown, options?: RawRequestOptions): Promise<RawResponse<T>> {
+    const m = typeof method === 'string' ? (method.toUpperCase() as HttpMethod) : method;
+    if (!['GET', 'POST', 'PATCH', 'PUT', 'DELETE'].includes(m)) throw invalidArgument('method', 'one of GET, POST, PATCH, PUT, DELETE', method);
+    let url = this.resolvePath(path);
+    if (options?.params !== undefined) url = appendParams(url, options.params);
+    const responseType = options?.responseType ?? 'json';
+    if (!['json', 'text', 'arraybuffer'].includes(responseType)) throw invalidArgument('options.responseType', "'json', 'text' or 'arraybuffer'", responseType);
+    const prefer = options?.prefer === undefined ? undefined : composePrefer({ extra: options.prefer });
+    const { response, request } = await this.call({ method: m, url, body, options, headers: { Prefer: prefer }, raw: true });
+    let data: unknown;
+    if (responseType === 'arraybuffer') data = response.body;
+    else if (responseType === 'text') data = bodyText(response.body);
+    else if (response.body.length === 0) data = undefined;
+    else if (isJsonContentType(response.headers)) data = parseJsonBody(response, request);
+    else data = bodyText(response.body);
+    return { status: response.status, headers: plainResponseHeaders(response.headers), data: data as T };
+  }
+
+  /** Ends the client's keep-alive connections. Calls made afterwards open new ones. */
+  close(): void {
+    this.pipeline.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Internals
+
+  /** Sends one call and throws the DynamicsError for a status ≥ 400. */
+  private async call(spec: CallSpec & { raw?: boolean }): Promise<{ response: HttpResponse; request: HttpRequest }> {
+    const request = this.prepare(spec);
+    const response = await this.pipeline.send(request);
+    if (response.status >= 400) {
+      const error = this.pipeline.fail(response, request);
+      if ((request.ambiguousRetries ?? 0) > 0) markAmbiguous(error);
+      throw error;
+    }
+    return { response, request };
+  }
+
+  private prepare(spec: CallSpec): HttpRequest {
+    const options = spec.options;
+    const isRead = spec.method === 'GET';
+    const headers: Record<string, string> = { ...(spec.body === undefined ? (isRead ? READ_HEADERS : COMMON_HEADERS) : WRITE_HEADERS) };
+    if (spec.headers !== undefined) {
+      for (const name of Object.keys(spec.headers)) {
+        const value = spec.headers[name];
+        if (value !== undefined) headers[name] = value;
+      }
+    }
+    let timeoutInMs = this.config.timeoutInMs;
+    if (options !== undefined) {
+      if (options.headers !== undefined) mergeCallerHeaders(headers, options.headers);
+      if (options.impersonate !== undefined) {
+        const id = options.impersonate?.callerObjectId;
+        headers.CallerObjectId = normalizeGuid(id, 'options.impersonate.callerObjectId');
+      }
+      if (options.timeoutInMs !== undefined) {
+        if (typeof options.timeoutInMs !== 'number' || !(options.timeoutInMs > 0)) throw invalidArgument('options.timeoutInMs', 'a number of milliseconds > 0', options.timeoutInMs);
+        timeoutInMs = options.timeoutInMs;
+      }
+      if (options.abortSignal !== undefined && !(options.abortSignal instanceof AbortSignal)) throw invalidArgument('options.abortSignal', 'an AbortSignal', options.abortSignal);
+    }
+    let body: string | Buffer | undefined;
+    if (spec.body !== undefined) {
+      if (typeof spec.body === 'string' || Buffer.isBuffer(spec.body)) body = spec.body;
+      else body = JSON.stringify(spec.body);
+    }
+    const method = spec.method;
+    return {
+      method,
+      url: spec.url,
+      headers,
+      body,
+      abortSignal: options?.abortSignal,
+      deadline: Date.now() + timeoutInMs,
+      retrySafe: method === 'GET' || method === 'PUT' || method === 'DELETE' || (method === 'PATCH' && (hasHeader(headers, 'if-match') || hasHeader(headers, 'if-none-match'))),
+    };
+  }
+
+  private json(response: HttpResponse, request: HttpRequest): unknown {
+    return parseJsonBody(response, request);
+  }
+
+  private entityIdOf(response: HttpResponse, request: HttpRequest): string {
+    const header = headerValue(response.headers, 'odata-entityid');
+    if (header === undefined) {
+      throw new DynamicsError(`${request.method} ${request.url}: the ${response.status} response has no OData-EntityId header`, {
+        code: ErrorCode.malformedResponse,
+        status: response.status,
+        request: { method: request.method, url: request.url },
+      });
+    }
+    const id = parseEntityId(header);
+    if (typeof id !== 'string') {
+      throw new DynamicsError(`${request.method} ${request.url}: OData-EntityId names no record id: ${header.slice(0, 200)}`, {
+        code: ErrorCode.malformedResponse,
+        status: response.status,
+        request: { method: request.method, url: request.url },
+      });
+    }
+    return id;
+  }
+
+  private validateRecord(entitySet: string, record: object, partial: boolean): void {
+    if (!this.config.validate) return;
+    const schema: RecordSchema | undefined = this.config.schemas[entitySet];
+    if (schema === undefined) return;
+    const checker = partial && typeof schema.partial === 'function' ? schema.partial() : schema;
+    const result = checker.safeParse(record);
+    if (!result.success) {
+      throw new ValidationError(
+        entitySet,
+        result.error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message })),
+      );
+    }
+  }
+
+  /** A `continuationToken` is an `@odata.nextLink` of this environment, used unmodified. */
+  private checkContinuation(token: unknown, argument: string): string {
+    if (typeof token !== 'string' || !token.startsWith(`${this.url}/`)) {
+      throw invalidArgument(argument, `an @odata.nextLink from this environment (starting with ${this.url}/)`, token);
+    }
+    return token;
+  }
+
+  private resolvePath(path: unknown): string {
+    if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a path relative to the API root such as "accounts", or an absolute URL on the same origin', path);
+    if (/^[a-z][a-z0-9+.-]*:/i.test(path)) {
+      let origin: string;
+      try {
+        origin = new URL(path).origin;
+      } catch {
+        throw invalidArgument('path', 'a valid URL', path);
+      }
+      if (origin !== this.url) {
+        throw invalidArgument('path', `a URL on ${this.url} (the bearer token is never sent to another origin)`, path);
+      }
+      return encodeLoosely(path, 'path');
+    }
+    if (path.startsWith('//')) throw invalidArgument('path', 'a path relative to the API root (a "//host" URL would leave the origin)', path);
+    if (path.startsWith('/api/')) return this.url + encodeLoosely(path, 'path');
+    return this.apiUrl + encodeLoosely(path.replace(/^\/+/, ''), 'path');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/** odata's entityPath over our typed keys (an optional column in a typed key is simply absent). */
+function entityPath(entitySet: string, key?: EntityKey<object>): string {
+  return odataEntityPath(entitySet, key as RecordKey | undefined);
+}
+
+/** Marks an error as the answer to a re-send after an ambiguous failure (the first attempt may have been applied). */
+const AMBIGUOUS = Symbol('ambiguousRetry');
+
+function markAmbiguous(error: DynamicsError): void {
+  Object.defineProperty(error, AMBIGUOUS, { value: true, enumerable: false });
+}
+
+function ambiguous(error: DynamicsError): boolean {
+  return (error as unknown as Record<symbol, unknown>)[AMBIGUOUS] === true;
+}
+
+/** The odata part of a query object: everything but the per-call options; `annotations: false` means none. */
+function odataPart(query: object | undefined): Record<string, unknown> | undefined {
+  if (query === undefined || query === null) return undefined;
+  if (typeof query !== 'object') throw invalidArgument('query', 'an object of query options', query);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(query)) {
+    if (PER_CALL_KEYS.has(key)) continue;
+    const value = (query as Record<string, unknown>)[key];
+    if (key === 'annotations' && value === false) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+function checkRecord(record: unknown, argument: string): void {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) throw invalidArgument(argument, 'a record object', record);
+}
+
+function checkNavigation(name: unknown): void {
+  if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    throw invalidArgument('navigationProperty', 'a navigation property name such as "contact_customer_accounts"', name);
+  }
+}
+
+function hasHeader(headers: Record<string, string>, lowerName: string): boolean {
+  for (const name of Object.keys(headers)) if (name.toLowerCase() === lowerName) return true;
+  return false;
+}
+
+/** Caller headers win over ours, whatever their case; values with CR/LF are refused (header injection). */
+function mergeCallerHeaders(headers: Record<string, string>, extra: Record<string, string>): void {
+  if (extra === null || typeof extra !== 'object') throw invalidArgument('options.headers', 'an object of header names to string values', extra);
+  for (const name of Object.keys(extra)) {
+    const value = extra[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || /[\r\n\0]/.test(value) || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
+      throw invalidArgument(`options.headers.${name}`, 'a string value without line breaks', value);
+    }
+    const lower = name.toLowerCase();
+    if (lower === 'authorization') throw invalidArgument('options.headers.Authorization', 'no Authorization header (the client sets the bearer token)', '…');
+    for (const existing of Object.keys(headers)) if (existing.toLowerCase() === lower && existing !== name) delete headers[existing];
+    headers[name] = value;
+  }
+}
+
+/**
+ * Percent-encodes what cannot go on the wire (spaces, quotes, non-ASCII, a `%` not starting an escape)
+ * and leaves the rest, so a path that is already encoded passes through unchanged.
+ */
+function encodeLoosely(text: string, argument: string): string {
+  try {
+    return text.replace(/%(?![0-9A-Fa-f]{2})|[^\x21-\x7e]|["<>\\^`{|}]/gu, (c) => encodeURIComponent(c));
+  } catch {
+    throw invalidArgument(argument, 'well-formed Unicode text', text);
+  }
+}
+
+function appendParams(url: string, params: Record<string, string | number | boolean | undefined>): string {
+  if (params === null || typeof params !== 'object') throw invalidArgument('options.params', 'an object of query parameters', params);
+  const parts: string[] = [];
+  for (const name of Object.keys(params)) {
+    const value = params[name];
+    if (value === undefined) continue;
+    // `$` and `@` stay literal in names: OData system options and parameter aliases.
+    parts.push(`${encodeURIComponent(name).replace(/%24/g, '$').replace(/%40/g, '@')}=${encodeURIComponent(String(value))}`);
+  }
+  if (parts.length === 0) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}${parts.join('&')}`;
+}
+
+/** The next page's URL, unmodified; a relative link is resolved against the page's URL. Refuses other origins. */
+function nextLinkOf(collection: Record<string, unknown>, current: string, origin: string): string | undefined {
+  const link = collection['@odata.nextLink'];
+  if (link === undefined || link === null) return undefined;
+  if (typeof link !== 'string' || link === '') {
+    throw new DynamicsError(`GET ${current}: @odata.nextLink is not a URL`, { code: ErrorCode.malformedResponse, request: { method: 'GET', url: current } });
+  }
+  const absolute = /^https?:\/\//i.test(link) ? link : new URL(link, current).href;
+  if (!absolute.startsWith(`${origin}/`)) {
+    throw new DynamicsError(`GET ${current}: @odata.nextLink points to another origin; not following it with our token`, {
+      code: ErrorCode.malformedResponse,
+      request: { method: 'GET', url: current },
+    });
+  }
+  if (absolute === current) {
+    throw new DynamicsError(`GET ${current}: @odata.nextLink points to the same page; stopping instead of looping`, {
+      code: ErrorCode.malformedResponse,
+      request: { method: 'GET', url: current },
+    });
+  }
+  return absolute;
+}
+
+/**
+ * `Retry-After` as milliseconds: delta-seconds (what Dataverse sends, api-limits.md) or an HTTP date
+ * (RFC 9110 §10.2.3). Undefined when absent or unreadable.
+ */
+function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+
+

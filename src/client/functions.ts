@@ -1,0 +1,106 @@
+import { invalidArgument } from '../odata/fail';
+import { entityPath, isGuid, type RecordKey } from '../odata/keys';
+import type { BoundTarget } from './types';
+
+/**
+ * A value for a function parameter, written as an OData literal in a parameter alias
+ * (`Fn(p=@p1)?@p1=<literal>`, use-web-api-functions.md "Passing parameters to a function"):
+ *
+ * - strings are quoted with `'` doubled (`O'Brien` → `'O''Brien'`);
+ * - numbers, booleans and `null` as is; a `Date` as an ISO 8601 `Edm.DateTimeOffset`;
+ * - `{ type: 'guid', value }` unquoted (`Edm.Guid`), `{ type: 'raw', value }` verbatim (enum members such
+ *   as `Microsoft.Dynamics.CRM.EntityFilters'Entity'`);
+ * - arrays and other objects as JSON (collections, entity references `{ '@odata.id': 'accounts(…)' }`).
+ */
+export type FunctionParameterValue =
+  | string
+  | number
+  | boolean
+  | null
+  | Date
+  | { type: 'guid' | 'raw' | 'duration' | 'decimal'; value: string }
+  | readonly unknown[]
+  | { readonly [key: string]: unknown };
+
+/** Function and action names: an identifier, optionally namespace-qualified (`Microsoft.Dynamics.CRM.WhoAmI`). */
+const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Checks an action or function name. */
+export function checkOperationName(name: unknown, argument = 'name'): string {
+  if (typeof name === 'string' && OPERATION_NAME.test(name)) return name;
+  throw invalidArgument(argument, 'an action or function name such as "WhoAmI" or "Microsoft.Dynamics.CRM.WinOpportunity"', name);
+}
+
+/**
+ * The path of an operation relative to the API root: unbound `WhoAmI`, or bound
+ * `accounts(<id>)/Microsoft.Dynamics.CRM.Name` (bound operations need the namespace; a name that
+ * has no dot gets Dataverse's).
+ */
+export function operationPath(name: string, bound: BoundTarget | undefined): string {
+  checkOperationName(name);
+  if (bound === undefined) return name;
+  if (bound === null || typeof bound !== 'object') throw invalidArgument('options.bound', '{ entitySet, key? }', bound);
+  const qualified = name.includes('.') ? name : `Microsoft.Dynamics.CRM.${name}`;
+  return `${entityPath(bound.entitySet, bound.key as RecordKey | undefined)}/${qualified}`;
+}
+
+/** Percent-encodes an alias value for the query string; `'` `(` `)` stay literal as in Microsoft's examples. */
+function encodeAliasValue(text: string, argument: string): string {
+  try {
+    return encodeURIComponent(text);
+  } catch {
+    throw invalidArgument(argument, 'well-formed Unicode text (found a lone surrogate)', text);
+  }
+}
+
+/** One parameter's OData literal, not yet percent-encoded. */
+export function functionLiteral(value: FunctionParameterValue, argument: string): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `'${value.replace(/'/g, "''")}'`;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw invalidArgument(argument, 'a finite number', value);
+    return String(value);
+  }
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw invalidArgument(argument, 'a valid Date', value);
+    return value.toISOString();
+  }
+  if (Array.isArray(value)) return JSON.stringify(value);
+  if (typeof value === 'object') {
+    const typed = value as { type?: unknown; value?: unknown };
+    if (typeof typed.type === 'string' && typeof typed.value === 'string' && Object.keys(value).length === 2) {
+      if (typed.type === 'guid') {
+        if (!isGuid(typed.value)) throw invalidArgument(argument, 'a GUID', typed.value);
+        return typed.value.toLowerCase();
+      }
+      if (typed.type === 'raw' || typed.type === 'decimal') return typed.value;
+      if (typed.type === 'duration') return `duration'${typed.value}'`;
+    }
+    return JSON.stringify(value);
+  }
+  throw invalidArgument(argument, 'a string, number, boolean, null, Date, { type, value }, array or object', value);
+}
+
+/**
+ * `Name(a=@a,b=@b)` and `?@a=…&@b=…` for a function call: every parameter goes through an alias, so
+ * that values never have to be escaped for a path segment (use-web-api-functions.md).
+ *
+ * @example functionCall('Fn', { name: "O'Brien" }) // { path: "Fn(name=@p1)", query: "?@p1='O''Brien'" }
+ */
+export function functionCall(path: string, params: Readonly<Record<string, FunctionParameterValue>> | undefined): string {
+  if (params === undefined || params === null) return `${path}()`;
+  if (typeof params !== 'object' || Array.isArray(params)) throw invalidArgument('params', 'an object of parameter values', params);
+  const names = Object.keys(params).filter((n) => params[n] !== undefined);
+  if (names.length === 0) return `${path}()`;
+  const inside: string[] = [];
+  const aliases: string[] = [];
+  names.forEach((name, index) => {
+    if (!PARAMETER_NAME.test(name)) throw invalidArgument(`params.${name}`, 'a parameter name of ASCII letters, digits and "_"', name);
+    const alias = `@p${index + 1}`;
+    inside.push(`${name}=${alias}`);
+    aliases.push(`${alias}=${encodeAliasValue(functionLiteral(params[name], `params.${name}`), `params.${name}`)}`);
+  });
+  return `${path}(${inside.join(',')})?${aliases.join('&')}`;
+}

@@ -1,0 +1,321 @@
+import type { DynamicsError } from '../errors';
+import type { EntityTypes } from './schema';
+
+/*
+ * Public types of DynamicsClient. They are written so that generated models (`Schema` from the code
+ * generator, see ./schema.ts) narrow every call: entity-set names, column names in `select`, and the
+ * shapes of records read, created and updated.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Records and annotations
+
+/** A JSON value as Dataverse sends and accepts it. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * The annotations Dataverse adds to a record: `@odata.etag`, and with `annotations` requested,
+ * `<column>@OData.Community.Display.V1.FormattedValue`, `<lookup>@Microsoft.Dynamics.CRM.lookuplogicalname`, ….
+ */
+export interface ODataAnnotations {
+  '@odata.etag'?: string;
+  '@odata.context'?: string;
+  [annotation: `${string}@${string}`]: unknown;
+}
+
+/**
+ * What a schema must look like: every entity set maps to {@link EntityTypes}. Written as a mapped
+ * constraint rather than `SchemaMap` so that a generated `interface Schema { … }` (which has no index
+ * signature) satisfies it as well as a type alias does.
+ */
+export type SchemaConstraint<S> = { [E in keyof S]: EntityTypes<object, object, object> };
+
+/** The read type of entity set `E` in schema `S`. */
+export type ReadOf<S, E extends keyof S> = S[E] extends EntityTypes<infer R, object, object> ? R : never;
+/** The create type of entity set `E` in schema `S`. */
+export type CreateOf<S, E extends keyof S> = S[E] extends EntityTypes<object, infer C, object> ? C : never;
+/** The update type of entity set `E` in schema `S`. */
+export type UpdateOf<S, E extends keyof S> = S[E] extends EntityTypes<object, object, infer U> ? U : never;
+
+/** Column names of a read type. */
+export type ColumnOf<R> = keyof R & string;
+
+/**
+ * A record narrowed to the selected columns `K` (all columns when nothing was selected), plus the
+ * annotations Dataverse adds.
+ */
+export type Selected<R, K extends ColumnOf<R>> = Pick<R, K> & ODataAnnotations;
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+/** A value in an alternate key: strings are quoted and escaped, GUIDs (lookups such as `_parentid_value`), numbers, booleans and null are not. */
+export type KeyValue = string | number | boolean | null;
+
+/**
+ * Which record: its primary key GUID (`'00000000-0000-0000-0000-000000000001'`), or an alternate key
+ * as an object (`{ accountnumber: 'A1' }`, several columns for a composite key). Values may not contain
+ * `/ < > * % & : \ ? +` (Dataverse forbids them in key values, use-alternate-key-reference-record.md);
+ * such keys are rejected before anything is sent.
+ */
+export type EntityKey<R = Record<string, unknown>> = string | { readonly [P in ColumnOf<R>]?: KeyValue };
+
+// ---------------------------------------------------------------------------------------------
+// Per-call options
+
+/** Options every method takes. */
+export interface OperationOptions {
+  /** Cancels the call, including any wait before a retry. */
+  abortSignal?: AbortSignal;
+  /** Overrides the client's `timeoutInMs` for this call (the whole call, retry waits included). */
+  timeoutInMs?: number;
+  /** Extra request headers for this call (e.g. `MSCRM.BypassCustomPluginExecution: true`, `Consistency: Strong`). */
+  headers?: Record<string, string>;
+  /** Act on behalf of another user: sends `CallerObjectId: <Entra object id>` (impersonate-another-user-web-api.md). The caller needs `prvActOnBehalfOfAnotherUser`. */
+  impersonate?: { callerObjectId: string };
+}
+
+/**
+ * Which annotations to ask for (`Prefer: odata.include-annotations`): `true` or `'*'` for all, or a list
+ * such as `['OData.Community.Display.V1.FormattedValue']`.
+ */
+export type AnnotationsOption = boolean | string | readonly string[];
+
+/**
+ * An `$expand` whose navigation property names `X` are known, so the result type can carry them:
+ * a name, several names, or odata-query's object form (`{ primarycontactid: { select: ['fullname'] } }`).
+ */
+export type ExpandOf<X extends string> = X | readonly X[] | { readonly [P in X]?: ExpandOptions | true };
+
+/** The expanded navigation properties `X` of a result: typed from the read type when it has them. */
+export type Expanded<R, X extends string> = [X] extends [never] ? unknown : { [P in X]?: P extends keyof R ? R[P] : unknown };
+
+/** An `$expand` clause: a navigation property name, several, or odata-query's nested object form (`{ primarycontactid: { select: ['fullname'] } }`). */
+export type ExpandQuery = string | readonly string[] | Record<string, ExpandOptions | true> | ReadonlyArray<string | Record<string, ExpandOptions | true>>;
+
+/** Options of one expanded navigation property (odata-query's object syntax). */
+export interface ExpandOptions {
+  select?: readonly string[];
+  filter?: FilterQuery<Record<string, unknown>>;
+  orderBy?: OrderByQuery<Record<string, unknown>>;
+  top?: number;
+  expand?: ExpandQuery;
+}
+
+/** A literal value in a filter object. Strings are quoted and escaped (`O'Brien` → `'O''Brien'`). */
+export type FilterLiteral = string | number | boolean | Date | null | { type: 'guid' | 'raw' | 'duration' | 'binary' | 'decimal'; value: string };
+
+/** Comparison operators of odata-query's filter objects. */
+export interface FilterOperators {
+  eq?: FilterLiteral;
+  ne?: FilterLiteral;
+  gt?: FilterLiteral;
+  ge?: FilterLiteral;
+  lt?: FilterLiteral;
+  le?: FilterLiteral;
+  in?: readonly FilterLiteral[];
+  contains?: string;
+  startswith?: string;
+  endswith?: string;
+  not?: FilterOperators;
+}
+
+/**
+ * A `$filter`: a raw OData string (`"statecode eq 0"`), or odata-query's object syntax over the columns
+ * of `R` (`{ name: 'Contoso' }`, `{ revenue: { gt: 1000 } }`, `{ or: [{ name: 'A' }, { name: 'B' }] }`).
+ * Values in objects are encoded for you; in raw strings you escape them yourself.
+ */
+export type FilterQuery<R> =
+  | string
+  | ({ readonly [P in ColumnOf<R>]?: FilterLiteral | FilterOperators } & {
+      and?: FilterQuery<R> | ReadonlyArray<FilterQuery<R>>;
+      or?: FilterQuery<R> | ReadonlyArray<FilterQuery<R>>;
+      not?: FilterQuery<R>;
+    })
+  | ReadonlyArray<FilterQuery<R>>;
+
+/** `$orderby`: a column, `[column, 'asc' | 'desc']`, or several. Raw strings are passed through. */
+export type OrderByQuery<R> = ColumnOf<R> | `${ColumnOf<R>} ${'asc' | 'desc'}` | readonly [ColumnOf<R>, 'asc' | 'desc'] | ReadonlyArray<ColumnOf<R> | `${ColumnOf<R>} ${'asc' | 'desc'}` | readonly [ColumnOf<R>, 'asc' | 'desc']>;
+
+/** Query options of {@link DynamicsClient.retrieve}. */
+export interface RetrieveOptions<R, K extends ColumnOf<R>, X extends string = never> extends OperationOptions {
+  /** Columns to return (`$select`); narrows the result type. Default: all columns (slow on wide tables: select what you need). */
+  select?: readonly K[];
+  /** Navigation properties to expand (`$expand`); they are added to the result type. */
+  expand?: ExpandOf<X>;
+  annotations?: AnnotationsOption;
+}
+
+/** Query of {@link DynamicsClient.list}: odata-query's object syntax plus paging and annotations. */
+export interface ListQuery<R, K extends ColumnOf<R>, X extends string = never> extends OperationOptions {
+  /** Columns to return (`$select`); narrows the row type. Default: all columns. */
+  select?: readonly K[];
+  filter?: FilterQuery<R>;
+  orderBy?: OrderByQuery<R>;
+  /** `$top`: at most this many rows in total. Dataverse ignores `$top` when a page size is set, so the client stops after `top` rows itself. */
+  top?: number;
+  /** Navigation properties to expand (`$expand`); they are added to the row type. */
+  expand?: ExpandOf<X>;
+  /** `$count=true`: each page carries `count` (capped at 5000 by Dataverse, count-rows.md). */
+  count?: boolean;
+  /** Rows per page (`Prefer: odata.maxpagesize`), 1–5000. Default: the service's (5000). */
+  maxPageSize?: number;
+  annotations?: AnnotationsOption;
+}
+
+/** Settings of {@link PagedAsyncIterableIterator.byPage}. */
+export interface PageSettings {
+  /** Rows per page, 1–5000. Default: the query's `maxPageSize`, else the service's (5000). */
+  maxPageSize?: number;
+  /** Resume from a page's `continuationToken` (the service's `@odata.nextLink`, used unmodified). */
+  continuationToken?: string;
+}
+
+/** One page of results: an array of records, with the token that fetches the next page. */
+export type ContinuablePage<T> = T[] & {
+  /** The `@odata.nextLink` of this page; undefined on the last page. */
+  continuationToken?: string;
+  /** `@odata.count` when `count: true` was asked (capped at 5000 by Dataverse). */
+  count?: number;
+  /** `@Microsoft.Dynamics.CRM.totalrecordcount`, when sent. */
+  totalRecordCount?: number;
+  /** `@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded`, when sent. */
+  totalRecordCountLimitExceeded?: boolean;
+};
+
+/**
+ * An async iterable of records that can also be walked page by page (the Azure SDK's
+ * `PagedAsyncIterableIterator`). Only one page is held in memory at a time.
+ */
+export interface PagedAsyncIterableIterator<T, PageT = ContinuablePage<T>> {
+  next(): Promise<IteratorResult<T>>;
+  [Symbol.asyncIterator](): PagedAsyncIterableIterator<T, PageT>;
+  byPage(settings?: PageSettings): AsyncIterableIterator<PageT>;
+}
+
+/** Options of {@link DynamicsClient.create}. */
+export interface CreateOptions<R, K extends ColumnOf<R>> extends OperationOptions {
+  /** Return the created record (`Prefer: return=representation`, 201) instead of its id. Default: false. */
+  returnRepresentation?: boolean;
+  /** Columns to return with `returnRepresentation`. */
+  select?: readonly K[];
+  /** Run duplicate detection (`MSCRM.SuppressDuplicateDetection: false`). Default: false (Dataverse's default). */
+  detectDuplicates?: boolean;
+}
+
+/** Options of {@link DynamicsClient.update}. */
+export interface UpdateOptions<R, K extends ColumnOf<R>> extends OperationOptions {
+  /** Optimistic concurrency: the `@odata.etag` read earlier; a changed record gives `PreconditionFailedError`. Default: `*` (any version, but the record must exist). */
+  ifMatch?: string;
+  returnRepresentation?: boolean;
+  select?: readonly K[];
+  detectDuplicates?: boolean;
+}
+
+/** What {@link DynamicsClient.upsert} may do (perform-conditional-operations-using-web-api.md). */
+export type UpsertMode = 'upsert' | 'createOnly' | 'updateOnly';
+
+/** Options of {@link DynamicsClient.upsert}. */
+export interface UpsertOptions<R, K extends ColumnOf<R>> extends OperationOptions {
+  /**
+   * `'upsert'` (default) creates or updates; `'createOnly'` (`If-None-Match: *`) fails with
+   * `PreconditionFailedError` if the record exists; `'updateOnly'` (`If-Match: *`) fails with
+   * `NotFoundError` if it does not.
+   */
+  mode?: UpsertMode;
+  returnRepresentation?: boolean;
+  select?: readonly K[];
+}
+
+/** Options of {@link DynamicsClient.associate}. */
+export interface AssociateOptions extends OperationOptions {
+  /** The navigation property is single-valued (a lookup): `PUT …/$ref` instead of `POST`. Default: false. */
+  singleValued?: boolean;
+}
+
+/** Options of {@link DynamicsClient.delete}. */
+export interface DeleteOptions extends OperationOptions {
+  /** Delete only if the record still has this `@odata.etag`. */
+  ifMatch?: string;
+}
+
+/** A bound operation's target: the record (or with no key, the entity set) it is bound to. */
+export interface BoundTarget {
+  entitySet: string;
+  key?: EntityKey;
+}
+
+/** Options of {@link DynamicsClient.callAction} and {@link DynamicsClient.callFunction}. */
+export interface OperationCallOptions extends OperationOptions {
+  /** Call the action/function bound to a record or entity set; the name is then qualified with `Microsoft.Dynamics.CRM.` unless it contains a dot. */
+  bound?: BoundTarget;
+}
+
+// ---------------------------------------------------------------------------------------------
+// $batch
+
+/** One operation of {@link DynamicsClient.batch}. Paths are relative to the API root (`accounts(…)`), or `$1` to refer to an earlier part's result. */
+export interface BatchOperation {
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  /** Relative to the API root (`accounts`, `accounts(<id>)`), or `$<contentId>` / `$<contentId>/…` for a record created earlier in the same change set. */
+  path: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** `Content-ID` of this part, so later parts of the same change set can use `$<contentId>`. Default: assigned for you. */
+  contentId?: string;
+}
+
+/** The result of one batch operation, in the order given. */
+export interface BatchResult {
+  /** HTTP status of this part; 0 when it was never run (the batch stopped before it). */
+  status: number;
+  headers: Record<string, string>;
+  /** The parsed JSON body, the raw text when it was not JSON, or undefined. */
+  body?: unknown;
+  /** The id from `OData-EntityId` when the part created a record. */
+  entityId?: string;
+  /** Set when the part failed (status ≥ 400), or was not run. */
+  error?: DynamicsError;
+}
+
+/** Options of {@link DynamicsClient.batch}. */
+export interface BatchOptions extends OperationOptions {
+  /** Run every part even when one fails (`Prefer: odata.continue-on-error`). Default: false (stop at the first failure). Not allowed with `atomic`. */
+  continueOnError?: boolean;
+  /** Put all writes into one change set: all succeed or all roll back. GETs are sent outside it. Default: false (each write alone). At most 1000 operations. */
+  atomic?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// request()
+
+/** Options of {@link DynamicsClient.request}. */
+export interface RawRequestOptions extends OperationOptions {
+  /** Query parameters, encoded and appended to the path. */
+  params?: Record<string, string | number | boolean | undefined>;
+  /** How to read the body. Default: `'json'` (falls back to text for non-JSON responses). */
+  responseType?: 'json' | 'text' | 'arraybuffer';
+  /** Preferences to compose into one `Prefer` header (e.g. `['return=representation']`). */
+  prefer?: readonly string[];
+}
+
+/** The result of {@link DynamicsClient.request}. */
+export interface RawResponse<T = unknown> {
+  status: number;
+  /** Response headers, lower-cased. */
+  headers: Record<string, string>;
+  data: T;
+}
+
+/** HTTP methods {@link DynamicsClient.request} accepts. */
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+
+// ---------------------------------------------------------------------------------------------
+// Client options
+
+/** A schema `validate: true` checks records against: any zod schema (the generator emits `AccountSchema`, …). */
+export interface RecordSchema {
+  safeParse(data: unknown): { success: true } | { success: false; error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> } };
+  /** zod's `.partial()`: used for updates, where every column is optional. */
+  partial?(): RecordSchema;
+}

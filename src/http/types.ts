@@ -1,0 +1,75 @@
+/**
+ * The request pipeline's own types. Nothing here mentions axios: the transport is the only place
+ * that knows it, so no public type ever exposes it.
+ */
+
+/** HTTP methods the Web API uses. */
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+
+/** One logical call travelling through the pipeline; policies may re-send it (retries). */
+export interface HttpRequest {
+  method: HttpMethod;
+  /** Absolute URL on the client's origin, exactly as it goes on the wire (nextLinks unmodified). */
+  url: string;
+  /** Complete request headers, one object per call: policies (the bearer token) write into it. */
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  /** The caller's signal: cancels the transport and every wait (queue, throttle pause, retry). */
+  abortSignal?: AbortSignal;
+  /** `Date.now()` value after which the call fails with a timeout; `Infinity` for none. */
+  deadline: number;
+  /**
+   * Whether re-sending after an ambiguous failure (502, 504, reset, timeout) cannot duplicate a write:
+   * reads, PUT, DELETE, and PATCH with `If-Match`/`If-None-Match`.
+   */
+  retrySafe: boolean;
+  /** Set by the retry policy: how many times the call was re-sent after an ambiguous failure (the first attempt may have been applied). */
+  ambiguousRetries?: number;
+  /** Set by the retry policy: how many attempts were made. */
+  attempts?: number;
+}
+
+/** A response as the transport read it: the body is raw bytes, decompressed. */
+export interface HttpResponse {
+  status: number;
+  /** Lower-cased header names, as node reports them. */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  body: Buffer;
+}
+
+/** The next stage of the pipeline. */
+export type SendRequest = (request: HttpRequest) => Promise<HttpResponse>;
+
+/** A named stage of the pipeline, in the style of Azure's core-rest-pipeline. */
+export interface PipelinePolicy {
+  readonly name: string;
+  sendRequest(request: HttpRequest, next: SendRequest): Promise<HttpResponse>;
+}
+
+/** Why no response arrived. */
+export type TransportFailure = 'network' | 'timeout' | 'aborted';
+
+/**
+ * A request that got no usable response. Carries no request config and no headers, so nothing
+ * secret can leak through it; the client turns it into a `NetworkError`, `TimeoutError` or an
+ * `aborted` `DynamicsError`.
+ */
+export class TransportError extends Error {
+  override name = 'TransportError';
+  constructor(
+    readonly kind: TransportFailure,
+    message: string,
+    /** Node's error code (`ECONNRESET`, `ECONNREFUSED`, …) when there was one. */
+    readonly errno?: string,
+    /** How long the service asked to wait, when the failure came from a throttling wait. */
+    readonly retryAfterInMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads one header value as a string (arrays are joined as HTTP allows). */
+export function headerValue(headers: HttpResponse['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : value;
+}
