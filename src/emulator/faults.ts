@@ -64,8 +64,11 @@ function validateFault(fault: FaultKind): void {
     return;
   }
   if ('reset' in fault) return;
-  if (![401, 429, 500, 502, 503, 504].includes(fault.status)) {
-    throw new RangeError(`FaultRule.fault.status must be one of 401, 429, 500, 502, 503, 504, got ${String(fault.status)}`);
+  if (![400, 401, 429, 500, 502, 503, 504].includes(fault.status)) {
+    throw new RangeError(`FaultRule.fault.status must be one of 400, 401, 429, 500, 502, 503, 504, got ${String(fault.status)}`);
+  }
+  if (fault.status === 400 && (typeof fault.error !== 'string' || fault.error === '')) {
+    throw new TypeError('FaultRule.fault.error must name the OAuth error (e.g. interaction_required) when status is 400');
   }
   if ('retryAfterSeconds' in fault && fault.retryAfterSeconds !== undefined && (!Number.isInteger(fault.retryAfterSeconds) || fault.retryAfterSeconds < 0)) {
     throw new RangeError(`FaultRule.fault.retryAfterSeconds must be a non-negative integer, got ${String(fault.retryAfterSeconds)}`);
@@ -106,7 +109,9 @@ export function writeFaultResponse(res: ServerResponse, fault: Exclude<FaultKind
   }
   if (kind === 'token') {
     const err: EntraError =
-      fault.status === 401
+      fault.status === 400
+        ? new EntraError(400, fault.error, fault.aadsts ?? 50000, fault.description ?? `Injected ${fault.error} fault.`, fault.suberror)
+        : fault.status === 401
         ? new EntraError(401, 'invalid_client', 7000215, 'Invalid client secret provided.')
         : fault.status === 429
           ? entraErrors.throttled()
@@ -125,7 +130,9 @@ export function writeFaultResponse(res: ServerResponse, fault: Exclude<FaultKind
     return;
   }
   const error =
-    fault.status === 429
+    fault.status === 400
+      ? { code: '0x80040203', message: fault.description ?? fault.error }
+      : fault.status === 429
       ? { code: '0x80072322', message: 'Number of requests exceeded the limit of 6000 over time window of 300 seconds.' }
       : fault.status === 500
         ? { code: '0x80040216', message: 'An unexpected error occurred.' }

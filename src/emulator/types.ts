@@ -68,6 +68,12 @@ export type FaultKind =
   | { status: 502; html?: true }
   | { status: 503; retryAfterSeconds?: number }
   | { status: 504 }
+  /**
+   * An Entra error on a token route (e.g. `interaction_required` AADSTS50076, or `invalid_grant` with
+   * `suberror: 'bad_token'`), which decides whether MSAL throws `InteractionRequiredAuthError`.
+   * On other routes: a Dataverse 400 with `description` as the message.
+   */
+  | { status: 400; error: string; suberror?: string; aadsts?: number; description?: string }
   | { reset: true }
   | { delayInMs: number };
 

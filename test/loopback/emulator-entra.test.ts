@@ -3,7 +3,7 @@
  * real MSAL: discovery, JWKS, every grant and its failures, v1 vs v2, audience, faults and counters.
  */
 import { createHash, createPublicKey, randomBytes, verify as verifySignature, type JsonWebKey as NodeJwk } from 'node:crypto';
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
 import { ConfidentialClientApplication, CryptoProvider, PublicClientApplication, type INetworkModule, type NetworkResponse } from '@azure/msal-node';
 import type { Emulator } from '../../src/emulator';
 import { SigningKey } from '../../src/emulator/entra/jwt';
@@ -507,6 +507,24 @@ describe('options', () => {
   });
 });
 
+describe('close()', () => {
+  it('closes keep-alive connections and the server, and can be called twice', async () => {
+    const e = await startTestEmulator();
+    const agent = new Agent({ keepAlive: true, ca: e.caPem });
+    const get = (): Promise<number> =>
+      new Promise((res, rej) => {
+        request(`${e.url}/${e.tenantId}/discovery/v2.0/keys`, { agent }, (r) => {
+          r.resume();
+          r.on('end', () => res(r.statusCode ?? 0));
+        }).on('error', rej).end();
+      });
+    expect(await get()).toBe(200);
+    await Promise.all([e.close(), e.close()]);
+    agent.destroy();
+    await expect(httpsRequest(e, { path: '/' })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
 describe('fault injection and counters', () => {
   it('answers the next token request with 429 + Retry-After in Entra shape, then serves normally', async () => {
     emulator.injectFault({ route: 'token', fault: { status: 429, retryAfterSeconds: 7 } });
@@ -548,6 +566,13 @@ describe('fault injection and counters', () => {
     expect(unauthorized.status).toBe(401);
     expect(unauthorized.headers['www-authenticate']).toMatch(/^Bearer authorization_uri=https:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]+\/oauth2\/authorize/);
     expect(emulator.counters.faultedRequests).toBe(2);
+  });
+
+  it('answers an injected Entra error with its suberror', async () => {
+    emulator.injectFault({ route: 'token', fault: { status: 400, error: 'invalid_grant', suberror: 'bad_token', aadsts: 50173 } });
+    const res = await tokenRequest(emulator, cc());
+    expect(expectEntraError(res, 400, 'invalid_grant', 50173).suberror).toBe('bad_token');
+    expect(() => emulator.injectFault({ route: 'token', fault: { status: 400, error: '' } })).toThrow(/fault\.error/);
   });
 
   it('resets the connection', async () => {
@@ -663,6 +688,18 @@ describe('MSAL against the emulator', () => {
     const result = await cca.acquireTokenByCode({ code, scopes, redirectUri, codeVerifier: verifier, state: 'st', nonce: 'nn' }, { code, state: location.searchParams.get('state') ?? undefined });
     expect(result.account?.username).toBe(emulator.user.username);
     expect(result.idTokenClaims).toMatchObject({ nonce: 'nn' });
+  });
+
+  it('an injected interaction_required becomes InteractionRequiredAuthError; a revoked refresh token too', async () => {
+    const cca = app();
+    const scopes = [`${env}/user_impersonation`];
+    const result = await cca.acquireTokenByUsernamePassword({ scopes, username: emulator.user.username, password: emulator.user.password });
+    const account = result?.account;
+    if (!account) throw new Error('no account');
+    emulator.injectFault({ route: 'token', fault: { status: 400, error: 'interaction_required', aadsts: 50076, description: 'You must use multi-factor authentication.' } });
+    await expect(cca.acquireTokenSilent({ scopes, account, forceRefresh: true })).rejects.toMatchObject({ name: 'InteractionRequiredAuthError', errorCode: 'interaction_required' });
+    emulator.revokeRefreshTokens();
+    await expect(cca.acquireTokenSilent({ scopes, account, forceRefresh: true })).rejects.toMatchObject({ name: 'InteractionRequiredAuthError', subError: 'bad_token' });
   });
 
   it('device code through PublicClientApplication', async () => {

@@ -190,9 +190,6 @@ export class EntraService {
     };
     try {
       switch (route.name) {
-        case 'instance':
-          respond(200, this.instanceDiscovery(url));
-          return true;
         case 'devicelogin':
           res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
           res.end('<!DOCTYPE html><html><body><p>Device codes are approved automatically by the emulator.</p></body></html>');
@@ -282,18 +279,6 @@ export class EntraService {
       cloud_graph_host_name: 'graph.windows.net',
       msgraph_host: 'graph.microsoft.com',
       rbac_url: 'https://pas.windows.net',
-    };
-  }
-
-  /** `GET /common/discovery/instance`: lets MSAL's instance discovery resolve the emulator's host. */
-  private instanceDiscovery(url: URL): Record<string, unknown> {
-    const host = new URL(this.config.origin).host;
-    const authority = url.searchParams.get('authorization_endpoint');
-    const tenant = authority ? (new URL(authority).pathname.split('/')[1] ?? 'common') : 'common';
-    return {
-      tenant_discovery_endpoint: `${this.config.origin}/${tenant}/v2.0/.well-known/openid-configuration`,
-      'api-version': '1.1',
-      metadata: [{ preferred_network: host, preferred_cache: host, aliases: [host] }],
     };
   }
 
@@ -719,12 +704,11 @@ export class EntraService {
 
 type Route =
   | { name: 'openid-configuration' | 'keys' | 'token' | 'devicecode' | 'authorize'; tenant: string; flavor: Flavor }
-  | { name: 'instance' | 'devicelogin' };
+  | { name: 'devicelogin' };
 
 function matchRoute(s: string[]): Route | undefined {
   const lower = s.map((x) => x.toLowerCase());
   const path = lower.slice(1).join('/');
-  if (lower.join('/') === 'common/discovery/instance') return { name: 'instance' };
   if (lower.length === 1 && lower[0] === 'devicelogin') return { name: 'devicelogin' };
   if (s.length < 2) return undefined;
   const tenant = s[0];
