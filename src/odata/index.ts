@@ -49,3 +49,4 @@ export {
   type EncodedBatch,
 } from './batch';
 export { headerValue, parseRetryAfter, parseServiceError, type ResponseHeaders, type ServiceErrorInfo } from './errors';
+export { checkNextLink, parseCollectionPage, type CollectionPage } from './collection';
