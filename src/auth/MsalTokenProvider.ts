@@ -60,7 +60,12 @@ export interface MsalTokenProviderOptions {
    * is what Entra expects for a v1 resource with a trailing slash).
    */
   scopes?: string[];
-  /** Default: `refresh_token` when `refreshToken` is set, else `password` when `username` and `password` are, else `client_credentials`. */
+  /**
+   * Default: `refresh_token` when `refreshToken` is set, else `password` when `username` and
+   * `password` are, else `client_credentials` when there is a client credential. With none of
+   * these, {@link MsalTokenProvider.getToken} serves the user signed in with
+   * {@link MsalTokenProvider.acquireTokenByCode} or {@link MsalTokenProvider.acquireTokenByDeviceCode}.
+   */
   grant?: GrantType;
   /** Where tokens persist: an MSAL cache plugin, {@link fileTokenCache}, or {@link redisTokenCache}. Default: memory only. */
   cache?: TokenCachePlugin | PartitionedTokenCache;
@@ -133,7 +138,8 @@ interface Resolved {
   authority: string;
   tenant: string;
   knownAuthorities: string[];
-  grant: GrantType;
+  /** Undefined for a provider that only serves users who signed in via auth code or device code. */
+  grant?: GrantType;
   appScopes: string[];
   userScopes: string[];
 }
@@ -224,8 +230,8 @@ export class MsalTokenProvider implements TokenProvider {
     }
   }
 
-  /** The grant {@link getToken} uses (configured or inferred). */
-  get grant(): GrantType {
+  /** The grant {@link getToken} uses (configured or inferred); undefined when only interactive sign-in (auth code, device code) is possible. */
+  get grant(): GrantType | undefined {
     return this.resolved.grant;
   }
 
@@ -538,8 +544,9 @@ function validate(o: MsalTokenProviderOptions): Resolved {
     if (o.clientSecret) issues.push({ name: 'clientSecret + clientCertificate', expected: 'only one client credential' });
   }
   if ((o.username === undefined) !== (o.password === undefined)) issues.push({ name: o.username === undefined ? 'username' : 'password', expected: 'username and password together' });
-  const grant: GrantType = o.grant ?? (o.refreshToken ? 'refresh_token' : o.username && o.password ? 'password' : 'client_credentials');
-  if (!['client_credentials', 'password', 'refresh_token'].includes(grant)) issues.push({ name: 'grant', expected: "'client_credentials', 'password' or 'refresh_token'" });
+  const grant: GrantType | undefined =
+    o.grant ?? (o.refreshToken ? 'refresh_token' : o.username && o.password ? 'password' : o.clientSecret || o.clientCertificate ? 'client_credentials' : undefined);
+  if (grant !== undefined && !['client_credentials', 'password', 'refresh_token'].includes(grant)) issues.push({ name: 'grant', expected: "'client_credentials', 'password' or 'refresh_token'" });
   if (grant === 'client_credentials' && !o.clientSecret && !o.clientCertificate) issues.push({ name: 'clientSecret | clientCertificate', expected: 'a client credential for the client_credentials grant' });
   if (grant === 'password' && !(o.username && o.password)) issues.push({ name: 'username + password', expected: 'both, for the password grant' });
   if (grant === 'refresh_token' && !o.refreshToken) issues.push({ name: 'refreshToken', expected: 'a refresh token for the refresh_token grant' });
