@@ -2,7 +2,7 @@
  * The `@edirect/dynamics` API (`DynamicsService`) on top of DynamicsClient. Nothing here imports
  * Nest: `DynamicsModule` (src/nest) provides this service to Nest applications.
  */
-// export { DynamicsService } from './DynamicsService'; (WIP: waits for src/client)
+export { DynamicsService } from './DynamicsService';
 export { DYNAMICS_ENV, type DynamicsServiceOptions } from './config';
 export type {
   DynamicsEntityReference,

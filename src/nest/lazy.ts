@@ -1,0 +1,42 @@
+import { DynamicsError, ErrorCode } from '../errors';
+import type * as NestModuleFile from './module';
+
+/*
+ * The root entry point re-exports `DynamicsModule` from here. tsc turns a re-export into a getter
+ * but still requires the re-exported file when the entry point loads, so pointing it at ./module
+ * would load @nestjs/common for every user. This file defines the export as a getter that
+ * requires ./module on first access instead (Node's module cache keeps it afterwards).
+ */
+
+/**
+ * {@link DynamicsModule} from `./module`, loaded on first access. Needs the optional peer
+ * dependencies `@nestjs/common` and `@nestjs/core`.
+ */
+export declare const DynamicsModule: typeof NestModuleFile.DynamicsModule;
+
+Object.defineProperty(exports, 'DynamicsModule', {
+  enumerable: true,
+  get: (): typeof NestModuleFile.DynamicsModule => loadNestModule().DynamicsModule,
+});
+
+function loadNestModule(): typeof NestModuleFile {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('./module') as typeof NestModuleFile;
+  } catch (cause) {
+    const error = cause as NodeJS.ErrnoException;
+    if (error?.code === 'MODULE_NOT_FOUND' && /@nestjs\//.test(error.message)) {
+      throw new DynamicsError(
+        'DynamicsModule needs NestJS: install the optional peer dependencies @nestjs/common and @nestjs/core (npm install @nestjs/common @nestjs/core). Everything else in dynamics-odata, DynamicsService included, works without them.',
+        { code: ErrorCode.invalidConfiguration, cause },
+      );
+    }
+    if (error?.code === 'ERR_REQUIRE_ESM') {
+      throw new DynamicsError(
+        `DynamicsModule could not load NestJS: this Nest version ships ES modules only, which Node loads with require() from 20.19 on (this is ${process.version}). Upgrade Node, or use Nest 11 or earlier.`,
+        { code: ErrorCode.invalidConfiguration, cause },
+      );
+    }
+    throw cause;
+  }
+}
