@@ -89,5 +89,21 @@ export type {
 } from './client/types';
 
 // --- compat (@edirect/dynamics drop-in) ---
+export {
+  DynamicsService,
+  DYNAMICS_ENV,
+  type DynamicsServiceOptions,
+  type DynamicsEntityReference,
+  type DynamicsGrantType,
+  type DynamicsHeaderValue,
+  type DynamicsHeadersLike,
+  type DynamicsParamValue,
+  type DynamicsRequestConfig,
+  type ITokenSet,
+} from './compat';
 
 // --- nest ---
+// Loaded on first access (src/nest/lazy.ts), so that `@nestjs/*` stay optional.
+export { DynamicsModule } from './nest/lazy';
+export { DYNAMICS_MODULE_OPTIONS } from './nest/tokens';
+export type { DynamicsModuleAsyncOptions } from './nest/module';
