@@ -112,6 +112,12 @@ describe('discovery', () => {
     }
   });
 
+  it('signs out back to post_logout_redirect_uri', async () => {
+    const res = await httpsRequest(emulator, { path: `/${tenant}/oauth2/v2.0/logout?post_logout_redirect_uri=${encodeURIComponent('http://localhost:3000/')}` });
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe('http://localhost:3000/');
+  });
+
   it('answers unknown paths with 404', async () => {
     expect((await httpsRequest(emulator, { path: '/nothing/here' })).status).toBe(404);
   });
@@ -431,16 +437,19 @@ describe('checkAuthorization (what the Web API trusts)', () => {
       createCounters(),
     );
   });
-  const claims = (over: Json = {}): Json => ({ aud: origin, oid: 'o', tid: 't', appid: 'c', exp: now() + 60, nbf: now() - 300, idtyp: 'user', upn: 'u@x', ...over });
+  const tid = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
+  const claims = (over: Json = {}): Json => ({ aud: origin, oid: 'o', tid, appid: 'c', exp: now() + 60, nbf: now() - 300, idtyp: 'user', upn: 'u@x', ...over });
 
   it('accepts a valid token and classifies each failure', async () => {
-    expect(entra.checkAuthorization(`Bearer ${key.sign(claims())}`)).toEqual({ ok: true, token: { oid: 'o', tid: 't', appid: 'c', aud: origin, exp: expect.any(Number), kind: 'user', upn: 'u@x' } });
+    expect(entra.checkAuthorization(`Bearer ${key.sign(claims())}`)).toEqual({ ok: true, token: { oid: 'o', tid, appid: 'c', aud: origin, exp: expect.any(Number), kind: 'user', upn: 'u@x' } });
     expect(entra.checkAuthorization(`bearer ${key.sign(claims({ aud: `${origin}/`, idtyp: 'app', upn: undefined }))}`)).toMatchObject({ ok: true, token: { kind: 'app' } });
     expect(entra.checkAuthorization(undefined)).toEqual({ ok: false, reason: 'missing' });
     expect(entra.checkAuthorization('Basic abc')).toEqual({ ok: false, reason: 'malformed' });
     expect(entra.checkAuthorization('Bearer not.a-jwt')).toEqual({ ok: false, reason: 'malformed' });
     expect(entra.checkAuthorization(`Bearer ${key.sign(claims({ exp: now() - 1 }))}`)).toEqual({ ok: false, reason: 'expired' });
     expect(entra.checkAuthorization(`Bearer ${key.sign(claims({ aud: otherResource }))}`)).toEqual({ ok: false, reason: 'audience' });
+    // The environment belongs to one tenant.
+    expect(entra.checkAuthorization(`Bearer ${key.sign(claims({ tid: '99999999-bbbb-cccc-dddd-eeeeeeeeeeee' }))}`)).toEqual({ ok: false, reason: 'audience' });
     const foreign = await SigningKey.create();
     expect(entra.checkAuthorization(`Bearer ${foreign.sign(claims())}`)).toEqual({ ok: false, reason: 'signature' });
     const [h, , s] = key.sign(claims()).split('.');

@@ -26,6 +26,7 @@ export const DEFAULT_USER: EmulatorUser = {
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether a string is a GUID in its usual 8-4-4-4-12 form. */
 export function isGuid(value: string): boolean {
   return GUID.test(value);
 }
@@ -38,6 +39,7 @@ export function deterministicGuid(namespace: string, name: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** Fills a user's optional fields: object id from the username, display name from its local part. */
 export function resolveUser(user: EmulatorUser): ResolvedUser {
   return {
     username: user.username,
@@ -47,6 +49,7 @@ export function resolveUser(user: EmulatorUser): ResolvedUser {
   };
 }
 
+/** Fills a client's optional fields: the service principal's object id from the client id. */
 export function resolveClient(client: EmulatorClient): ResolvedClient {
   return {
     clientId: client.clientId,

@@ -1,4 +1,4 @@
-import { EntraError, entraErrors } from './errors';
+import { entraErrors } from './errors';
 
 /** Scopes that ask for OpenID Connect artefacts rather than a resource (Entra strips them from `scope`). */
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
@@ -71,8 +71,4 @@ export function resolveScopes(scope: string | undefined, grant: 'app' | 'user'):
 /** Compares resources the way Entra matches a service principal: case-insensitive, trailing slash ignored. */
 export function normalizeResource(resource: string): string {
   return resource.replace(/\/+$/, '').toLowerCase();
-}
-
-export function isEntraError(err: unknown): err is EntraError {
-  return err instanceof EntraError;
 }

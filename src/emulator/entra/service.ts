@@ -133,7 +133,8 @@ export class EntraService {
 
   /**
    * Verifies a `Bearer` header as Dataverse does: a token this Entra signed (current key), not expired,
-   * whose audience is the environment URL (trailing slash and case ignored).
+   * whose audience is the environment URL (trailing slash and case ignored) and whose tenant is the
+   * emulator's. No clock-skew allowance, so a test can reach expiry with a short token lifetime.
    */
   checkAuthorization(header: string | undefined): TokenCheck {
     if (header === undefined || header.trim() === '') return { ok: false, reason: 'missing' };
@@ -148,6 +149,8 @@ export class EntraService {
     const now = nowSeconds();
     if (c.exp <= now || (typeof c.nbf === 'number' && c.nbf > now)) return { ok: false, reason: 'expired' };
     if (normalizeResource(c.aud) !== normalizeResource(this.config.environmentUrl)) return { ok: false, reason: 'audience' };
+    // An environment belongs to one tenant: Dataverse refuses a token issued in another tenant.
+    if (c.tid.toLowerCase() !== this.config.tenantId.toLowerCase()) return { ok: false, reason: 'audience' };
     const kind = c.idtyp === 'app' ? 'app' : 'user';
     return {
       ok: true,
@@ -224,6 +227,18 @@ export class EntraService {
         case 'authorize':
           this.authorize(tid, url.searchParams, res, traceId, correlationId);
           return true;
+        case 'logout': {
+          // Sign-out has no server state to clear here (sessions are not emulated): go back to the app.
+          const back = url.searchParams.get('post_logout_redirect_uri');
+          if (back) {
+            res.writeHead(302, { Location: back });
+            res.end();
+          } else {
+            res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+            res.end('<!DOCTYPE html><html><body><p>You signed out of your account.</p></body></html>');
+          }
+          return true;
+        }
       }
     } catch (err) {
       if (err instanceof EntraError) {
@@ -266,7 +281,8 @@ export class EntraService {
       scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
       issuer: flavor === 'v2' ? `${o}/${issuerTenant}/v2.0` : `${o}/${issuerTenant}/`,
       request_uri_parameter_supported: false,
-      userinfo_endpoint: `${o}/oidc/userinfo`,
+      // Entra points userinfo at Microsoft Graph, which the emulator does not serve.
+      userinfo_endpoint: 'https://graph.microsoft.com/oidc/userinfo',
       authorization_endpoint: `${o}/${segment}/oauth2/${v}authorize`,
       device_authorization_endpoint: `${o}/${segment}/oauth2/${v}devicecode`,
       http_logout_supported: true,
@@ -703,7 +719,7 @@ export class EntraService {
 }
 
 type Route =
-  | { name: 'openid-configuration' | 'keys' | 'token' | 'devicecode' | 'authorize'; tenant: string; flavor: Flavor }
+  | { name: 'openid-configuration' | 'keys' | 'token' | 'devicecode' | 'authorize' | 'logout'; tenant: string; flavor: Flavor }
   | { name: 'devicelogin' };
 
 function matchRoute(s: string[]): Route | undefined {
@@ -731,6 +747,10 @@ function matchRoute(s: string[]): Route | undefined {
       return { name: 'devicecode', tenant, flavor: 'v1' };
     case 'oauth2/v2.0/authorize':
       return { name: 'authorize', tenant, flavor: 'v2' };
+    case 'oauth2/v2.0/logout':
+      return { name: 'logout', tenant, flavor: 'v2' };
+    case 'oauth2/logout':
+      return { name: 'logout', tenant, flavor: 'v1' };
     default:
       return undefined;
   }
