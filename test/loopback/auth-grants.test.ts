@@ -2,11 +2,16 @@
  * MsalTokenProvider with the real MSAL against the emulator's Entra ID: every grant, v1 and v2
  * token URLs, single flight, cache reuse, refresh and re-authentication, retries, errors.
  */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { startTestEmulator } from '../helpers/emulator';
 import type { Emulator } from '../../src/emulator';
 import { AuthenticationError, ConfigurationError, ThrottledError } from '../../src/errors';
-import { MsalTokenProvider, type MsalTokenProviderOptions } from '../../src/auth';
+import { MsalTokenProvider, loadAuthConfig, type MsalTokenProviderOptions } from '../../src/auth';
 import type { Logger } from '../../src/logger';
 
 interface CapturedLogger extends Logger {
@@ -294,6 +299,53 @@ describe('MsalTokenProvider against the emulator', () => {
       await expect(aborted).rejects.toMatchObject({ code: 'aborted' });
       expect((await other).token).toBeTruthy();
       expect(emulator.counters.tokenRequestsTotal).toBe(1);
+    });
+  });
+
+  describe('environment and network', () => {
+    it('works from loadAuthConfig(emulator.env(caFile)) (the @edirect/dynamics variables)', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'auth-env-'));
+      const caFile = path.join(dir, 'ca.pem');
+      fs.writeFileSync(caFile, emulator.caPem);
+      try {
+        const config = loadAuthConfig(emulator.env(caFile));
+        expect(config.grant).toBe('password');
+        const p = new MsalTokenProvider(config);
+        providers.push(p);
+        expect((await p.getTokenSet()).account?.username).toBe(emulator.user.username);
+        expect(emulator.counters.tokenRequests).toEqual({ password: 1 });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('sends token requests through an HTTP CONNECT proxy', async () => {
+      const tunnels: string[] = [];
+      const proxy = http.createServer((_req, res) => res.writeHead(405).end());
+      proxy.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+        tunnels.push(String(req.url));
+        const [host, port] = String(req.url).split(':');
+        const upstream = net.connect(Number(port), host, () => {
+          client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+          upstream.write(head);
+          upstream.pipe(client);
+          client.pipe(upstream);
+        });
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      });
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+      try {
+        const { port } = proxy.address() as net.AddressInfo;
+        const p = provider({ proxy: `http://127.0.0.1:${port}` });
+        expect((await p.getToken()).token).toBeTruthy();
+        p.close();
+        expect(tunnels.length).toBeGreaterThanOrEqual(1);
+        expect(tunnels[0]).toBe(new URL(emulator.url).host);
+      } finally {
+        proxy.closeAllConnections?.();
+        await new Promise((r) => proxy.close(r));
+      }
     });
   });
 
