@@ -36,6 +36,7 @@ export {
 export {
   decodeBatchResponse,
   encodeBatch,
+  matchBatchResponses,
   multipartBoundary,
   splitOperations,
   MAX_BATCH_OPERATIONS,
@@ -43,7 +44,9 @@ export {
   type BatchItem,
   type BatchMethod,
   type BatchOperation,
+  type BatchOperationResult,
   type BatchOperationSlot,
+  type BatchOutcome,
   type BatchPartResponse,
   type EncodeBatchOptions,
   type EncodedBatch,

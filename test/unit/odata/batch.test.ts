@@ -4,6 +4,7 @@ import { DynamicsError, ErrorCode } from '../../../src/errors';
 import {
   decodeBatchResponse,
   encodeBatch,
+  matchBatchResponses,
   multipartBoundary,
   splitOperations,
   type BatchItem,
@@ -411,5 +412,82 @@ describe('splitOperations', () => {
   it('gives batches that encode', () => {
     const batches = splitOperations(Array.from({ length: 1500 }, (_, i) => op(i)));
     for (const batch of batches) expect(() => encodeBatch(batch, { apiRootUrl: ROOT })).not.toThrow();
+  });
+});
+
+describe('matchBatchResponses', () => {
+  const part = (status: number, extra: Partial<BatchPartResponse> = {}): BatchPartResponse => ({ status, statusText: '', headers: {}, body: undefined, ...extra });
+  const encoded = encodeBatch(
+    [
+      { method: 'GET', url: 'accounts' },
+      { changeSet: [{ method: 'POST', url: 'a', body: {} }, { method: 'POST', url: 'b', body: {} }, { method: 'POST', url: 'c', body: {} }] },
+      { method: 'POST', url: 'd', body: {} },
+    ],
+    { apiRootUrl: ROOT },
+  );
+  const ops = encoded.operations;
+
+  it('pairs the documented change-set response with its operations', () => {
+    const parts = decodeBatchResponse(readExchange('batch-changeset-response.docs-excerpt.http').body, undefined);
+    const docOps = encodeBatch(
+      [{ changeSet: [1, 2, 3].map((): BatchOperation => ({ method: 'POST', url: 'tasks', body: {} })) }, { method: 'GET', url: 'tasks' }],
+      { apiRootUrl: ROOT },
+    ).operations;
+    const results = matchBatchResponses(docOps, parts);
+    expect(results.map((r) => [r.outcome, r.contentId, r.response?.status])).toEqual([
+      ['succeeded', '1', 204],
+      ['succeeded', '2', 204],
+      ['succeeded', '3', 204],
+      ['succeeded', undefined, 200],
+    ]);
+  });
+
+  it('pairs the documented continue-on-error and stop-on-error responses', () => {
+    const three = encodeBatch([1, 2, 3].map((): BatchOperation => ({ method: 'POST', url: 'tasks', body: {} })), { apiRootUrl: ROOT }).operations;
+    const cont = matchBatchResponses(three, decodeBatchResponse(readExchange('batch-continue-on-error-response.docs-excerpt.http').body, undefined));
+    expect(cont.map((r) => r.outcome)).toEqual(['failed', 'succeeded', 'succeeded']);
+    expect((cont[0].response?.body as { error: { code: string } }).error.code).toBe('0x80044331');
+    const stop = matchBatchResponses(three, decodeBatchResponse(readExchange('batch-stop-on-error-response.docs-excerpt.http').body, undefined));
+    expect(stop.map((r) => r.outcome)).toEqual(['failed', 'notExecuted', 'notExecuted']);
+    expect(stop[1].response).toBeUndefined();
+  });
+
+  it('matches change-set parts by Content-ID whatever their order', () => {
+    const results = matchBatchResponses(ops, [
+      part(200),
+      part(201, { contentId: '3', changeSetIndex: 0 }),
+      part(202, { contentId: '1', changeSetIndex: 0 }),
+      part(203, { contentId: '2', changeSetIndex: 0 }),
+      part(204),
+    ]);
+    expect(results.map((r) => r.response?.status)).toEqual([200, 202, 203, 201, 204]);
+    expect(results.every((r) => r.outcome === 'succeeded')).toBe(true);
+  });
+
+  it('reports a failed change set: the named operation failed, the others rolled back, later ones run or not', () => {
+    const error = part(400, { contentId: '2', body: { error: { code: '0x1', message: 'bad' } } });
+    expect(matchBatchResponses(ops, [part(200), error, part(204)]).map((r) => r.outcome)).toEqual([
+      'succeeded',
+      'rolledBack',
+      'failed',
+      'rolledBack',
+      'succeeded',
+    ]);
+    // Without a Content-ID on the error, every operation of the change set failed.
+    expect(matchBatchResponses(ops, [part(200), part(500)]).map((r) => r.outcome)).toEqual(['succeeded', 'failed', 'failed', 'failed', 'notExecuted']);
+    // A failure wrapped in a change-set response.
+    expect(matchBatchResponses(ops, [part(200), part(400, { contentId: '1', changeSetIndex: 0 })]).map((r) => r.outcome)).toEqual([
+      'succeeded',
+      'failed',
+      'rolledBack',
+      'rolledBack',
+      'notExecuted',
+    ]);
+  });
+
+  it('throws malformed_response when the parts cannot belong to the operations', () => {
+    expect(thrown(() => matchBatchResponses(ops, [part(200), part(204), part(204), part(204), part(204), part(204)])).code).toBe(ErrorCode.malformedResponse);
+    expect(thrown(() => matchBatchResponses(ops, [part(200, { changeSetIndex: 0 })])).message).toMatch(/was sent on its own/);
+    expect(thrown(() => matchBatchResponses(ops, [part(200), part(204, { contentId: '9', changeSetIndex: 0 })])).message).toMatch(/no answer for Content-ID 1/);
   });
 });
