@@ -255,34 +255,39 @@ export interface FilterRuntime {
 
 export type RowPredicate = (row: Record<string, unknown>, rt: FilterRuntime) => boolean;
 
-const collator = new Intl.Collator('en', { sensitivity: 'base' });
+/**
+ * A comparable form of a stored value: strings folded (case- and accent-insensitive, as SQL's
+ * Latin1_General_CI_AI collation compares them), dates as epoch milliseconds, GUIDs in lower case.
+ */
+export function sortKey(value: unknown, kind: ValueKind): string | number | null {
+  if (value === null || value === undefined) return null;
+  switch (kind) {
+    case 'string':
+      return fold(String(value));
+    case 'number':
+      return typeof value === 'number' ? value : Number(value);
+    case 'boolean':
+      return value === true || value === 'true' ? 1 : 0;
+    case 'date': {
+      const t = Date.parse(String(value));
+      return Number.isNaN(t) ? String(value) : t;
+    }
+    case 'guid':
+      return String(value).toLowerCase();
+    default:
+      return typeof value === 'number' ? value : String(value);
+  }
+}
+
+/** Orders two sort keys; null sorts first, as in SQL ascending order. */
+export function compareKeys(a: string | number | null, b: string | number | null): number {
+  if (a === null || b === null) return a === b ? 0 : a === null ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 /** Compares two stored values of one kind as Dataverse's SQL store would; null sorts first. */
 export function compareValues(a: unknown, b: unknown, kind: ValueKind): number {
-  const an = a === null || a === undefined;
-  const bn = b === null || b === undefined;
-  if (an || bn) return an && bn ? 0 : an ? -1 : 1;
-  switch (kind) {
-    case 'string':
-      return collator.compare(String(a), String(b));
-    case 'number':
-      return (a as number) - (b as number);
-    case 'boolean':
-      return Number(a) - Number(b);
-    case 'date': {
-      return Date.parse(String(a)) - Date.parse(String(b));
-    }
-    case 'guid': {
-      const x = String(a).toLowerCase();
-      const y = String(b).toLowerCase();
-      return x < y ? -1 : x > y ? 1 : 0;
-    }
-    default: {
-      const x = String(a);
-      const y = String(b);
-      return x < y ? -1 : x > y ? 1 : 0;
-    }
-  }
+  return compareKeys(sortKey(a, kind), sortKey(b, kind));
 }
 
 const STRING_FUNCTIONS = new Set(['contains', 'startswith', 'endswith']);
@@ -562,6 +567,8 @@ function normaliseDateLiteral(v: string): string {
 }
 
 /** Case- and accent-insensitive folding for contains/startswith/endswith (SQL CI_AI collation). */
-function fold(s: string): string {
+export function fold(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(s)) return s.toLowerCase();
   return s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
 }
