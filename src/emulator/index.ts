@@ -111,9 +111,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   ready.catch(() => undefined);
   const server = createServer({ key: certs.keyPem, cert: certs.certPem }, createRequestHandler(ready));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(err.code === 'EADDRINUSE' ? new Error(`EmulatorOptions.port: 127.0.0.1:${port} is already in use (use another port, or 0 for a free one)`, { cause: err }) : err);
+    };
+    server.once('error', onError);
     server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
+      server.off('error', onError);
       resolve();
     });
   });

@@ -500,6 +500,7 @@ describe('options', () => {
     await expect(startTestEmulator({ tokenLifetimeSeconds: 0 })).rejects.toThrow(/EmulatorOptions\.tokenLifetimeSeconds/);
     await expect(startTestEmulator({ tenantId: 'contoso' })).rejects.toThrow(/EmulatorOptions\.tenantId/);
     await expect(startTestEmulator({ metadata: '/no/such/file.xml' })).rejects.toThrow(/EmulatorOptions\.metadata/);
+    await expect(startTestEmulator({ port: emulator.port })).rejects.toThrow(/EmulatorOptions\.port: 127\.0\.0\.1:\d+ is already in use/);
   });
 
   it('env() returns the DYNAMICS_* variables', () => {
