@@ -45,9 +45,12 @@ export type { EntityTypes, SchemaMap, UntypedSchema } from './client/schema';
 export { DynamicsClient, type EntitySetOf } from './client/DynamicsClient';
 export { DEFAULT_CLIENT_OPTIONS, type DynamicsClientOptions } from './client/options';
 export type { FunctionParameterValue } from './client/functions';
+export { BatchErrorCode } from './client/types';
 export type {
   AnnotationsOption,
   AssociateOptions,
+  BatchChangeSet,
+  BatchItem,
   BatchOperation,
   BatchOptions,
   BatchResult,

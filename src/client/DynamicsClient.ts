@@ -1,13 +1,15 @@
 import { DynamicsError, ErrorCode, NotFoundError, PreconditionFailedError, ValidationError } from '../errors';
-import { bodyText, isJsonContentType, parseJsonBody, plainResponseHeaders } from '../http/errors';
+import { bodyText, isJsonContentType, parseJsonBody, plainResponseHeaders, statusError } from '../http/errors';
 import { createPipeline, type Pipeline } from '../http/pipeline';
 import { headerValue, type HttpRequest, type HttpResponse } from '../http/types';
 import { invalidArgument } from '../odata/fail';
 import { entityPath as odataEntityPath, normalizeGuid, parseEntityId, type RecordKey } from '../odata/keys';
 import { buildQuery, composePrefer, type QueryOptions } from '../odata/query';
+import { decodeBatchResponse, encodeBatch, MAX_BATCH_OPERATIONS, splitOperations, type BatchPartResponse } from '../odata/batch';
 import { functionCall, operationPath, type FunctionParameterValue } from './functions';
-import { resolveClientOptions, type DynamicsClientOptions, type ResolvedClientConfig } from './options';
+import { DEFAULT_CLIENT_OPTIONS, resolveClientOptions, type DynamicsClientOptions, type ResolvedClientConfig } from './options';
 import type { UntypedSchema } from './schema';
+import { BatchErrorCode } from './types';
 import type {
   ColumnOf,
   ContinuablePage,
@@ -33,6 +35,11 @@ import type {
   UpdateOptions,
   UpsertOptions,
   AssociateOptions,
+  BatchChangeSet,
+  BatchItem,
+  BatchOperation,
+  BatchOptions,
+  BatchResult,
   HttpMethod,
   SchemaConstraint,
 } from './types';
@@ -64,6 +71,10 @@ interface CallSpec {
   options?: OperationOptions;
   /** Method-specific headers (If-Match, Prefer, …), applied before the caller's own. */
   headers?: Record<string, string | undefined>;
+  /** Overrides the method-based retry safety (a `$batch` of GETs is safe). */
+  retrySafe?: boolean;
+  /** Error statuses that are still a usable answer (a stopped `$batch`). */
+  acceptStatus?: (status: number, headers: HttpResponse['headers']) => boolean;
 }
 
 /**
@@ -109,8 +120,7 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
       maxRetries: this.config.maxRetries,
       maxRetryAfterInMs: this.config.maxRetryAfterInMs,
       maxConcurrency: this.config.maxConcurrency,
-      initialConcurrency: 5,
-      parseRetryAfter,
+      initialConcurrency: DEFAULT_CLIENT_OPTIONS.initialConcurrency,
     });
   }
 
@@ -453,6 +463,67 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
   }
 
   // -------------------------------------------------------------------------------------------
+  // $batch
+
+  /**
+   * Sends operations in `$batch` requests (execute-batch-operations-using-web-api.md) and resolves with one
+   * result per operation, in the order given (the operations of a change set in place): its status, body,
+   * `entityId` for creates, and a DynamicsError when it failed. A failed operation does not reject the
+   * promise; a failure of the whole batch (bad request, network, auth) does.
+   *
+   * - Change sets (`{ changeSet: [...] }`, or `atomic: true` for all writes) are one transaction: when one
+   *   part fails, the failing part reports the service's error and the others report `batch_rolled_back`.
+   * - Inside a change set `Content-ID`s let later parts refer to earlier ones (`$1`, `"x@odata.bind": "$1"`).
+   * - Dataverse takes at most 1000 operations per batch: more are split across several `$batch` requests,
+   *   sent one after another (a change set is never split). Without `continueOnError` a failure stops the
+   *   rest, including later requests: those parts report `batch_not_executed`.
+   * - Re-sent after 429/503; re-sent after an ambiguous failure only when it holds nothing but GETs.
+   */
+  async batch(operations: readonly BatchItem[], options?: BatchOptions): Promise<BatchResult[]> {
+    if (!Array.isArray(operations) || operations.length === 0) throw invalidArgument('operations', 'a non-empty array of operations and change sets', operations);
+    const continueOnError = options?.continueOnError === true;
+    // `order[i]` is the position in the caller's (flattened) list of the i-th operation as sent.
+    const { items, order } = options?.atomic === true ? groupAtomic(operations) : { items: operations, order: undefined };
+    const total = countOperations(items);
+    if (options?.atomic === true && total > MAX_BATCH_OPERATIONS) {
+      throw invalidArgument('operations', `at most ${MAX_BATCH_OPERATIONS} operations with atomic: true (one change set cannot be split across requests)`, `${total} operations`);
+    }
+    const groups = splitOperations(items);
+    const sent: BatchResult[] = [];
+    let stopped = false;
+    for (const group of groups) {
+      if (stopped) {
+        for (let i = countOperations(group); i > 0; i--) sent.push(notExecuted());
+        continue;
+      }
+      const encoded = encodeBatch(group, { apiRootUrl: this.apiUrl, continueOnError });
+      const readOnly = encoded.operations.every((slot) => slot.method === 'GET');
+      const { response, request } = await this.call({
+        method: 'POST',
+        url: `${this.apiUrl}$batch`,
+        body: encoded.body,
+        options,
+        headers: encoded.headers,
+        retrySafe: readOnly,
+        // Without continue-on-error the service answers the first failure's status with a multipart body.
+        acceptStatus: (status, headers) => status < 500 && headerValue(headers, 'content-type')?.toLowerCase().startsWith('multipart/mixed') === true,
+      });
+      const parts = decodeBatchResponse(response.body, headerValue(response.headers, 'content-type'));
+      const results = matchParts(group, encoded.operations.map((slot) => slot.contentId), parts, request);
+      for (const result of results) {
+        sent.push(result);
+        if (result.error !== undefined && !continueOnError) stopped = true;
+      }
+    }
+    if (order === undefined) return sent;
+    const out: BatchResult[] = new Array<BatchResult>(sent.length);
+    sent.forEach((result, i) => {
+      out[order[i]] = result;
+    });
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Escape hatch
 
   /**
@@ -470,7 +541,7 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
     const responseType = options?.responseType ?? 'json';
     if (!['json', 'text', 'arraybuffer'].includes(responseType)) throw invalidArgument('options.responseType', "'json', 'text' or 'arraybuffer'", responseType);
     const prefer = options?.prefer === undefined ? undefined : composePrefer({ extra: options.prefer });
-    const { response, request } = await this.call({ method: m, url, body, options, headers: { Prefer: prefer }, raw: true });
+    const { response, request } = await this.call({ method: m, url, body, options, headers: { Prefer: prefer } });
     let data: unknown;
     if (responseType === 'arraybuffer') data = response.body;
     else if (responseType === 'text') data = bodyText(response.body);
@@ -489,10 +560,10 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
   // Internals
 
   /** Sends one call and throws the DynamicsError for a status ≥ 400. */
-  private async call(spec: CallSpec & { raw?: boolean }): Promise<{ response: HttpResponse; request: HttpRequest }> {
+  private async call(spec: CallSpec): Promise<{ response: HttpResponse; request: HttpRequest }> {
     const request = this.prepare(spec);
     const response = await this.pipeline.send(request);
-    if (response.status >= 400) {
+    if (response.status >= 400 && !(spec.acceptStatus?.(response.status, response.headers) ?? false)) {
       const error = this.pipeline.fail(response, request);
       if ((request.ambiguousRetries ?? 0) > 0) markAmbiguous(error);
       throw error;
@@ -536,7 +607,7 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
       body,
       abortSignal: options?.abortSignal,
       deadline: Date.now() + timeoutInMs,
-      retrySafe: method === 'GET' || method === 'PUT' || method === 'DELETE' || (method === 'PATCH' && (hasHeader(headers, 'if-match') || hasHeader(headers, 'if-none-match'))),
+      retrySafe: spec.retrySafe ?? (method === 'GET' || method === 'PUT' || method === 'DELETE' || (method === 'PATCH' && (hasHeader(headers, 'if-match') || hasHeader(headers, 'if-none-match')))),
     };
   }
 
@@ -604,6 +675,151 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
     if (path.startsWith('/api/')) return this.url + encodeLoosely(path, 'path');
     return this.apiUrl + encodeLoosely(path.replace(/^\/+/, ''), 'path');
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// $batch helpers
+
+function isChangeSet(item: BatchItem): item is BatchChangeSet {
+  return typeof item === 'object' && item !== null && 'changeSet' in item;
+}
+
+function countOperations(items: readonly BatchItem[]): number {
+  let n = 0;
+  for (const item of items) n += isChangeSet(item) ? (Array.isArray(item.changeSet) ? item.changeSet.length : 0) : 1;
+  return n;
+}
+
+/**
+ * `atomic: true`: every write into one change set, placed where the first write was; GETs keep their
+ * order around it. Returns the items and, per operation as sent, its index in the caller's list.
+ */
+function groupAtomic(operations: readonly BatchItem[]): { items: BatchItem[]; order: number[] } {
+  const before: BatchOperation[] = [];
+  const after: BatchOperation[] = [];
+  const writes: BatchOperation[] = [];
+  const beforeIdx: number[] = [];
+  const afterIdx: number[] = [];
+  const writeIdx: number[] = [];
+  let index = 0;
+  operations.forEach((item, i) => {
+    const ops = isChangeSet(item) ? item.changeSet : [item];
+    if (!Array.isArray(ops)) throw invalidArgument(`operations[${i}].changeSet`, 'an array of operations', ops);
+    for (const op of ops) {
+      if (op !== null && typeof op === 'object' && op.method === 'GET') {
+        if (writes.length === 0) {
+          before.push(op);
+          beforeIdx.push(index);
+        } else {
+          after.push(op);
+          afterIdx.push(index);
+        }
+      } else {
+        writes.push(op);
+        writeIdx.push(index);
+      }
+      index++;
+    }
+  });
+  const items: BatchItem[] = [...before, ...(writes.length > 0 ? [{ changeSet: writes }] : []), ...after];
+  return { items, order: [...beforeIdx, ...writeIdx, ...afterIdx] };
+}
+
+function notExecuted(): BatchResult {
+  return {
+    status: 0,
+    headers: {},
+    error: new DynamicsError('Not executed: the batch stopped at an earlier failure (pass continueOnError to run every part).', { code: BatchErrorCode.notExecuted }),
+  };
+}
+
+function partResult(part: BatchPartResponse, op: BatchOperation, batchRequest: HttpRequest): BatchResult {
+  const result: BatchResult = { status: part.status, headers: part.headers, body: part.body };
+  const entityId = part.headers['odata-entityid'];
+  if (entityId !== undefined) {
+    try {
+      const id = parseEntityId(entityId);
+      if (typeof id === 'string') result.entityId = id;
+    } catch {
+      // A part without a usable entity id still reports its status and body.
+    }
+  }
+  if (part.status >= 400) {
+    result.error = statusError(part.status, part.headers, part.body, { method: op.method, url: partUrl(op, batchRequest) });
+  }
+  return result;
+}
+
+function partUrl(op: BatchOperation, batchRequest: HttpRequest): string {
+  return /^https?:/i.test(op.url) ? op.url : batchRequest.url.replace(/\$batch$/, '') + op.url;
+}
+
+/**
+ * Pairs the decoded parts with the operations of one `$batch`. A successful change set answers with one
+ * part per operation (matched by Content-ID); a failed one with a single part, in or out of a change-set
+ * response: that part's error goes to the operation it names (by Content-ID, else to all), and the rest
+ * of the change set is reported as rolled back. Operations with no part left never ran.
+ */
+function matchParts(group: readonly BatchItem[], contentIds: Array<string | undefined>, parts: BatchPartResponse[], batchRequest: HttpRequest): BatchResult[] {
+  const results: BatchResult[] = [];
+  let p = 0;
+  let slot = 0;
+  for (const item of group) {
+    if (!isChangeSet(item)) {
+      slot++;
+      const part = parts[p];
+      if (part === undefined || part.changeSetIndex !== undefined) {
+        results.push(notExecuted());
+        continue;
+      }
+      p++;
+      results.push(partResult(part, item, batchRequest));
+      continue;
+    }
+    const ops = item.changeSet;
+    const ids = contentIds.slice(slot, slot + ops.length);
+    slot += ops.length;
+    const first = parts[p];
+    if (first === undefined) {
+      for (let i = 0; i < ops.length; i++) results.push(notExecuted());
+      continue;
+    }
+    const own: BatchPartResponse[] = [];
+    if (first.changeSetIndex !== undefined) {
+      const cs = first.changeSetIndex;
+      while (parts[p] !== undefined && parts[p].changeSetIndex === cs) own.push(parts[p++]);
+    } else {
+      own.push(parts[p++]);
+    }
+    const failed = own.find((part) => part.status >= 400);
+    if (failed === undefined && own.length === ops.length) {
+      ops.forEach((op, i) => {
+        const byId = own.find((part) => part.contentId !== undefined && part.contentId === ids[i]);
+        results.push(partResult(byId ?? own[i], op, batchRequest));
+      });
+      continue;
+    }
+    const failure = failed ?? own[own.length - 1];
+    const culprit = failure.contentId === undefined ? -1 : ids.indexOf(failure.contentId);
+    ops.forEach((op, i) => {
+      if (culprit === -1 || culprit === i) {
+        results.push(partResult(failure, op, batchRequest));
+      } else {
+        const cause = partResult(failure, ops[culprit], batchRequest).error;
+        results.push({
+          status: failure.status,
+          headers: {},
+          error: new DynamicsError(`Rolled back: operation ${culprit + 1} of the same change set failed (${cause?.message ?? `HTTP ${failure.status}`})`, {
+            code: BatchErrorCode.rolledBack,
+            status: failure.status,
+            request: { method: op.method, url: partUrl(op, batchRequest) },
+            cause,
+          }),
+        });
+      }
+    });
+  }
+  return results;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -717,18 +933,3 @@ function nextLinkOf(collection: Record<string, unknown>, current: string, origin
   }
   return absolute;
 }
-
-/**
- * `Retry-After` as milliseconds: delta-seconds (what Dataverse sends, api-limits.md) or an HTTP date
- * (RFC 9110 §10.2.3). Undefined when absent or unreadable.
- */
-function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-
-

@@ -254,35 +254,63 @@ export interface OperationCallOptions extends OperationOptions {
 // ---------------------------------------------------------------------------------------------
 // $batch
 
-/** One operation of {@link DynamicsClient.batch}. Paths are relative to the API root (`accounts(…)`), or `$1` to refer to an earlier part's result. */
+/** One operation of {@link DynamicsClient.batch}. */
 export interface BatchOperation {
   method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
-  /** Relative to the API root (`accounts`, `accounts(<id>)`), or `$<contentId>` / `$<contentId>/…` for a record created earlier in the same change set. */
-  path: string;
+  /**
+   * Relative to the API root and already encoded (`accounts`, `accounts(<id>)`, `contacts?$select=fullname`),
+   * an absolute URL under the API root, or `$<contentId>/…` for a record created earlier in the same change set.
+   */
+  url: string;
+  /** The body: serialised as JSON unless it is a string. `"x@odata.bind": "$1"` refers to an earlier part of the change set. */
   body?: unknown;
-  headers?: Record<string, string>;
-  /** `Content-ID` of this part, so later parts of the same change set can use `$<contentId>`. Default: assigned for you. */
+  /** Headers of this part (`If-Match`, `Prefer`, `MSCRM.*`, …). */
+  headers?: Readonly<Record<string, string>>;
+  /** `Content-ID` of a part in a change set, so later parts of the same change set can use `$<contentId>`. Default: assigned (1, 2, …). */
   contentId?: string;
 }
 
-/** The result of one batch operation, in the order given. */
+/** Operations that succeed or fail together (one transaction). GET is not allowed inside. */
+export interface BatchChangeSet {
+  changeSet: readonly BatchOperation[];
+}
+
+/** An item of {@link DynamicsClient.batch}: an operation, or a change set of them. */
+export type BatchItem = BatchOperation | BatchChangeSet;
+
+/** Codes of batch results that never ran or were undone. */
+export const BatchErrorCode = {
+  /** The part was in a change set that failed: it was rolled back (or never applied). */
+  rolledBack: 'batch_rolled_back',
+  /** The batch stopped at an earlier failure before this part (see `continueOnError`). */
+  notExecuted: 'batch_not_executed',
+} as const;
+
+/** The result of one batch operation, in the order given (operations of a change set in place, one each). */
 export interface BatchResult {
-  /** HTTP status of this part; 0 when it was never run (the batch stopped before it). */
+  /** HTTP status of this part; for a part that never ran, 0. */
   status: number;
   headers: Record<string, string>;
   /** The parsed JSON body, the raw text when it was not JSON, or undefined. */
   body?: unknown;
-  /** The id from `OData-EntityId` when the part created a record. */
+  /** The id from `OData-EntityId` when the part created or upserted a record. */
   entityId?: string;
-  /** Set when the part failed (status ≥ 400), or was not run. */
+  /**
+   * Set when the part failed (status ≥ 400), was rolled back with its change set (code
+   * `batch_rolled_back`), or never ran because the batch stopped earlier (code `batch_not_executed`).
+   */
   error?: DynamicsError;
 }
 
 /** Options of {@link DynamicsClient.batch}. */
 export interface BatchOptions extends OperationOptions {
-  /** Run every part even when one fails (`Prefer: odata.continue-on-error`). Default: false (stop at the first failure). Not allowed with `atomic`. */
+  /** Run every part even when one fails (`Prefer: odata.continue-on-error`). Default: false: the service stops at the first failure and the remaining parts report `batch_not_executed`. */
   continueOnError?: boolean;
-  /** Put all writes into one change set: all succeed or all roll back. GETs are sent outside it. Default: false (each write alone). At most 1000 operations. */
+  /**
+   * Put all writes into one change set: all succeed or all roll back. GETs are sent outside it, before the
+   * change set if they come before the first write, after it otherwise. Default: false (each write is
+   * applied on its own). At most 1000 operations, since a change set cannot be split.
+   */
   atomic?: boolean;
 }
 

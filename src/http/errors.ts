@@ -9,6 +9,7 @@ import {
   TimeoutError,
   type DynamicsErrorOptions,
 } from '../errors';
+import { parseServiceError } from '../odata/errors';
 import { TransportError, headerValue, type HttpRequest, type HttpResponse } from './types';
 
 /** Longest piece of a non-JSON body quoted in an error message. */
@@ -81,87 +82,40 @@ function excerpt(text: string): string {
   return flat.length > MAX_EXCERPT ? `${flat.slice(0, MAX_EXCERPT)}…` : flat;
 }
 
-/** Reads `{ error: { code, message } }`; undefined when the body does not have that shape. */
-function serviceError(body: unknown): { code: string; message: string } | undefined {
-  if (body === null || typeof body !== 'object') return undefined;
-  const error = (body as { error?: unknown }).error;
-  if (error === null || typeof error !== 'object') return undefined;
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (typeof message !== 'string' && typeof code !== 'string') return undefined;
-  return { code: typeof code === 'string' ? code : '', message: typeof message === 'string' ? message : '' };
-}
-
-/** Status texts for messages; the service's own reason phrase is not kept by the transport. */
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  412: 'Precondition Failed',
-  413: 'Payload Too Large',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  501: 'Not Implemented',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
-
 /**
  * The DynamicsError for a failed response (status ≥ 400): the subclass a caller acts on
  * (`AuthenticationError` 401/403, `NotFoundError` 404, `PreconditionFailedError` 412, `ThrottledError`
- * 429 or 503 after retries), Dataverse's hex code when it sent one, its message, the request id, the
- * requested wait, and the request's method and URL. A body that is not a Dataverse error (an HTML page
- * from a gateway) gives code `malformed_response` with an excerpt of it.
+ * 429, or 503 with `Retry-After`, after retries), Dataverse's hex code when it sent one, its message,
+ * the request id, the requested wait, and the request's method and URL. A body that is not a Dataverse
+ * error (an HTML page from a gateway, truncated JSON) gives code `malformed_response` (odata's
+ * `parseServiceError` reads every shape).
  */
-export function responseError(response: HttpResponse, request: Pick<HttpRequest, 'method' | 'url' | 'attempts'>, retryAfterInMs?: number): DynamicsError {
-  const status = response.status;
-  const statusText = `${status}${STATUS_TEXT[status] ? ` ${STATUS_TEXT[status]}` : ''}`;
-  let body: unknown;
-  let code: string;
-  let detail: string;
-  const text = response.body.length === 0 ? '' : bodyText(response.body);
-  let parsed: unknown;
-  let parsedOk = false;
-  if (text !== '') {
-    try {
-      parsed = JSON.parse(text) as unknown;
-      parsedOk = true;
-    } catch {
-      parsedOk = false;
-    }
-  }
-  const service = parsedOk ? serviceError(parsed) : undefined;
-  if (service !== undefined) {
-    body = parsed;
-    code = service.code !== '' ? service.code : ErrorCode.httpError;
-    detail = service.message !== '' ? service.message : statusText;
-  } else if (text === '') {
-    body = undefined;
-    code = ErrorCode.httpError;
-    detail = `${statusText} with an empty body`;
-  } else if (parsedOk) {
-    body = parsed;
-    code = ErrorCode.httpError;
-    detail = `${statusText}: ${excerpt(text)}`;
-  } else {
-    body = excerpt(text);
-    code = ErrorCode.malformedResponse;
-    detail = `${statusText} with a body that is not a Dataverse error (${headerValue(response.headers, 'content-type') ?? 'no content-type'}): ${excerpt(text)}`;
-  }
-  const attempts = request.attempts !== undefined && request.attempts > 1 ? ` after ${request.attempts} attempts` : '';
+export function responseError(response: HttpResponse, request: Pick<HttpRequest, 'method' | 'url' | 'attempts'>): DynamicsError {
+  return statusError(response.status, response.headers, response.body, request);
+}
+
+/**
+ * {@link responseError} from the pieces of a response: also used for the parts of a `$batch` response,
+ * whose bodies are already decoded.
+ */
+export function statusError(
+  status: number,
+  headers: HttpResponse['headers'],
+  body: unknown,
+  request: Pick<HttpRequest, 'method' | 'url' | 'attempts'>,
+): DynamicsError {
+  const info = parseServiceError(status, headers, body);
+  const attempts = request.attempts !== undefined && request.attempts > 1 ? `, after ${request.attempts} attempts` : '';
   const options: DynamicsErrorOptions = {
-    code,
+    code: info.code,
     status,
-    body,
-    requestId: requestIdOf(response.headers),
-    retryAfterInMs,
+    body: info.body,
+    requestId: info.requestId,
+    retryAfterInMs: info.retryAfterInMs,
     request: describeRequest(request),
-    headers: plainResponseHeaders(response.headers),
+    headers: plainResponseHeaders(headers),
   };
-  const message = `${detail} (${request.method} ${request.url}: HTTP ${status}${attempts})`;
+  const message = `${info.message} (${request.method} ${request.url}${attempts})`;
   switch (status) {
     case 401:
     case 403:
@@ -173,7 +127,7 @@ export function responseError(response: HttpResponse, request: Pick<HttpRequest,
     case 429:
       return new ThrottledError(message, options);
     case 503:
-      return retryAfterInMs !== undefined ? new ThrottledError(message, options) : new DynamicsError(message, options);
+      return info.retryAfterInMs !== undefined ? new ThrottledError(message, options) : new DynamicsError(message, options);
     default:
       return new DynamicsError(message, options);
   }
@@ -184,11 +138,11 @@ export function transportErrorToDynamicsError(error: TransportError, request: Pi
   const attempts = request.attempts !== undefined && request.attempts > 1 ? ` after ${request.attempts} attempts` : '';
   const where = `${request.method} ${request.url}${attempts}`;
   const options: DynamicsErrorOptions = {
-    code: error.kind === 'timeout' ? ErrorCode.timeout : error.kind === 'aborted' ? ErrorCode.aborted : ErrorCode.network,
+    code: error.kind === 'timeout' ? ErrorCode.timeout : error.kind === 'aborted' ? ErrorCode.aborted : error.kind === 'invalid' ? ErrorCode.invalidArgument : ErrorCode.network,
     retryAfterInMs: error.retryAfterInMs,
     request: describeRequest(request),
   };
   if (error.kind === 'timeout') return new TimeoutError(`${where}: ${error.message}`, options);
-  if (error.kind === 'aborted') return new DynamicsError(`${where}: ${error.message}`, options);
+  if (error.kind === 'aborted' || error.kind === 'invalid') return new DynamicsError(`${where}: ${error.message}`, options);
   return new NetworkError(`${where}: ${error.message}${error.errno ? ` (${error.errno})` : ''}`, options);
 }

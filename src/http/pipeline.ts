@@ -7,7 +7,8 @@ import { ConcurrencyLimiter, concurrencyPolicy } from './policies/concurrencyPol
 import { retryPolicy } from './policies/retryPolicy';
 import { ThrottleGate, throttlePolicy } from './policies/throttlePolicy';
 import { createTransport, type Transport } from './transport';
-import { TransportError, headerValue, type HttpRequest, type HttpResponse, type PipelinePolicy, type SendRequest } from './types';
+import { parseRetryAfter } from '../odata/errors';
+import { TransportError, type HttpRequest, type HttpResponse, type PipelinePolicy, type SendRequest } from './types';
 
 /** Everything {@link createPipeline} needs, already validated and defaulted by the client. */
 export interface PipelineOptions {
@@ -22,7 +23,6 @@ export interface PipelineOptions {
   maxConcurrency?: number;
   /** Limit before the first `x-ms-dop-hint` arrives. */
   initialConcurrency: number;
-  parseRetryAfter(value: string | undefined, now: number): number | undefined;
   /** Environment for proxy settings. Default: `process.env`. */
   env?: NodeJS.ProcessEnv;
 }
@@ -55,7 +55,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const transport = createTransport({ origin: options.origin, ca: options.ca, env: options.env });
   const tokens = new TokenCycler(options.tokenProvider, options.logger);
   const policies: PipelinePolicy[] = [
-    retryPolicy(gate, { maxRetries: options.maxRetries, maxRetryAfterInMs: options.maxRetryAfterInMs, logger: options.logger, parseRetryAfter: options.parseRetryAfter }),
+    retryPolicy(gate, { maxRetries: options.maxRetries, maxRetryAfterInMs: options.maxRetryAfterInMs, logger: options.logger, parseRetryAfter }),
     concurrencyPolicy(limiter, options.maxConcurrency === undefined),
     throttlePolicy(gate),
     bearerTokenPolicy(tokens),
@@ -78,8 +78,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       });
     },
     fail(response: HttpResponse, request: HttpRequest): DynamicsError {
-      const retryAfter = options.parseRetryAfter(headerValue(response.headers, 'retry-after'), Date.now());
-      return responseError(response, request, retryAfter);
+      return responseError(response, request);
     },
     close() {
       transport.close();

@@ -160,7 +160,15 @@ function createLeanAdapter(request: RequestFn, agent: http.Agent, target: URL, o
         settle(new TransportError('aborted', 'the request was aborted'));
       };
 
-      const req = request({ agent, hostname, port, path, method: (config.method ?? 'get').toUpperCase(), headers });
+      let req: http.ClientRequest;
+      try {
+        req = request({ agent, hostname, port, path, method: (config.method ?? 'get').toUpperCase(), headers });
+      } catch (error) {
+        // Node validates the path and header values synchronously (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_CHAR).
+        const e = error as NodeJS.ErrnoException;
+        reject(new TransportError('invalid', e.message, e.code));
+        return;
+      }
       req.on('error', (error: NodeJS.ErrnoException) => settle(new TransportError('network', error.message, error.code)));
       req.on('response', (res) => {
         const chunks: Buffer[] = [];

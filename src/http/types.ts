@@ -47,12 +47,12 @@ export interface PipelinePolicy {
 }
 
 /** Why no response arrived. */
-export type TransportFailure = 'network' | 'timeout' | 'aborted';
+export type TransportFailure = 'network' | 'timeout' | 'aborted' | 'invalid';
 
 /**
  * A request that got no usable response. Carries no request config and no headers, so nothing
- * secret can leak through it; the client turns it into a `NetworkError`, `TimeoutError` or an
- * `aborted` `DynamicsError`.
+ * secret can leak through it; the client turns it into a `NetworkError`, `TimeoutError`, or a
+ * `DynamicsError` coded `aborted` or (`invalid`: node refused the request line or a header) `invalid_argument`.
  */
 export class TransportError extends Error {
   override name = 'TransportError';
