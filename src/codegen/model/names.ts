@@ -17,6 +17,8 @@ const RESERVED = new Set([
   'Array', 'ReadonlyArray', 'Boolean', 'Date', 'Error', 'Function', 'Map', 'Number', 'Object', 'Omit', 'Partial', 'Pick',
   'Promise', 'Readonly', 'Record', 'Required', 'Set', 'String', 'Symbol', 'Exclude', 'Extract', 'NonNullable', 'JSON',
   'Math', 'z',
+  // Shared names the generated folder exports besides the per-type ones.
+  'Schema', 'EntityRecord', 'OperationCaller', 'OperationKey', 'BoundOperationTarget',
 ]);
 
 /** `adoxio_application` → `AdoxioApplication`, `WhoAmI` → `WhoAmI`, `123abc` → `_123abc`. */

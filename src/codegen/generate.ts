@@ -1,0 +1,335 @@
+/**
+ * `generate(options)`: read `$metadata` (a file, XML text, or live from an environment), model it,
+ * emit TypeScript, and write the folder.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { TokenProvider } from '../auth/types';
+import type { Logger } from '../logger';
+import { loadEnvironment } from './config';
+import { describeFailure, download, type DownloadProgress } from './download';
+import { GENERATED_MARKER, emit, type SourceInfo } from './emit';
+import { CodegenError } from './errors';
+import { loadModel } from './model';
+import type { EntityTypeModel, ServiceModel } from './model/types';
+import { readOptionSets, type OptionSetCatalog } from './optionsets';
+
+/** Options of {@link generate}. Give exactly one source: `metadata`, `url`, or a `config` environment. */
+export interface GenerateOptions {
+  /** A `$metadata` file path, or the CSDL XML itself (text starting with `<`). */
+  metadata?: string;
+  /** Environment URL (`https://contoso.crm4.dynamics.com`): downloads `<url>/api/data/v<apiVersion>/$metadata`. */
+  url?: string;
+  /**
+   * Token provider for `url` (e.g. `MsalTokenProvider`). Default: one built by `loadAuthConfig(env)`
+   * from the same `DYNAMICS_*`/`AZURE_*` variables the client uses, with `resource` defaulting to `url`.
+   */
+  auth?: TokenProvider;
+  /** Environment variables for the default `auth`. Default: `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Output folder; created if missing. Generated files no longer produced are removed; other files are left alone. */
+  out?: string;
+  /** Tables to generate, by logical name (`account`) or entity set (`accounts`). Default: all. */
+  entities?: string[];
+  /** Option-set metadata: a JSON file path, or the parsed JSON (`RetrieveMetadataChanges` or `EntityDefinitions` response). */
+  optionSets?: string | object;
+  /** Name of the option-set source in file headers when `optionSets` is an object. Default: `option sets (object)`. */
+  optionSetsLabel?: string;
+  /** Live only: download option sets of the selected `entities` (5 requests per table). Default: true when `entities` is given. */
+  downloadOptionSets?: boolean;
+  /** Web API version for `url`. Default: `'9.2'`. */
+  apiVersion?: string;
+  /** Label language for option sets (e.g. 1033). Default: the user's localized label. */
+  languageCode?: number;
+  /** PEM of CA certificates to trust for `url` (the emulator's). Default: `auth`'s `ca` from the environment, else Node's roots. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** A `dynamics-odata.config.json` to take the environment from; explicit options win over it. */
+  config?: string;
+  /** Environment name in `config`. Default: its `defaultEnvironment`, or its only environment. */
+  environment?: string;
+  /** Called as downloads progress (bytes). */
+  onProgress?: (progress: DownloadProgress) => void;
+  /** Where notes such as "option sets skipped" go. Default: none. */
+  logger?: Logger;
+  /** Name of the source in file headers. Default: the file's base name, the `$metadata` URL, or `inline $metadata`. */
+  sourceLabel?: string;
+  /** Write the files (default true); with false only the result is returned. */
+  write?: boolean;
+  /** Generator version in headers. Default: this package's version. */
+  generatorVersion?: string;
+}
+
+/** What {@link generate} did. */
+export interface GenerateResult {
+  outDir?: string;
+  /** Every file of the folder, relative paths, sorted. */
+  files: { path: string; content: string }[];
+  /** Files whose content changed (or that are new) and were written. */
+  written: string[];
+  /** Stale generated files removed. */
+  removed: string[];
+  entityTypes: number;
+  source: SourceInfo;
+  /** Human-readable notes (e.g. option sets skipped and why). */
+  notes: string[];
+  timingsInMs: { source: number; model: number; emit: number; write: number };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** This package's version, read from its package.json (found from src/ and dist/ alike). */
+export function generatorVersion(): string {
+  for (const candidate of [path.resolve(__dirname, '../../package.json'), path.resolve(__dirname, '../../../package.json')]) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(candidate, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'dynamics-odata' && pkg.version) return pkg.version;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return '0.0.0';
+}
+
+/** Resolve `--entities` names to entity types; unknown names fail with suggestions. */
+export function selectEntities(model: ServiceModel, names: string[]): Set<string> {
+  const byName = new Map<string, EntityTypeModel>();
+  const all = [...model.entityTypes.values()];
+  for (const e of all) byName.set(e.name, e);
+  for (const e of all) if (e.entitySetName !== undefined && !byName.has(e.entitySetName)) byName.set(e.entitySetName, e);
+  const lower = new Map<string, EntityTypeModel>();
+  for (const [k, e] of byName) if (!lower.has(k.toLowerCase())) lower.set(k.toLowerCase(), e);
+  const out = new Set<string>();
+  const unknown: string[] = [];
+  for (const raw of names) {
+    const n = raw.trim();
+    if (!n) continue;
+    const e = byName.get(n) ?? lower.get(n.toLowerCase());
+    if (e) out.add(e.qualifiedName);
+    else unknown.push(n);
+  }
+  if (unknown.length > 0) {
+    const hints = unknown.map((u) => {
+      const close = all
+        .map((e) => e.name)
+        .filter((n) => n.startsWith(u.slice(0, 3).toLowerCase()))
+        .slice(0, 5);
+      return `'${u}'${close.length > 0 ? ` (did you mean ${close.join(', ')}?)` : ''}`;
+    });
+    throw new CodegenError('invalid_option', `entities: no table named ${hints.join(', ')} in the $metadata (use logical names such as account, or entity sets such as accounts)`);
+  }
+  if (out.size === 0) throw new CodegenError('invalid_option', 'entities: expected at least one table name');
+  return out;
+}
+
+async function tokenFor(options: GenerateOptions, url: string): Promise<{ token: string; ca?: string | Buffer | Array<string | Buffer> }> {
+  if (options.auth) return { token: (await options.auth.getToken()).token };
+  // Loaded only for live generation: generating from a file never loads MSAL. `require`, not
+  // `import()`: under module Node16 a CommonJS build keeps `import()` as a real ESM import.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const auth = require('../auth') as typeof import('../auth');
+  const env = { ...(options.env ?? process.env) };
+  if (!env['DYNAMICS_RESOURCE'] && !env['DYNAMICS_URL']) env['DYNAMICS_RESOURCE'] = url;
+  const config = auth.loadAuthConfig(env);
+  const provider = new auth.MsalTokenProvider(config);
+  const token = (await provider.getToken()).token;
+  return config.ca === undefined ? { token } : { token, ca: config.ca };
+}
+
+const OPTION_SET_CASTS = [
+  'PicklistAttributeMetadata',
+  'MultiSelectPicklistAttributeMetadata',
+  'StateAttributeMetadata',
+  'StatusAttributeMetadata',
+  'BooleanAttributeMetadata',
+];
+
+/**
+ * Option sets of each table from `EntityDefinitions(LogicalName='x')/Attributes/<cast>?$expand=OptionSet`
+ * (query-metadata-web-api.md, "Retrieve attributes"). Returns undefined when the service does not
+ * serve the metadata API (the emulator may not), after saying so.
+ */
+async function downloadOptionSets(
+  apiRoot: string,
+  entities: EntityTypeModel[],
+  auth: { token: string; ca?: string | Buffer | Array<string | Buffer> },
+  options: GenerateOptions,
+  notes: string[],
+): Promise<unknown[] | undefined> {
+  const results: unknown[] = [];
+  for (const e of entities) {
+    const attributes: unknown[] = [];
+    for (const cast of OPTION_SET_CASTS) {
+      const expand = cast === 'PicklistAttributeMetadata' || cast === 'MultiSelectPicklistAttributeMetadata' ? 'OptionSet,GlobalOptionSet' : 'OptionSet';
+      const url = `${apiRoot}/EntityDefinitions(LogicalName='${encodeURIComponent(e.name)}')/Attributes/Microsoft.Dynamics.CRM.${cast}?$select=LogicalName,SchemaName,AttributeType&$expand=${expand}`;
+      const res = await download(url, { token: auth.token, accept: 'application/json', what: `option sets of ${e.name}`, ...(auth.ca !== undefined ? { ca: auth.ca } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+      if (res.status === 404 || res.status === 501 || (res.status === 400 && results.length === 0 && attributes.length === 0)) {
+        notes.push(`option sets skipped: the service does not serve EntityDefinitions metadata (${describeFailure(res.status, res.body)}); pass --option-sets <file> to include them`);
+        return undefined;
+      }
+      if (res.status !== 200) throw new CodegenError('download_failed', `option sets of ${e.name}: GET EntityDefinitions answered ${describeFailure(res.status, res.body)}`);
+      const body = JSON.parse(res.body) as { value?: unknown[] };
+      for (const a of body.value ?? []) {
+        // The cast path does not echo AttributeType for every server version; the cast says it.
+        if (a && typeof a === 'object') attributes.push({ AttributeType: cast.replace('AttributeMetadata', '').replace('MultiSelectPicklist', 'Virtual'), ...(a as object), ...(cast.startsWith('MultiSelect') ? { AttributeTypeName: { Value: 'MultiSelectPicklistType' } } : {}) });
+      }
+    }
+    results.push({ LogicalName: e.name, Attributes: attributes });
+  }
+  return results;
+}
+
+/**
+ * Generate typed models from `$metadata`.
+ *
+ * @example
+ * await generate({ metadata: 'metadata.xml', out: 'src/generated', entities: ['account', 'contact'] });
+ * await generate({ url: 'https://contoso.crm4.dynamics.com', out: 'src/generated' }); // auth from DYNAMICS_* variables
+ * @throws CodegenError naming the option at fault (`invalid_option`, `invalid_config`, `invalid_csdl`, `download_failed`, `invalid_option_sets`).
+ */
+export async function generate(options: GenerateOptions): Promise<GenerateResult> {
+  const opts: GenerateOptions = { ...options };
+  if (opts.config !== undefined) {
+    const env = loadEnvironment(opts.config, opts.environment);
+    if (opts.metadata === undefined && opts.url === undefined) {
+      if (env.url !== undefined) opts.url = env.url;
+      if (env.metadata !== undefined) opts.metadata = env.metadata;
+    }
+    opts.out ??= env.out;
+    if (env.entities) opts.entities ??= env.entities;
+    if (env.optionSets) opts.optionSets ??= env.optionSets;
+    if (env.apiVersion) opts.apiVersion ??= env.apiVersion;
+    if (env.languageCode !== undefined) opts.languageCode ??= env.languageCode;
+    if (env.downloadOptionSets !== undefined) opts.downloadOptionSets ??= env.downloadOptionSets;
+    if (env.caFile !== undefined && opts.ca === undefined) opts.ca = fs.readFileSync(env.caFile, 'utf8');
+  }
+  if ((opts.metadata === undefined) === (opts.url === undefined)) {
+    throw new CodegenError('invalid_option', 'source: give exactly one of metadata (a $metadata file) or url (an environment URL)');
+  }
+  const write = opts.write ?? true;
+  if (write && (typeof opts.out !== 'string' || opts.out.length === 0)) throw new CodegenError('invalid_option', 'out: expected the output folder');
+  const notes: string[] = [];
+  const t0 = performance.now();
+
+  let xml: string;
+  let label: string;
+  let live: { apiRoot: string; auth: { token: string; ca?: string | Buffer | Array<string | Buffer> } } | undefined;
+  if (opts.metadata !== undefined) {
+    if (opts.metadata.trimStart().startsWith('<')) {
+      xml = opts.metadata;
+      label = opts.sourceLabel ?? 'inline $metadata';
+    } else {
+      try {
+        xml = fs.readFileSync(opts.metadata, 'utf8');
+      } catch (err) {
+        throw new CodegenError('invalid_option', `metadata: cannot read ${opts.metadata} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+      }
+      label = opts.sourceLabel ?? path.basename(opts.metadata);
+    }
+  } else {
+    let base: URL;
+    try {
+      base = new URL(opts.url!);
+    } catch {
+      throw new CodegenError('invalid_option', `url: expected an environment URL such as https://contoso.crm4.dynamics.com, got '${opts.url}'`);
+    }
+    if (base.protocol !== 'https:') throw new CodegenError('invalid_option', `url: expected https://, got ${base.protocol}//`);
+    if (base.username || base.password) throw new CodegenError('invalid_option', 'url: must not contain credentials; authenticate with auth or the DYNAMICS_* variables');
+    const apiVersion = opts.apiVersion ?? '9.2';
+    const apiRoot = `${base.origin}${base.pathname.replace(/\/+$/, '')}/api/data/v${apiVersion}`;
+    const auth = await tokenFor(opts, base.origin);
+    if (opts.ca !== undefined) auth.ca = opts.ca;
+    const metadataUrl = `${apiRoot}/$metadata`;
+    const res = await download(metadataUrl, { token: auth.token, accept: 'application/xml', what: '$metadata', ...(auth.ca !== undefined ? { ca: auth.ca } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+    if (res.status !== 200) throw new CodegenError('download_failed', `GET ${metadataUrl} answered ${describeFailure(res.status, res.body)}`);
+    xml = res.body;
+    label = opts.sourceLabel ?? metadataUrl;
+    live = { apiRoot, auth };
+  }
+  const source: SourceInfo = { label, sha256: sha256(xml) };
+  const t1 = performance.now();
+  const model = loadModel(xml);
+  const selected = opts.entities && opts.entities.length > 0 ? selectEntities(model, opts.entities) : undefined;
+  const emittedEntities = [...model.entityTypes.values()].filter((e) => !selected || selected.has(e.qualifiedName));
+
+  let optionSets: { catalog: OptionSetCatalog; source: SourceInfo } | undefined;
+  if (opts.optionSets !== undefined) {
+    let json: unknown = opts.optionSets;
+    let osLabel = opts.optionSetsLabel ?? 'option sets (object)';
+    let text: string | undefined;
+    if (typeof opts.optionSets === 'string') {
+      try {
+        text = fs.readFileSync(opts.optionSets, 'utf8');
+        json = JSON.parse(text);
+      } catch (err) {
+        throw new CodegenError('invalid_option_sets', `optionSets: cannot read ${opts.optionSets} as JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+      }
+      osLabel = path.basename(opts.optionSets);
+    }
+    const catalog = readOptionSets(json, { ...(opts.languageCode !== undefined ? { languageCode: opts.languageCode } : {}), source: osLabel });
+    optionSets = { catalog, source: { label: osLabel, sha256: sha256(text ?? JSON.stringify(json)) } };
+  } else if (live && (opts.downloadOptionSets ?? selected !== undefined)) {
+    const tables = emittedEntities.filter((e) => e.entitySetName !== undefined);
+    const json = await downloadOptionSets(live.apiRoot, tables, live.auth, opts, notes);
+    if (json) {
+      const text = JSON.stringify(json);
+      optionSets = { catalog: readOptionSets(json, { ...(opts.languageCode !== undefined ? { languageCode: opts.languageCode } : {}), source: 'EntityDefinitions' }), source: { label: `${live.apiRoot}/EntityDefinitions`, sha256: sha256(text) } };
+    }
+  } else if (live) {
+    notes.push('option sets not downloaded: choose tables with --entities (5 requests per table), or pass --option-sets <file>');
+  }
+  const t2 = performance.now();
+  const files = emit(model, {
+    source,
+    ...(optionSets ? { optionSets } : {}),
+    ...(selected ? { entityTypes: selected } : {}),
+    generatorVersion: opts.generatorVersion ?? generatorVersion(),
+  });
+  const t3 = performance.now();
+
+  const written: string[] = [];
+  const removed: string[] = [];
+  let outDir: string | undefined;
+  if (write) {
+    outDir = path.resolve(opts.out!);
+    fs.mkdirSync(outDir, { recursive: true });
+    const keep = new Set(files.map((f) => f.path));
+    for (const name of fs.readdirSync(outDir)) {
+      if (!name.endsWith('.ts') || keep.has(name)) continue;
+      const full = path.join(outDir, name);
+      // Only files this generator wrote; anything else in the folder is the user's.
+      const head = fs.readFileSync(full, 'utf8').slice(0, GENERATED_MARKER.length);
+      if (head === GENERATED_MARKER) {
+        fs.unlinkSync(full);
+        removed.push(name);
+      }
+    }
+    for (const f of files) {
+      const full = path.join(outDir, f.path);
+      let current: string | undefined;
+      try {
+        current = fs.readFileSync(full, 'utf8');
+      } catch {
+        current = undefined;
+      }
+      if (current === f.content) continue;
+      fs.writeFileSync(full, f.content);
+      written.push(f.path);
+    }
+  }
+  const t4 = performance.now();
+  for (const n of notes) opts.logger?.warn(n);
+  const result: GenerateResult = {
+    files,
+    written,
+    removed,
+    entityTypes: emittedEntities.length,
+    source,
+    notes,
+    timingsInMs: { source: t1 - t0, model: t2 - t1, emit: t3 - t2, write: t4 - t3 },
+  };
+  if (outDir !== undefined) result.outDir = outDir;
+  return result;
+}
