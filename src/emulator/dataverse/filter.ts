@@ -538,7 +538,9 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
         return inRange((rt) => dayStart(rt.now) + DAY, (rt) => dayStart(rt.now) + 2 * DAY);
       default: {
         // LastX/NextX days and hours.
-        const x = Number(single('PropertyValue'));
+        const pv = e.params.get('PropertyValue');
+        const x = pv && !Array.isArray(pv) && pv.k === 'lit' ? Number(pv.value) : Number.NaN;
+        if (!Number.isFinite(x)) throw dvErrors.syntax(`The query function '${e.name}' requires a numeric PropertyValue.`);
         const unit = e.name.endsWith('Hours') ? 3_600_000 : DAY;
         if (e.name.startsWith('Last')) return inRange((rt) => rt.now.getTime() - x * unit, (rt) => rt.now.getTime());
         return inRange((rt) => rt.now.getTime(), (rt) => rt.now.getTime() + x * unit);
