@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { startTestEmulator } from '../helpers/emulator';
 import type { Emulator } from '../../src/emulator';
 import { AuthenticationError, ConfigurationError, ThrottledError } from '../../src/errors';
@@ -80,6 +81,15 @@ describe('MsalTokenProvider against the emulator', () => {
       await provider({ tokenUrl: undefined, authority: emulator.authority }).getToken();
       await provider({ tokenUrl: undefined, tenantId: emulator.tenantId, authorityHost: emulator.url }).getToken();
       expect(emulator.counters.tokenRequests.client_credentials).toBe(2);
+    });
+
+    it('authenticates with a certificate (signed client assertion) instead of a secret', async () => {
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const p = provider({ clientSecret: undefined, clientCertificate: { thumbprintSha256: createHash('sha256').update('cert').digest('hex'), privateKey: pem } });
+      const t = await p.getToken();
+      expect(claims(t.token).appidacr).toBe('2');
+      expect(emulator.counters.tokenRequests).toEqual({ client_credentials: 1 });
     });
 
     it('makes exactly one token request for 100 concurrent getToken() calls on a cold cache', async () => {
