@@ -10,6 +10,10 @@ export type FilterObject = Readonly<Record<string, unknown>>;
  * A `$filter`: OData expression text (`"name eq 'A'"`), odata-query's object syntax, or an array
  * of them combined with `and`. Expression text is sent as written (we percent-encode it);
  * object-syntax values are escaped for you.
+ *
+ * One limit: expression text nested inside the object syntax (items of `and`/`or` arrays) reaches
+ * us mixed with values odata-query has already percent-encoded, so a `%` followed by two hex digits
+ * there is taken as an escape. Put such text in a top-level string or array item instead.
  */
 export type Filter = string | FilterObject | ReadonlyArray<string | FilterObject>;
 
@@ -131,39 +135,48 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Checks an object-syntax filter before odata-query sees it. odata-query silently drops a
- * condition whose value is `undefined` or an empty object, so `{ accountid: id }` with an
- * undefined `id` would match every row: we refuse instead.
+ * Checks an object-syntax filter before odata-query sees it, and returns the copy to hand to it.
+ *
+ * - odata-query silently drops a condition whose value is `undefined` or an empty object, so
+ *   `{ accountid: id }` with an undefined `id` would match every row: we refuse instead.
+ * - odata-query writes a string lambda (`{ tags: { any: "O'Brien" } }`) into the quotes without
+ *   doubling `'` or encoding it, which breaks (or injects into) the expression: we rewrite it to
+ *   the equivalent object form (`{ any: { '': … } }`), which it escapes properly.
  */
-function checkFilter(value: unknown, path: string, depth: number): void {
+function prepareFilter(value: unknown, path: string, depth: number): unknown {
   if (value === undefined) {
     throw invalidArgument(path, 'a value (odata-query would silently drop an undefined condition and match every row)', undefined);
   }
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null || value instanceof Date) {
     if (typeof value === 'number' && !Number.isFinite(value)) throw invalidArgument(path, 'a finite number', value);
-    return;
+    return value;
   }
   if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
     throw invalidArgument(path, 'a string, number, boolean, null, Date or condition object', String(value));
   }
-  if (Array.isArray(value)) {
-    value.forEach((item: unknown, index) => checkFilter(item, `${path}[${index}]`, depth + 1));
-    return;
-  }
+  if (Array.isArray(value)) return value.map((item: unknown, index) => prepareFilter(item, `${path}[${index}]`, depth + 1));
   const record = value as Record<string, unknown>;
   if (typeof record.type === 'string' && 'value' in record) {
     // odata-query's typed literals. `json` uses the deprecated escape(), which writes Latin-1
     // (%E9) instead of UTF-8 (%C3%A9); Dataverse has no JSON literals anyway.
     if (record.type === 'json') throw invalidArgument(path, 'no JSON literal (Dataverse does not support them)', value);
-    if (record.type === 'guid') normalizeGuid(record.value, path);
-    return;
+    if (record.type === 'guid') return { type: 'guid', value: normalizeGuid(record.value, path) };
+    return value;
   }
   if (!isPlainObject(value)) throw invalidArgument(path, 'a plain condition object', value);
   const keys = Object.keys(record);
   if (keys.length === 0 && depth > 0) {
     throw invalidArgument(path, 'a non-empty condition (odata-query would silently drop it and match every row)', value);
   }
-  for (const key of keys) checkFilter(record[key], `${path}.${key}`, depth + 1);
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    const item = record[key];
+    if ((key === 'any' || key === 'all') && typeof item === 'string') {
+      // odata-query's meaning of a string lambda: any → `x eq 'v'`, all → `x ne 'v'`.
+      out[key] = { '': key === 'any' ? item : { ne: item } };
+    } else out[key] = prepareFilter(item, `${path}.${key}`, depth + 1);
+  }
+  return out;
 }
 
 /** Runs odata-query for one option and returns the raw text after `$name=`. */
@@ -182,8 +195,8 @@ function encodeFilterPart(part: string | FilterObject, path: string): string {
     if (part.trim() === '') throw invalidArgument(path, 'a non-empty filter expression', part);
     return encodeQueryValue(part, false, path);
   }
-  checkFilter(part, path, 0);
-  return encodeQueryValue(odataQueryOption({ filter: part }, 'filter'), true, path);
+  const prepared = prepareFilter(part, path, 0);
+  return encodeQueryValue(odataQueryOption({ filter: prepared }, 'filter'), true, path);
 }
 
 /** The encoded `$filter` value, or '' when there is none. */
@@ -266,9 +279,10 @@ export function buildQuery<T extends object = Record<string, unknown>>(query?: Q
       (Array.isArray(expand) && expand.length > 0 && expand.every((e: unknown) => typeof e === 'string' && e.trim() !== '')) ||
       isPlainObject(expand);
     if (!valid) throw invalidArgument(`${argument}.expand`, 'a navigation property, an array of them, or an object of nested options', expand);
-    if (isPlainObject(expand)) checkFilter(expand, `${argument}.expand`, 0);
-    const text = odataQueryOption({ expand }, 'expand');
-    if (text !== '') params.push(`$expand=${encodeQueryValue(text, true, `${argument}.expand`)}`);
+    const prepared = isPlainObject(expand) ? prepareFilter(expand, `${argument}.expand`, 0) : expand;
+    const text = odataQueryOption({ expand: prepared }, 'expand');
+    // Expression text is sent as written; the object form has its literals encoded by odata-query already.
+    if (text !== '') params.push(`$expand=${encodeQueryValue(text, isPlainObject(expand), `${argument}.expand`)}`);
   }
 
   if (q.orderBy !== undefined) {

@@ -297,3 +297,35 @@ describe('parsePreferenceApplied', () => {
     expect(parsePreferenceApplied('wait=10; foo="a;b"').all).toEqual({ wait: '10' });
   });
 });
+
+describe('buildQuery: expand text', () => {
+  it('sends expression-text expands as written, percent signs included', () => {
+    const { queryString } = buildQuery({ expand: "primarycontactid($select=fullname;$filter=fullname eq '100%41 & more')" });
+    assertEncoded(queryString);
+    expect(decoded(queryString).$expand).toBe("primarycontactid($select=fullname;$filter=fullname eq '100%41 & more')");
+  });
+  it('encodes object-form expand literals once', () => {
+    const { queryString } = buildQuery({ expand: { primarycontactid: { filter: { fullname: '100%41' } } } });
+    expect(decoded(queryString).$expand).toBe("primarycontactid($filter=fullname eq '100%41')");
+  });
+});
+
+describe('buildQuery: odata-query lambda strings', () => {
+  it("escapes a string lambda value that odata-query would insert raw (quote injection)", () => {
+    expect(decoded(buildQuery({ filter: { tags: { any: "O'Brien & co" } } }).queryString).$filter).toBe("tags/any(tags:tags eq 'O''Brien & co')");
+    expect(decoded(buildQuery({ filter: { tags: { all: "x') or true or ('" } } }).queryString).$filter).toBe(
+      "tags/all(tags:tags ne 'x'') or true or (''')",
+    );
+  });
+  it('keeps the object form of lambdas', () => {
+    expect(decoded(buildQuery({ filter: { contact_customer_accounts: { any: { fullname: 'Zoë' } } } }).queryString).$filter).toBe(
+      "contact_customer_accounts/any(contact_customer_accounts:contact_customer_accounts/fullname eq 'Zoë')",
+    );
+  });
+  it('does not modify the caller object', () => {
+    const filter = { tags: { any: 'x' }, id: guid(ID) };
+    const copy = JSON.parse(JSON.stringify(filter)) as unknown;
+    buildQuery({ filter });
+    expect(filter).toEqual(copy);
+  });
+});
