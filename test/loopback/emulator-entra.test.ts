@@ -398,6 +398,15 @@ describe('device code', () => {
     expect(emulator.counters.tokenRequests).toEqual({ device_code: 3 });
   });
 
+  it('works on the v1 endpoints with resource=', async () => {
+    const start = await httpsRequest(emulator, { method: 'POST', path: `/${tenant}/oauth2/devicecode`, body: new URLSearchParams({ client_id: emulator.client.clientId, resource: env }) });
+    const dc = body(start);
+    expect(dc).toMatchObject({ verification_url: expect.stringContaining(env), expires_in: '900' });
+    const poll = (): Promise<RawResponse> => tokenRequest(emulator, { grant_type: 'device_code', client_id: emulator.client.clientId, code: dc.device_code as string }, { v1: true });
+    expectEntraError(await poll(), 400, 'authorization_pending', 70016);
+    expect(body(await poll())).toMatchObject({ resource: env, scope: 'user_impersonation', refresh_token: expect.any(String) });
+  });
+
   it('accepts the RFC 8628 grant type name too', async () => {
     const dc = body(await httpsRequest(emulator, { method: 'POST', path: `/${tenant}/oauth2/v2.0/devicecode`, body: new URLSearchParams({ client_id: emulator.client.clientId, scope: `${env}/.default` }) }));
     const poll = (): Promise<RawResponse> => tokenRequest(emulator, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: emulator.client.clientId, device_code: dc.device_code as string });

@@ -314,7 +314,7 @@ export class EntraService {
         return this.authorizationCode(flavor, tid, params, req);
       case 'device_code':
       case 'urn:ietf:params:oauth:grant-type:device_code':
-        return this.deviceCodeGrant(flavor, params, req);
+        return this.deviceCodeGrant(params, req);
       default:
         throw entraErrors.unsupportedGrant(grantType);
     }
@@ -448,7 +448,7 @@ export class EntraService {
     return { ...this.userIssue(flavor, entry.tid, client, appidacr, user, scopes, granted, params, ['pwd', 'mfa']), nonce: entry.nonce };
   }
 
-  private deviceCodeGrant(flavor: Flavor, params: URLSearchParams, req: IncomingMessage): Issue {
+  private deviceCodeGrant(params: URLSearchParams, req: IncomingMessage): Issue {
     const code = params.get('device_code') ?? params.get('code');
     if (!code) throw entraErrors.missingParameter('device_code');
     const entry = this.deviceCodes.get(code);
@@ -462,8 +462,10 @@ export class EntraService {
     if (entry.polls === 1) throw entraErrors.authorizationPending();
     entry.redeemed = true;
     const user = this.config.users[0];
-    const { scopes, granted } = this.scopesFor(entry.flavor === 'v1' ? 'v1' : flavor, new URLSearchParams({ scope: entry.scope, resource: entry.scope }), 'user');
-    return this.userIssue(flavor, entry.tid, client, appidacr, user, scopes, granted, params, ['pwd', 'mfa']);
+    // The flow keeps the endpoint version it started with: a v1 device code carries a resource.
+    const requested = new URLSearchParams(entry.flavor === 'v1' ? { resource: entry.scope } : { scope: entry.scope });
+    const { scopes, granted } = this.scopesFor(entry.flavor, requested, 'user');
+    return this.userIssue(entry.flavor, entry.tid, client, appidacr, user, scopes, granted, params, ['pwd', 'mfa']);
   }
 
   private userIssue(
