@@ -91,3 +91,18 @@ export async function appToken(emulator: Emulator): Promise<string> {
   if (res.status !== 200 || !body.access_token) throw new Error(`token request failed: ${res.status} ${res.body}`);
   return body.access_token;
 }
+
+/** A delegated access token for the emulator's default user (password grant, v2 endpoint). */
+export async function userToken(emulator: Emulator): Promise<string> {
+  const res = await tokenRequest(emulator, {
+    grant_type: 'password',
+    client_id: emulator.client.clientId,
+    client_secret: emulator.client.clientSecret,
+    username: emulator.user.username,
+    password: emulator.user.password,
+    scope: `${emulator.url}/user_impersonation`,
+  });
+  const body = res.json as { access_token?: string };
+  if (res.status !== 200 || !body.access_token) throw new Error(`token request failed: ${res.status} ${res.body}`);
+  return body.access_token;
+}
