@@ -5,7 +5,7 @@ import { headerValue, type HttpRequest, type HttpResponse } from '../http/types'
 import { invalidArgument } from '../odata/fail';
 import { entityPath as odataEntityPath, normalizeGuid, parseEntityId, type RecordKey } from '../odata/keys';
 import { buildQuery, composePrefer, type QueryOptions } from '../odata/query';
-import { decodeBatchResponse, encodeBatch, MAX_BATCH_OPERATIONS, splitOperations, type BatchPartResponse } from '../odata/batch';
+import { decodeBatchResponse, encodeBatch, matchBatchResponses, MAX_BATCH_OPERATIONS, splitOperations, type BatchOperationSlot, type BatchPartResponse } from '../odata/batch';
 import { functionCall, operationPath, type FunctionParameterValue } from './functions';
 import { DEFAULT_CLIENT_OPTIONS, resolveClientOptions, type DynamicsClientOptions, type ResolvedClientConfig } from './options';
 import type { UntypedSchema } from './schema';
@@ -509,7 +509,7 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
         acceptStatus: (status, headers) => status < 500 && headerValue(headers, 'content-type')?.toLowerCase().startsWith('multipart/mixed') === true,
       });
       const parts = decodeBatchResponse(response.body, headerValue(response.headers, 'content-type'));
-      const results = matchParts(group, encoded.operations.map((slot) => slot.contentId), parts, request);
+      const results = batchResults(group, encoded.operations, parts, request);
       for (const result of results) {
         sent.push(result);
         if (result.error !== undefined && !continueOnError) stopped = true;
@@ -755,71 +755,32 @@ function partUrl(op: BatchOperation, batchRequest: HttpRequest): string {
 }
 
 /**
- * Pairs the decoded parts with the operations of one `$batch`. A successful change set answers with one
- * part per operation (matched by Content-ID); a failed one with a single part, in or out of a change-set
- * response: that part's error goes to the operation it names (by Content-ID, else to all), and the rest
- * of the change set is reported as rolled back. Operations with no part left never ran.
+ * One result per operation of one `$batch`, from odata's {@link matchBatchResponses}: a failed change
+ * set reports the service's error on the operation it names and `batch_rolled_back` on the others;
+ * operations after a stop report `batch_not_executed`.
  */
-function matchParts(group: readonly BatchItem[], contentIds: Array<string | undefined>, parts: BatchPartResponse[], batchRequest: HttpRequest): BatchResult[] {
-  const results: BatchResult[] = [];
-  let p = 0;
-  let slot = 0;
+function batchResults(group: readonly BatchItem[], slots: readonly BatchOperationSlot[], parts: BatchPartResponse[], batchRequest: HttpRequest): BatchResult[] {
+  const ops: BatchOperation[] = [];
   for (const item of group) {
-    if (!isChangeSet(item)) {
-      slot++;
-      const part = parts[p];
-      if (part === undefined || part.changeSetIndex !== undefined) {
-        results.push(notExecuted());
-        continue;
-      }
-      p++;
-      results.push(partResult(part, item, batchRequest));
-      continue;
-    }
-    const ops = item.changeSet;
-    const ids = contentIds.slice(slot, slot + ops.length);
-    slot += ops.length;
-    const first = parts[p];
-    if (first === undefined) {
-      for (let i = 0; i < ops.length; i++) results.push(notExecuted());
-      continue;
-    }
-    const own: BatchPartResponse[] = [];
-    if (first.changeSetIndex !== undefined) {
-      const cs = first.changeSetIndex;
-      while (parts[p] !== undefined && parts[p].changeSetIndex === cs) own.push(parts[p++]);
-    } else {
-      own.push(parts[p++]);
-    }
-    const failed = own.find((part) => part.status >= 400);
-    if (failed === undefined && own.length === ops.length) {
-      ops.forEach((op, i) => {
-        const byId = own.find((part) => part.contentId !== undefined && part.contentId === ids[i]);
-        results.push(partResult(byId ?? own[i], op, batchRequest));
-      });
-      continue;
-    }
-    const failure = failed ?? own[own.length - 1];
-    const culprit = failure.contentId === undefined ? -1 : ids.indexOf(failure.contentId);
-    ops.forEach((op, i) => {
-      if (culprit === -1 || culprit === i) {
-        results.push(partResult(failure, op, batchRequest));
-      } else {
-        const cause = partResult(failure, ops[culprit], batchRequest).error;
-        results.push({
-          status: failure.status,
-          headers: {},
-          error: new DynamicsError(`Rolled back: operation ${culprit + 1} of the same change set failed (${cause?.message ?? `HTTP ${failure.status}`})`, {
-            code: BatchErrorCode.rolledBack,
-            status: failure.status,
-            request: { method: op.method, url: partUrl(op, batchRequest) },
-            cause,
-          }),
-        });
-      }
-    });
+    if (isChangeSet(item)) ops.push(...item.changeSet);
+    else ops.push(item);
   }
-  return results;
+  return matchBatchResponses(slots, parts).map((match, i) => {
+    const op = ops[i];
+    if (match.outcome === 'notExecuted' || match.response === undefined) return notExecuted();
+    if (match.outcome !== 'rolledBack') return partResult(match.response, op, batchRequest);
+    const cause = statusError(match.response.status, match.response.headers, match.response.body, { method: op.method, url: partUrl(op, batchRequest) });
+    return {
+      status: match.response.status,
+      headers: {},
+      error: new DynamicsError(`Rolled back: another operation of the same change set failed (${cause.message})`, {
+        code: BatchErrorCode.rolledBack,
+        status: match.response.status,
+        request: { method: op.method, url: partUrl(op, batchRequest) },
+        cause,
+      }),
+    };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
