@@ -537,10 +537,18 @@ export class DataverseApi {
     return out;
   }
 
+  /** Columns Dataverse computes: `fullname` from first and last name (contacts, leads, users). */
+  private deriveColumns(set: EntitySetInfo, merged: Row, into: Row): void {
+    if (set.columns.has('fullname') && set.columns.has('firstname') && set.columns.has('lastname') && ('firstname' in into || 'lastname' in into)) {
+      into['fullname'] = [merged['firstname'], merged['lastname']].filter((v) => typeof v === 'string' && v !== '').join(' ') || null;
+    }
+  }
+
   /** Creates a row from a body (plus preset key columns); returns its id. */
   private createRecord(ctx: Context, set: EntitySetInfo, body: Record<string, unknown>, preset: Row): string {
     const { columns, after } = this.applyBody(ctx, set, body);
     const row: Row = { ...this.ownerColumns(ctx, set), ...columns, ...preset };
+    this.deriveColumns(set, row, row);
     const id = this.store.create(set.name, this.store.withSystemColumns(set, row, ctx.now));
     for (const f of after) f(id);
     return id;
@@ -622,6 +630,7 @@ export class DataverseApi {
         columns['_modifiedby_value'] = owner['_modifiedby_value'];
         columns[`_modifiedby_value@${LOOKUP_LOGICAL}`] = 'systemuser';
       }
+      this.deriveColumns(set, { ...(found.row as Row), ...columns }, columns);
       this.store.update(set.name, id, columns, ctx.now);
       for (const f of after) f(id);
     });
