@@ -2,19 +2,24 @@ import { DynamicsError, ErrorCode } from '../errors';
 import type * as NestModuleFile from './module';
 
 /*
- * The root entry point re-exports `DynamicsModule` from here. tsc turns a re-export into a getter
- * but still requires the re-exported file when the entry point loads, so pointing it at ./module
- * would load @nestjs/common for every user. This file defines the export as a getter that
- * requires ./module on first access instead (Node's module cache keeps it afterwards).
+ * The root entry point re-exports `DynamicsModule` from here. A re-export becomes a getter, but the
+ * re-exported file is still required when the entry point loads, so pointing it at ./module would
+ * load @nestjs/common for every user. This file's exports object instead has a getter that requires
+ * ./module on first access (Node's module cache keeps it afterwards). It is built with `export =`
+ * because both tsc and esbuild (tsx, bundlers compiling TypeScript) then emit
+ * `module.exports = lazyExports`, keeping the getter; a getter defined on `exports` beside ES
+ * `export` statements would be lost when esbuild replaces `module.exports`.
  */
 
-/**
- * {@link DynamicsModule} from `./module`, loaded on first access. Needs the optional peer
- * dependencies `@nestjs/common` and `@nestjs/core`.
- */
-export declare const DynamicsModule: typeof NestModuleFile.DynamicsModule;
+const lazyExports = {} as {
+  /**
+   * {@link DynamicsModule} from `./module`, loaded on first access. Needs the optional peer
+   * dependencies `@nestjs/common` and `@nestjs/core`.
+   */
+  readonly DynamicsModule: typeof NestModuleFile.DynamicsModule;
+};
 
-Object.defineProperty(exports, 'DynamicsModule', {
+Object.defineProperty(lazyExports, 'DynamicsModule', {
   enumerable: true,
   get: (): typeof NestModuleFile.DynamicsModule => loadNestModule().DynamicsModule,
 });
@@ -40,3 +45,5 @@ function loadNestModule(): typeof NestModuleFile {
     throw cause;
   }
 }
+
+export = lazyExports;
