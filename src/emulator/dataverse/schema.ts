@@ -112,21 +112,39 @@ export function buildSchema(model: ServiceModel): ServiceSchema {
       });
     }
     const navigations = new Map<string, NavigationInfo>();
+    const lookupOf = (t: EntityTypeModel, navName: string): string | undefined => {
+      const n = t.navigationProperties.find((x) => x.name === navName);
+      if (!n || n.isCollection) return undefined;
+      const declared = n.referentialConstraints[0]?.property;
+      if (declared) return declared;
+      // Polymorphic lookups (regardingobjectid_account_task, customerid_account) come without a
+      // ReferentialConstraint in Dataverse's CSDL; the column is `_<prefix>_value` for a prefix of the name.
+      const names = new Set(t.properties.map((p) => p.name));
+      const parts = navName.split('_');
+      for (let i = parts.length; i > 0; i--) {
+        const candidate = `_${parts.slice(0, i).join('_')}_value`;
+        if (names.has(candidate)) return candidate;
+      }
+      return undefined;
+    };
     for (const n of type.navigationProperties) {
       const targetSet = n.targetEntitySet ?? setNameByType.get(n.targetType);
       const base = { name: n.name, targetType: n.targetType, ...(targetSet ? { targetSet } : {}), ...(n.partner ? { partner: n.partner } : {}) };
       if (!n.isCollection) {
-        const lookupColumn = n.referentialConstraints[0]?.property;
+        const lookupColumn = lookupOf(type, n.name);
         navigations.set(n.name, { ...base, kind: 'single', ...(lookupColumn ? { lookupColumn } : {}) });
+        const column = lookupColumn ? columns.get(lookupColumn) : undefined;
+        if (column && !(column.lookupNavigations ?? []).includes(n.name)) column.lookupNavigations = [...(column.lookupNavigations ?? []), n.name];
         continue;
       }
       const target = model.entityTypes.get(n.targetType);
       const partnerNav = n.partner ? target?.navigationProperties.find((p) => p.name === n.partner) : undefined;
-      if (partnerNav && !partnerNav.isCollection && partnerNav.referentialConstraints[0]) {
+      const partnerLookup = partnerNav && target ? lookupOf(target, partnerNav.name) : undefined;
+      if (partnerNav && !partnerNav.isCollection && partnerLookup) {
         navigations.set(n.name, {
           ...base,
           kind: 'oneToMany',
-          lookupColumn: partnerNav.referentialConstraints[0].property,
+          lookupColumn: partnerLookup,
           partnerNavigation: partnerNav.name,
         });
       } else {
