@@ -4,7 +4,7 @@ import { createPipeline, type Pipeline } from '../http/pipeline';
 import { headerValue, type HttpRequest, type HttpResponse } from '../http/types';
 import { invalidArgument } from '../odata/fail';
 import { entityPath as odataEntityPath, normalizeGuid, parseEntityId, type RecordKey } from '../odata/keys';
-import { buildQuery, composePrefer, type QueryOptions } from '../odata/query';
+import { buildQuery, composePrefer, MAX_PAGE_SIZE, type QueryOptions } from '../odata/query';
 import { decodeBatchResponse, encodeBatch, matchBatchResponses, MAX_BATCH_OPERATIONS, splitOperations, type BatchOperationSlot, type BatchPartResponse } from '../odata/batch';
 import { functionCall, operationPath, type FunctionParameterValue } from './functions';
 import { DEFAULT_CLIENT_OPTIONS, resolveClientOptions, type DynamicsClientOptions, type ResolvedClientConfig } from './options';
@@ -314,9 +314,19 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
     type Row = Selected<ReadOf<S, E>, K> & Expanded<ReadOf<S, E>, X>;
     const path = entityPath(entitySet);
     // Built now so that a bad query throws at the call, not at the first iteration.
-    const { queryString, preferences } = buildQuery(odataPart(query) as QueryOptions, 'query');
-    const firstUrl = this.apiUrl + path + queryString;
+    const odata = odataPart(query) ?? {};
     const top = query?.top;
+    // Dataverse answers `$top` with one page and no nextLink, and `$top` does not mix with a page size
+    // (query/page-results.md): `$top` goes to the server only when one page can hold it; otherwise the
+    // client pages and stops after `top` rows itself.
+    const serverTop = top !== undefined && query?.maxPageSize === undefined && top <= MAX_PAGE_SIZE;
+    if (top !== undefined && !serverTop) delete odata.top;
+    const { queryString, preferences } = buildQuery(odata as QueryOptions, 'query');
+    if (top !== undefined && !serverTop) {
+      buildQuery({ top }, 'query');
+      if (top > 0) preferences.maxPageSize = Math.min(preferences.maxPageSize ?? MAX_PAGE_SIZE, top);
+    }
+    const firstUrl = this.apiUrl + path + queryString;
     const client = this;
 
     async function* pages(settings: PageSettings = {}): AsyncIterableIterator<ContinuablePage<Row>> {
@@ -324,7 +334,8 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
       const prefer = composePrefer({ ...preferences, ...(settings.maxPageSize === undefined ? {} : { maxPageSize: settings.maxPageSize }) });
       let url: string | undefined = firstUrl;
       // `top` counts from the first page; a resumed walk cannot know how many rows came before.
-      let remaining = top;
+      let remaining = top === 0 ? undefined : top;
+      if (top === 0 && !serverTop) url = undefined;
       if (settings.continuationToken !== undefined) {
         url = client.checkContinuation(settings.continuationToken, 'settings.continuationToken');
         remaining = undefined;

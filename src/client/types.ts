@@ -152,7 +152,11 @@ export interface ListQuery<R, K extends ColumnOf<R>, X extends string = never> e
   select?: readonly K[];
   filter?: FilterQuery<R>;
   orderBy?: OrderByQuery<R>;
-  /** `$top`: at most this many rows in total. Dataverse ignores `$top` when a page size is set, so the client stops after `top` rows itself. */
+  /**
+   * At most this many rows in total. Sent as `$top` when one page can hold them; otherwise (with
+   * `maxPageSize`, or above 5000) the client pages and stops after `top` rows itself, because Dataverse
+   * answers `$top` with a single page and no nextLink (query/page-results.md).
+   */
   top?: number;
   /** Navigation properties to expand (`$expand`); they are added to the row type. */
   expand?: ExpandOf<X>;
