@@ -1,0 +1,550 @@
+/**
+ * `npm run bench [-- --quick] [--only overhead,burst,paging,creates,codegen] [--out DIR]`
+ *
+ * Side-by-side measurements against the emulator on loopback, in one run:
+ * - per-request overhead: DynamicsClient and DynamicsService against raw axios with a fixed token
+ *   (and node https, the floor) and against dynamics-web-api, interleaved rounds, medians;
+ * - cold-start burst: token requests for 200 concurrent calls, ours against the @edirect/dynamics flow;
+ * - paging 100,000 rows: throughput and peak RSS, each contender in its own process;
+ * - 1,000 creates: sequential, parallel at the dop hint, `$batch` of 100;
+ * - code generation on the real 4.2 MB `$metadata`.
+ *
+ * The emulator runs in this process; every contender runs in a child process (scripts/bench/worker.ts),
+ * so its CPU and memory are its own. Writes `bench-results/bench-<time>.{json,md}` (and `latest.*`)
+ * and prints the markdown.
+ */
+import { fork } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startEmulator, type Emulator } from '../src/emulator';
+import { describeMachine, machineLine, type MachineInfo } from './bench/machine';
+import { int, max, mb, median, min, ms, ratio } from './bench/stats';
+import type { BurstContender, CreateContender, CreateMode, OverheadContender, PagingContender, Target, Task, WorkerMessage } from './bench/worker';
+
+const repo = path.resolve(__dirname, '..');
+const SECTIONS = ['overhead', 'burst', 'paging', 'creates', 'codegen'] as const;
+type Section = (typeof SECTIONS)[number];
+
+interface Sizes {
+  overhead: { requests: number; concurrency: number; rounds: number };
+  burst: { burst: number; steady: number; runs: number };
+  paging: { rows: number; runs: number; maxPageSize: number };
+  creates: { count: number; batchSize: number; runs: number; latencyInMs: number; latencyCount: number };
+  codegen: { runs: number };
+}
+
+const FULL: Sizes = {
+  overhead: { requests: 400, concurrency: 8, rounds: 7 },
+  burst: { burst: 200, steady: 1000, runs: 3 },
+  paging: { rows: 100_000, runs: 3, maxPageSize: 5000 },
+  creates: { count: 1000, batchSize: 100, runs: 3, latencyInMs: 20, latencyCount: 1000 },
+  codegen: { runs: 3 },
+};
+
+const QUICK: Sizes = {
+  overhead: { requests: 60, concurrency: 8, rounds: 2 },
+  burst: { burst: 20, steady: 20, runs: 1 },
+  paging: { rows: 3000, runs: 1, maxPageSize: 1000 },
+  creates: { count: 60, batchSize: 20, runs: 1, latencyInMs: 0, latencyCount: 0 },
+  codegen: { runs: 1 },
+};
+
+const REAL_METADATA = path.resolve(repo, '../shared/fixtures/real/metadata-v9.0-onprem-bcgov-lcrb.xml');
+
+interface Args {
+  quick: boolean;
+  only: Section[];
+  out: string;
+  metadata: string;
+}
+
+function usage(): string {
+  return [
+    'usage: npm run bench -- [--quick] [--only overhead,burst,paging,creates,codegen] [--out DIR] [--metadata FILE]',
+    '',
+    '  --quick      small sizes, one run each: proves the harness works, numbers are not meaningful',
+    '  --only       run only these sections (comma-separated)',
+    '  --out        where to write the JSON and markdown (default: bench-results/)',
+    '  --metadata   $metadata file for the code generation section (default: the real 4.2 MB v9.0 document)',
+  ].join('\n');
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { quick: false, only: [...SECTIONS], out: path.join(repo, 'bench-results'), metadata: REAL_METADATA };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new Error(`${a} needs a value\n\n${usage()}`);
+      return v;
+    };
+    if (a === '--quick') args.quick = true;
+    else if (a === '--only') {
+      const list = value().split(',').map((s) => s.trim()).filter(Boolean);
+      const bad = list.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+      if (bad.length > 0 || list.length === 0) throw new Error(`--only: unknown section(s) ${bad.join(', ') || '(none given)'}; expected some of ${SECTIONS.join(', ')}`);
+      args.only = list as Section[];
+    } else if (a === '--out') args.out = path.resolve(value());
+    else if (a === '--metadata') args.metadata = path.resolve(value());
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(usage() + '\n');
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}\n\n${usage()}`);
+  }
+  return args;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a task in a child process
+
+interface Harness {
+  emulator: Emulator;
+  target: Target;
+  scratch: string;
+}
+
+let taskCounter = 0;
+
+/** Forks the worker for one task; `onPhase` lets the caller read the emulator's counters mid-task. */
+function runTask<T>(h: Harness, task: Task, onPhase?: (name: string) => void): Promise<T> {
+  const file = path.join(h.scratch, `task-${++taskCounter}.json`);
+  fs.writeFileSync(file, JSON.stringify(task));
+  return new Promise<T>((resolve, reject) => {
+    const child = fork(path.join(__dirname, 'bench', 'worker.ts'), [file], {
+      cwd: repo,
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: h.target.caFile },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let settled = false;
+    child.on('message', (m: WorkerMessage) => {
+      if (m.type === 'phase') {
+        onPhase?.(m.name);
+        child.send({ type: 'ack' });
+      } else if (m.type === 'result') {
+        settled = true;
+        resolve(m.result as T);
+      } else if (m.type === 'error') {
+        settled = true;
+        reject(new Error(`${task.kind} task failed in the worker:\n${m.message}`));
+      }
+    });
+    child.on('error', (err) => {
+      if (!settled) reject(err);
+      settled = true;
+    });
+    child.on('exit', (code) => {
+      if (!settled) reject(new Error(`${task.kind} worker exited with code ${code} before reporting`));
+      settled = true;
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+const OVERHEAD_LABELS: Record<OverheadContender, string> = {
+  https: 'node `https` (floor)',
+  axios: 'raw axios, keep-alive agent, fixed token (baseline)',
+  'axios-lean': 'raw axios, keep-alive, `maxRedirects: 0`',
+  client: '**DynamicsClient** `retrieve`',
+  service: '**DynamicsService** `get`',
+  dwa: 'dynamics-web-api 2.5 `retrieve` (fixed token)',
+};
+
+interface OverheadResult {
+  requests: number;
+  concurrency: number;
+  rounds: number;
+  runsMs: Record<string, number[]>;
+  medianMs: Record<string, number>;
+}
+
+async function benchOverhead(h: Harness, s: Sizes['overhead']): Promise<OverheadResult> {
+  const ids = h.emulator.store
+    .rows('accounts')
+    .slice(0, s.requests)
+    .map((r) => String(r.accountid));
+  const contenders: OverheadContender[] = ['https', 'axios', 'axios-lean', 'client', 'service', 'dwa'];
+  const runsMs = await runTask<Record<string, number[]>>(h, { kind: 'overhead', target: h.target, ids, concurrency: s.concurrency, rounds: s.rounds, contenders });
+  const medianMs = Object.fromEntries(Object.entries(runsMs).map(([k, v]) => [k, median(v)]));
+  return { requests: ids.length, concurrency: s.concurrency, rounds: s.rounds, runsMs, medianMs };
+}
+
+function overheadTable(r: OverheadResult): string {
+  const base = r.medianMs.axios;
+  const lines = [
+    `### Per-request overhead: ${r.requests} × \`GET accounts(<id>)?$select=name\`, ${r.concurrency} in flight, keep-alive, median of ${r.rounds} interleaved rounds`,
+    '',
+    '| client | median (ms) | per request (µs) | vs raw axios | vs dynamics-web-api |',
+    '|---|---:|---:|---:|---:|',
+  ];
+  for (const [key, label] of Object.entries(OVERHEAD_LABELS)) {
+    const m = r.medianMs[key];
+    if (m === undefined) continue;
+    lines.push(`| ${label} | ${m.toFixed(1)} | ${int((m * 1000) / r.requests)} | ${ratio(m, base)} | ${ratio(m, r.medianMs.dwa)} |`);
+  }
+  lines.push('', 'The emulator serves from the same 2 cores, so the absolute numbers include its own work; what differs between rows is each client\'s CPU per request. Goal: DynamicsClient ≤ 1.10× raw axios.');
+  return lines.join('\n');
+}
+
+const BURST_LABELS: Record<BurstContender, string> = {
+  client: '**DynamicsClient** (MSAL, client credentials)',
+  service: '**DynamicsService** (MSAL, password grant, the drop-in)',
+  edirect: '`@edirect/dynamics` flow (password, then refresh grant per call)',
+};
+
+interface BurstRun {
+  burstTokenRequests: number;
+  steadyTokenRequests: number;
+  burstByGrant: Record<string, number>;
+  steadyByGrant: Record<string, number>;
+  burstMs: number;
+  steadyMs: number;
+  failures: number;
+}
+
+interface BurstResult {
+  burst: number;
+  steady: number;
+  runs: Record<string, BurstRun[]>;
+}
+
+async function benchBurst(h: Harness, s: Sizes['burst']): Promise<BurstResult> {
+  const id = String(h.emulator.store.rows('accounts')[0].accountid);
+  const contenders: BurstContender[] = ['client', 'service', 'edirect'];
+  const runs: Record<string, BurstRun[]> = Object.fromEntries(contenders.map((c) => [c, []]));
+  for (let run = 0; run < s.runs; run++) {
+    for (const contender of contenders) {
+      h.emulator.resetCounters();
+      let burstTokens = 0;
+      let burstByGrant: Record<string, number> = {};
+      const result = await runTask<{ burstMs: number; steadyMs: number; failures: number }>(
+        h,
+        { kind: 'burst', target: h.target, contender, id, burst: s.burst, steady: s.steady },
+        () => {
+          burstTokens = h.emulator.counters.tokenRequestsTotal;
+          burstByGrant = { ...h.emulator.counters.tokenRequests };
+          h.emulator.resetCounters();
+        },
+      );
+      runs[contender].push({
+        burstTokenRequests: burstTokens,
+        steadyTokenRequests: h.emulator.counters.tokenRequestsTotal,
+        burstByGrant,
+        steadyByGrant: { ...h.emulator.counters.tokenRequests },
+        ...result,
+      });
+    }
+  }
+  return { burst: s.burst, steady: s.steady, runs };
+}
+
+function grants(byGrant: Record<string, number>): string {
+  const parts = Object.entries(byGrant)
+    .filter(([, n]) => n > 0)
+    .map(([g, n]) => `${n} ${g}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+function burstTable(r: BurstResult): string {
+  const lines = [
+    `### Token requests: a cold burst of ${r.burst} concurrent calls, then ${int(r.steady)} calls one after another`,
+    '',
+    `| token flow | token requests for the burst | token requests for the next ${int(r.steady)} calls | burst wall time | failed calls |`,
+    '|---|---:|---:|---:|---:|',
+  ];
+  for (const [key, label] of Object.entries(BURST_LABELS)) {
+    const runs = r.runs[key];
+    if (!runs?.length) continue;
+    const last = runs[runs.length - 1];
+    lines.push(
+      `| ${label} | ${int(median(runs.map((x) => x.burstTokenRequests)))}${grants(last.burstByGrant)} | ${int(median(runs.map((x) => x.steadyTokenRequests)))}${grants(last.steadyByGrant)} | ${ms(median(runs.map((x) => x.burstMs)))} | ${int(max(runs.map((x) => x.failures)))} |`,
+    );
+  }
+  lines.push('', 'Counted by the emulator\'s Entra ID. Goal: 1 token request for the burst, 0 afterwards while the token is valid.');
+  return lines.join('\n');
+}
+
+const PAGING_LABELS: Record<PagingContender, string> = {
+  client: '**DynamicsClient** `list()` (`for await`, one page in memory)',
+  dwa: 'dynamics-web-api 2.5 `retrieveAll` (fixed token)',
+  axios: 'raw axios following `@odata.nextLink` (fixed token)',
+};
+
+interface PagingRun {
+  rows: number;
+  ms: number;
+  peakRssKb: number;
+  startRssKb: number;
+}
+
+interface PagingResult {
+  rows: number;
+  maxPageSize: number;
+  columns: string[];
+  idleRssKb: number;
+  runs: Record<string, PagingRun[]>;
+}
+
+async function benchPaging(h: Harness, s: Sizes['paging']): Promise<PagingResult> {
+  const columns = ['name', 'accountnumber', 'address1_city', 'emailaddress1', 'revenue', 'createdon'];
+  const contenders: PagingContender[] = ['client', 'dwa', 'axios'];
+  const runs: Record<string, PagingRun[]> = Object.fromEntries(contenders.map((c) => [c, []]));
+  const idle = await runTask<{ peakRssKb: number }>(h, { kind: 'idle' });
+  for (let run = 0; run < s.runs; run++) {
+    for (let i = 0; i < contenders.length; i++) {
+      const contender = contenders[(i + run) % contenders.length];
+      const result = await runTask<PagingRun>(h, { kind: 'paging', target: h.target, contender, columns, maxPageSize: s.maxPageSize });
+      if (result.rows !== s.rows) throw new Error(`paging: ${contender} read ${result.rows} rows, expected ${s.rows}`);
+      runs[contender].push(result);
+    }
+  }
+  return { rows: s.rows, maxPageSize: s.maxPageSize, columns, idleRssKb: idle.peakRssKb, runs };
+}
+
+function pagingTable(r: PagingResult): string {
+  const lines = [
+    `### Paging ${int(r.rows)} rows (${r.columns.length} columns, pages of ${int(r.maxPageSize)}), each contender in its own process, median of ${r.runs.client?.length ?? 0} run(s)`,
+    '',
+    '| contender | rows read | wall time | rows/s | peak RSS | peak RSS over an idle worker |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const [key, label] of Object.entries(PAGING_LABELS)) {
+    const runs = r.runs[key];
+    if (!runs?.length) continue;
+    const m = median(runs.map((x) => x.ms));
+    const peak = median(runs.map((x) => x.peakRssKb));
+    lines.push(`| ${label} | ${int(runs[0].rows)} | ${ms(m)} | ${int((runs[0].rows / m) * 1000)} | ${mb(peak)} | ${mb(peak - r.idleRssKb)} |`);
+  }
+  lines.push('', `An idle worker (tsx, our library, axios and dynamics-web-api loaded) peaks at ${mb(r.idleRssKb)}; peak RSS is \`process.resourceUsage().maxRSS\`.`);
+  return lines.join('\n');
+}
+
+interface CreateRun {
+  ms: number;
+  failures: number;
+  requests: number;
+  created: number;
+}
+
+interface CreatesResult {
+  count: number;
+  batchSize: number;
+  dopHint: number;
+  runs: Record<string, CreateRun[]>;
+  latencyInMs: number;
+  latencyCount: number;
+  latencyRuns: Record<string, CreateRun[]>;
+}
+
+const CREATE_LABELS: Record<string, string> = {
+  'client/sequential': '**DynamicsClient** sequential',
+  'client/parallel': '**DynamicsClient** parallel (the client keeps `x-ms-dop-hint` in flight)',
+  'client/batch': '**DynamicsClient** `$batch`',
+  'dwa/sequential': 'dynamics-web-api sequential',
+  'dwa/parallel': 'dynamics-web-api parallel (a pool at the dop hint)',
+  'dwa/batch': 'dynamics-web-api `$batch`',
+};
+
+async function benchCreates(h: Harness, s: Sizes['creates'], dopHint: number): Promise<CreatesResult> {
+  const combos: Array<[CreateContender, CreateMode]> = [
+    ['client', 'sequential'],
+    ['client', 'parallel'],
+    ['client', 'batch'],
+    ['dwa', 'sequential'],
+    ['dwa', 'parallel'],
+    ['dwa', 'batch'],
+  ];
+  const once = async (contender: CreateContender, mode: CreateMode, count: number, tag: string): Promise<CreateRun> => {
+    const before = h.emulator.store.count('accounts');
+    const warmup = Math.min(s.batchSize, 20);
+    const result = await runTask<Omit<CreateRun, 'created'>>(h, { kind: 'creates', target: h.target, contender, mode, count, warmup, batchSize: s.batchSize, concurrency: dopHint, tag });
+    return { ...result, created: h.emulator.store.count('accounts') - before - warmup };
+  };
+  const runs: Record<string, CreateRun[]> = {};
+  for (let run = 0; run < s.runs; run++) {
+    for (const [contender, mode] of combos) {
+      (runs[`${contender}/${mode}`] ??= []).push(await once(contender, mode, s.count, `bench ${contender} ${mode} ${run}`));
+    }
+  }
+  const latencyRuns: Record<string, CreateRun[]> = {};
+  if (s.latencyInMs > 0 && s.latencyCount > 0) {
+    h.emulator.setLatency(s.latencyInMs);
+    try {
+      for (const mode of ['sequential', 'parallel'] as const) {
+        latencyRuns[`client/${mode}`] = [await once('client', mode, s.latencyCount, `bench latency ${mode}`)];
+      }
+    } finally {
+      h.emulator.setLatency(0);
+    }
+  }
+  return { count: s.count, batchSize: s.batchSize, dopHint, runs, latencyInMs: s.latencyInMs, latencyCount: s.latencyCount, latencyRuns };
+}
+
+function createsTable(r: CreatesResult): string {
+  const lines = [
+    `### ${int(r.count)} creates (\`POST accounts\`), loopback, no added latency, median of ${Object.values(r.runs)[0]?.length ?? 0} run(s); \`$batch\` of ${r.batchSize}; dop hint ${r.dopHint}`,
+    '',
+    '| contender and mode | wall time | creates/s | HTTP requests | rows created | failed |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  const row = (label: string, runs: CreateRun[], count: number) => {
+    const m = median(runs.map((x) => x.ms));
+    const created = runs.map((x) => x.created);
+    const createdText = min(created) === max(created) ? int(created[0]) : `${int(min(created))}–${int(max(created))}`;
+    lines.push(`| ${label} | ${ms(m)} | ${int((count / m) * 1000)} | ${int(median(runs.map((x) => x.requests)))} | ${createdText} of ${int(count)} | ${int(max(runs.map((x) => x.failures)))} |`);
+  };
+  for (const [key, label] of Object.entries(CREATE_LABELS)) if (r.runs[key]) row(label, r.runs[key], r.count);
+  if (Object.keys(r.latencyRuns).length > 0) {
+    lines.push('', `With ${r.latencyInMs} ms added to every response by the emulator (closer to a real environment), ${int(r.latencyCount)} creates, one run:`, '');
+    lines.push('| contender and mode | wall time | creates/s | HTTP requests | rows created | failed |', '|---|---:|---:|---:|---:|---:|');
+    for (const [key, runs] of Object.entries(r.latencyRuns)) row(CREATE_LABELS[key] ?? key, runs, r.latencyCount);
+  }
+  lines.push('', 'On loopback a create costs the emulator almost nothing, so these rows measure client CPU; on Dataverse each create takes 20–200 ms and the parts of a `$batch` run one after another on the server, so parallel single requests at the dop hint are usually fastest (api-limits.md).');
+  return lines.join('\n');
+}
+
+interface CodegenRun {
+  ms: number;
+  files: number;
+  bytes: number;
+  peakRssKb: number;
+}
+
+interface CodegenResult {
+  metadata: string;
+  metadataBytes: number;
+  runs: CodegenRun[];
+  skipped?: string;
+}
+
+async function benchCodegen(h: Harness, s: Sizes['codegen'], metadata: string): Promise<CodegenResult> {
+  const label = path.relative(repo, metadata);
+  if (!fs.existsSync(metadata)) return { metadata: label, metadataBytes: 0, runs: [], skipped: `${metadata} not found` };
+  if (!fs.existsSync(path.join(repo, 'src/codegen/index.ts'))) return { metadata: label, metadataBytes: 0, runs: [], skipped: 'src/codegen/index.ts (generate) is not there yet' };
+  const runs: CodegenRun[] = [];
+  for (let run = 0; run < s.runs; run++) {
+    const out = fs.mkdtempSync(path.join(h.scratch, 'codegen-'));
+    runs.push(await runTask<CodegenRun>(h, { kind: 'codegen', metadata, out }));
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+  return { metadata: label, metadataBytes: fs.statSync(metadata).size, runs };
+}
+
+function codegenTable(r: CodegenResult): string {
+  if (r.skipped) return `### Code generation\n\nSkipped: ${r.skipped}.`;
+  const m = median(r.runs.map((x) => x.ms));
+  return [
+    `### Code generation from \`${path.basename(r.metadata)}\` (${(r.metadataBytes / 2 ** 20).toFixed(1)} MiB), own process, median of ${r.runs.length} run(s)`,
+    '',
+    '| generator | files | output | wall time | peak RSS |',
+    '|---|---:|---:|---:|---:|',
+    `| **dynamics-odata** \`generate()\` | ${int(r.runs[0].files)} | ${(r.runs[0].bytes / 2 ** 20).toFixed(1)} MiB | ${ms(m)} | ${mb(median(r.runs.map((x) => x.peakRssKb)))} |`,
+    '| odata2ts 0.34 (performance-notes.md, for reference, not re-run) | — | — | crashed after 74 s | 740 MB |',
+    '',
+    'Goal: under 5 s and 500 MB. Type-checking the output is measured by `npm run bench:codegen`.',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Results {
+  date: string;
+  mode: 'full' | 'quick';
+  machine: MachineInfo;
+  durationMs: number;
+  sections: Partial<{ overhead: OverheadResult; burst: BurstResult; paging: PagingResult; creates: CreatesResult; codegen: CodegenResult }>;
+  errors: Partial<Record<Section, string>>;
+}
+
+function markdown(r: Results): string {
+  const parts = [
+    `## Benchmarks (${r.mode}${r.mode === 'quick' ? ': tiny sizes, not meaningful' : ''})`,
+    '',
+    `Run ${r.date} on ${machineLine(r.machine)}; total ${ms(r.durationMs)}. Reproduce with \`npm run bench\`.`,
+  ];
+  const s = r.sections;
+  if (s.overhead) parts.push('', overheadTable(s.overhead));
+  if (s.burst) parts.push('', burstTable(s.burst));
+  if (s.paging) parts.push('', pagingTable(s.paging));
+  if (s.creates) parts.push('', createsTable(s.creates));
+  if (s.codegen) parts.push('', codegenTable(s.codegen));
+  for (const [section, message] of Object.entries(r.errors)) parts.push('', `### ${section}: FAILED`, '', '```', message, '```');
+  return parts.join('\n') + '\n';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const sizes = args.quick ? QUICK : FULL;
+  const started = performance.now();
+  const machine = describeMachine();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'dynamics-odata-bench-'));
+  const log = (text: string) => process.stderr.write(`[bench] ${text}\n`);
+  const dopHint = 8;
+  log(`${args.quick ? 'quick' : 'full'} run on ${machineLine(machine)}`);
+  const needsRows = args.only.some((s) => s !== 'codegen');
+  log(needsRows ? `starting the emulator with ${int(sizes.paging.rows)} accounts…` : 'starting the emulator…');
+  const emulator = await startEmulator({
+    seed: needsRows ? sizes.paging.rows : 0,
+    dopHint,
+    // Service protection is the subject of the demo, not of these measurements.
+    serviceProtection: { maxRequests: 1_000_000_000, maxConcurrent: 100_000 },
+  });
+  const caFile = path.join(scratch, 'emulator-ca.pem');
+  fs.writeFileSync(caFile, emulator.caPem);
+  const target: Target = {
+    url: emulator.url,
+    apiUrl: emulator.apiUrl,
+    tokenUrl: emulator.tokenUrl,
+    clientId: emulator.client.clientId,
+    clientSecret: emulator.client.clientSecret,
+    username: emulator.user.username,
+    password: emulator.user.password,
+    caFile,
+  };
+  const h: Harness = { emulator, target, scratch };
+  const results: Results = { date: new Date().toISOString(), mode: args.quick ? 'quick' : 'full', machine, durationMs: 0, sections: {}, errors: {} };
+  try {
+    for (const section of args.only) {
+      log(`${section}…`);
+      const t0 = performance.now();
+      try {
+        if (section === 'overhead') results.sections.overhead = await benchOverhead(h, sizes.overhead);
+        else if (section === 'burst') results.sections.burst = await benchBurst(h, sizes.burst);
+        else if (section === 'paging') results.sections.paging = await benchPaging(h, sizes.paging);
+        else if (section === 'creates') results.sections.creates = await benchCreates(h, sizes.creates, dopHint);
+        else results.sections.codegen = await benchCodegen(h, sizes.codegen, args.metadata);
+        log(`${section} done in ${ms(performance.now() - t0)}`);
+      } catch (err) {
+        results.errors[section] = err instanceof Error ? err.message : String(err);
+        log(`${section} FAILED: ${results.errors[section]}`);
+      }
+    }
+  } finally {
+    await emulator.close();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  results.durationMs = performance.now() - started;
+  const md = markdown(results);
+  fs.mkdirSync(args.out, { recursive: true });
+  const stamp = results.date.replace(/[:.]/g, '-');
+  for (const name of [`bench-${stamp}`, 'latest']) {
+    fs.writeFileSync(path.join(args.out, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
+    fs.writeFileSync(path.join(args.out, `${name}.md`), md);
+  }
+  process.stdout.write(md);
+  log(`written to ${path.relative(process.cwd(), args.out) || '.'}/bench-${stamp}.{json,md} and latest.{json,md}`);
+  return Object.keys(results.errors).length > 0 ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

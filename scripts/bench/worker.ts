@@ -1,0 +1,435 @@
+/**
+ * One benchmark task in its own process, so that each contender's CPU and peak RSS are its own and
+ * not the emulator's. Started by `scripts/bench.ts` with `fork()`: the task arrives as a JSON file
+ * path in argv, the result leaves as an IPC message `{ type: 'result', result }`. Tasks that need
+ * the orchestrator to read the emulator's counters mid-way send `{ type: 'phase', name }` and wait
+ * for `{ type: 'ack' }`.
+ *
+ * The process trusts the emulator's CA through NODE_EXTRA_CA_CERTS (set by the orchestrator), which
+ * is how dynamics-web-api and plain axios are pointed at a private CA; our client is also given
+ * `ca` explicitly, as a user would.
+ */
+import { readFileSync } from 'node:fs';
+import * as https from 'node:https';
+import axios from 'axios';
+import { DynamicsWebApi } from 'dynamics-web-api';
+import { DynamicsClient, DynamicsService } from '../../src';
+import { EdirectStyleDynamics } from './edirect-flow';
+import { pool } from './stats';
+
+/** Where the emulator is and who may call it. */
+export interface Target {
+  url: string;
+  apiUrl: string;
+  tokenUrl: string;
+  clientId: string;
+  clientSecret: string;
+  username: string;
+  password: string;
+  caFile: string;
+}
+
+export type OverheadContender = 'https' | 'axios' | 'axios-lean' | 'client' | 'service' | 'dwa';
+export type PagingContender = 'client' | 'dwa' | 'axios';
+export type BurstContender = 'client' | 'service' | 'edirect';
+export type CreateContender = 'client' | 'dwa';
+export type CreateMode = 'sequential' | 'parallel' | 'batch';
+
+export type Task =
+  | { kind: 'overhead'; target: Target; ids: string[]; concurrency: number; rounds: number; contenders: OverheadContender[] }
+  | { kind: 'paging'; target: Target; contender: PagingContender; columns: string[]; maxPageSize: number }
+  | { kind: 'burst'; target: Target; contender: BurstContender; id: string; burst: number; steady: number }
+  | { kind: 'creates'; target: Target; contender: CreateContender; mode: CreateMode; count: number; warmup: number; batchSize: number; concurrency: number; tag: string }
+  | { kind: 'codegen'; metadata: string; out: string }
+  | { kind: 'idle' };
+
+export type WorkerMessage = { type: 'result'; result: unknown } | { type: 'phase'; name: string } | { type: 'error'; message: string };
+
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!process.send) return reject(new Error('worker.ts must be started with fork() (no IPC channel)'));
+    process.send(message, (err: Error | null) => (err ? reject(err) : resolve()));
+  });
+}
+
+function waitForAck(): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown) => {
+      if ((m as { type?: string }).type === 'ack') {
+        process.off('message', onMessage);
+        resolve();
+      }
+    };
+    process.on('message', onMessage);
+  });
+}
+
+async function phase(name: string): Promise<void> {
+  const ack = waitForAck();
+  await send({ type: 'phase', name });
+  await ack;
+}
+
+function peakRssKb(): number {
+  return process.resourceUsage().maxRSS;
+}
+
+const ODATA_HEADERS = { Accept: 'application/json', 'OData-MaxVersion': '4.0', 'OData-Version': '4.0' };
+
+/** A token from the v1 endpoint by client credentials: the "fixed token" of the raw baselines. */
+async function fixedToken(t: Target, agent: https.Agent): Promise<string> {
+  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: t.clientId, client_secret: t.clientSecret, resource: t.url }).toString();
+  const response = await axios.post<{ access_token: string }>(t.tokenUrl, body, { httpsAgent: agent, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+  return response.data.access_token;
+}
+
+function newClient(t: Target, ca: string): DynamicsClient {
+  return new DynamicsClient({ url: t.url, ca, auth: { tokenUrl: t.tokenUrl, clientId: t.clientId, clientSecret: t.clientSecret } });
+}
+
+function newService(t: Target): DynamicsService {
+  return new DynamicsService({
+    env: {
+      DYNAMICS_ENABLED: 'true',
+      DYNAMICS_TOKEN_URL: t.tokenUrl,
+      DYNAMICS_CLIENT_ID: t.clientId,
+      DYNAMICS_CLIENT_SECRET: t.clientSecret,
+      DYNAMICS_USER_NAME: t.username,
+      DYNAMICS_PASSWORD: t.password,
+      DYNAMICS_RESOURCE: t.url,
+      DYNAMICS_CA_FILE: t.caFile,
+    },
+  });
+}
+
+function newDwa(t: Target, token: string | (() => Promise<string>)): DynamicsWebApi {
+  return new DynamicsWebApi({
+    serverUrl: t.url,
+    dataApi: { version: '9.2' },
+    onTokenRefresh: typeof token === 'string' ? async () => token : token,
+  });
+}
+
+/** Plain node https, keep-alive, parsing the JSON: the floor under any client. */
+function httpsGet(agent: https.Agent, url: string, headers: Record<string, string>): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        if ((res.statusCode ?? 0) >= 400) return reject(new Error(`GET ${url}: ${res.statusCode}`));
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch (err) {
+          reject(err);
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+async function overhead(task: Extract<Task, { kind: 'overhead' }>): Promise<Record<string, number[]>> {
+  const t = task.target;
+  const ca = readFileSync(t.caFile, 'utf8');
+  const agent = new https.Agent({ keepAlive: true, ca });
+  const token = await fixedToken(t, agent);
+  const auth = { ...ODATA_HEADERS, Authorization: `Bearer ${token}`, 'If-None-Match': 'null' };
+  const path = (id: string) => `accounts(${id})?$select=name`;
+  const closers: Array<() => unknown> = [() => agent.destroy()];
+  const run: Record<OverheadContender, () => (id: string) => Promise<unknown>> = {
+    https: () => {
+      const a = new https.Agent({ keepAlive: true, ca });
+      closers.push(() => a.destroy());
+      return (id) => httpsGet(a, `${t.apiUrl}/${path(id)}`, auth);
+    },
+    axios: () => {
+      const a = new https.Agent({ keepAlive: true, ca });
+      closers.push(() => a.destroy());
+      const http = axios.create({ baseURL: `${t.apiUrl}/`, httpsAgent: a, headers: auth });
+      return async (id) => (await http.get(path(id))).data;
+    },
+    'axios-lean': () => {
+      const a = new https.Agent({ keepAlive: true, ca });
+      closers.push(() => a.destroy());
+      const http = axios.create({ baseURL: `${t.apiUrl}/`, httpsAgent: a, headers: auth, maxRedirects: 0 });
+      return async (id) => (await http.get(path(id))).data;
+    },
+    client: () => {
+      const client = newClient(t, ca);
+      closers.push(() => client.close());
+      return (id) => client.retrieve('accounts', id, { select: ['name'] });
+    },
+    service: () => {
+      const service = newService(t);
+      closers.push(() => service.close());
+      return (id) => service.get(`${t.apiUrl}/${path(id)}`);
+    },
+    dwa: () => {
+      const dwa = newDwa(t, token);
+      return (id) => dwa.retrieve({ collection: 'accounts', key: id, select: ['name'] });
+    },
+  };
+  const calls = new Map<OverheadContender, (id: string) => Promise<unknown>>();
+  for (const name of task.contenders) calls.set(name, run[name]());
+  // Warm-up: tokens, sockets, JIT. Not measured.
+  for (const [, call] of calls) await pool(task.ids.slice(0, 50), task.concurrency, (id) => call(id));
+  const runs: Record<string, number[]> = Object.fromEntries(task.contenders.map((c) => [c, []]));
+  for (let round = 0; round < task.rounds; round++) {
+    // Interleaved, starting with a different contender each round, so drift on a shared machine hits all alike.
+    const order = task.contenders.map((_, i) => task.contenders[(i + round) % task.contenders.length]);
+    for (const name of order) {
+      const call = calls.get(name)!;
+      const start = performance.now();
+      await pool(task.ids, task.concurrency, (id) => call(id));
+      runs[name].push(performance.now() - start);
+    }
+  }
+  for (const close of closers) await close();
+  return runs;
+}
+
+async function paging(task: Extract<Task, { kind: 'paging' }>): Promise<{ rows: number; ms: number; peakRssKb: number; startRssKb: number }> {
+  const t = task.target;
+  const ca = readFileSync(t.caFile, 'utf8');
+  let rows = 0;
+  let checksum = 0;
+  const touch = (row: Record<string, unknown>) => {
+    rows++;
+    checksum += typeof row.name === 'string' ? row.name.length : 0;
+  };
+  let body: () => Promise<void>;
+  let close: () => unknown = () => undefined;
+  if (task.contender === 'client') {
+    const client = newClient(t, ca);
+    close = () => client.close();
+    await client.retrieve('accounts', (await first(t, ca)), { select: ['name'] });
+    body = async () => {
+      for await (const row of client.list('accounts', { select: task.columns, maxPageSize: task.maxPageSize })) touch(row);
+    };
+  } else if (task.contender === 'dwa') {
+    const agent = new https.Agent({ keepAlive: true, ca });
+    const token = await fixedToken(t, agent);
+    agent.destroy();
+    const dwa = newDwa(t, token);
+    await dwa.retrieveMultiple({ collection: 'accounts', select: ['name'], top: 1 });
+    body = async () => {
+      const all = await dwa.retrieveAll<Record<string, unknown>>({ collection: 'accounts', select: task.columns, maxPageSize: task.maxPageSize });
+      for (const row of all.value) touch(row);
+    };
+  } else {
+    const agent = new https.Agent({ keepAlive: true, ca });
+    const token = await fixedToken(t, agent);
+    close = () => agent.destroy();
+    const http = axios.create({ httpsAgent: agent, maxRedirects: 0, headers: { ...ODATA_HEADERS, Authorization: `Bearer ${token}`, Prefer: `odata.maxpagesize=${task.maxPageSize}` } });
+    await http.get(`${t.apiUrl}/accounts?$select=name&$top=1`);
+    body = async () => {
+      let next: string | undefined = `${t.apiUrl}/accounts?$select=${task.columns.join(',')}`;
+      while (next) {
+        const page: { value: Record<string, unknown>[]; '@odata.nextLink'?: string } = (await http.get(next)).data;
+        for (const row of page.value) touch(row);
+        next = page['@odata.nextLink'];
+      }
+    };
+  }
+  const startRssKb = Math.round(process.memoryUsage().rss / 1024);
+  const start = performance.now();
+  await body();
+  const elapsed = performance.now() - start;
+  await close();
+  if (checksum === 0 && rows > 0) throw new Error('paging read no names: the select did not work');
+  return { rows, ms: elapsed, peakRssKb: peakRssKb(), startRssKb };
+}
+
+/** Any account id, to warm a client up with one request. */
+async function first(t: Target, ca: string): Promise<string> {
+  const agent = new https.Agent({ keepAlive: false, ca });
+  const token = await fixedToken(t, agent);
+  const page = (await httpsGet(agent, `${t.apiUrl}/accounts?$select=accountid&$top=1`, { ...ODATA_HEADERS, Authorization: `Bearer ${token}` })) as { value: Array<{ accountid: string }> };
+  agent.destroy();
+  return page.value[0].accountid;
+}
+
+async function burst(task: Extract<Task, { kind: 'burst' }>): Promise<{ burstMs: number; steadyMs: number; failures: number }> {
+  const t = task.target;
+  const ca = readFileSync(t.caFile, 'utf8');
+  const url = `${t.apiUrl}/accounts(${task.id})?$select=name`;
+  let call: () => Promise<unknown>;
+  let close: () => unknown = () => undefined;
+  if (task.contender === 'client') {
+    const client = newClient(t, ca);
+    close = () => client.close();
+    call = () => client.retrieve('accounts', task.id, { select: ['name'] });
+  } else if (task.contender === 'service') {
+    const service = newService(t);
+    close = () => service.close();
+    call = () => service.get(url);
+  } else {
+    const agent = new https.Agent({ keepAlive: true, ca });
+    close = () => agent.destroy();
+    const flow = new EdirectStyleDynamics(
+      {
+        DYNAMICS_TOKEN_URL: t.tokenUrl,
+        DYNAMICS_CLIENT_ID: t.clientId,
+        DYNAMICS_CLIENT_SECRET: t.clientSecret,
+        DYNAMICS_USER_NAME: t.username,
+        DYNAMICS_PASSWORD: t.password,
+        DYNAMICS_RESOURCE: t.url,
+      },
+      axios.create({ httpsAgent: agent }),
+    );
+    call = () => flow.get(url, { headers: ODATA_HEADERS });
+  }
+  let failures = 0;
+  const guarded = () => call().catch(() => void failures++);
+  let start = performance.now();
+  await Promise.all(Array.from({ length: task.burst }, guarded));
+  const burstMs = performance.now() - start;
+  await phase('burst');
+  // Steady state one call at a time: what each call costs in tokens once the first one is done.
+  start = performance.now();
+  for (let i = 0; i < task.steady; i++) await guarded();
+  const steadyMs = performance.now() - start;
+  await close();
+  return { burstMs, steadyMs, failures };
+}
+
+async function creates(task: Extract<Task, { kind: 'creates' }>): Promise<{ ms: number; failures: number; requests: number }> {
+  const t = task.target;
+  const ca = readFileSync(t.caFile, 'utf8');
+  let records = Array.from({ length: task.count }, (_, i) => ({ name: `${task.tag} ${i}`, description: 'created by npm run bench' }));
+  let failures = 0;
+  let requests = 0;
+  let body: () => Promise<void>;
+  let close: () => unknown = () => undefined;
+  const chunks = <T>(list: T[]): T[][] => Array.from({ length: Math.ceil(list.length / task.batchSize) }, (_, i) => list.slice(i * task.batchSize, (i + 1) * task.batchSize));
+  if (task.contender === 'client') {
+    const client = newClient(t, ca);
+    close = () => client.close();
+    await client.retrieve('accounts', await first(t, ca), { select: ['name'] });
+    body = {
+      sequential: async () => {
+        for (const r of records) await client.create('accounts', r).then(() => void requests++, () => void failures++);
+      },
+      // The client keeps at most x-ms-dop-hint calls in flight by itself: fire them all.
+      parallel: async () => {
+        await Promise.all(records.map((r) => client.create('accounts', r).then(() => void requests++, () => void failures++)));
+      },
+      batch: async () => {
+        await Promise.all(
+          chunks(records).map(async (chunk) => {
+            const results = await client.batch(chunk.map((r) => ({ method: 'POST' as const, url: 'accounts', body: r })));
+            requests++;
+            failures += results.filter((r) => r.error !== undefined).length;
+          }),
+        );
+      },
+    }[task.mode];
+  } else {
+    const agent = new https.Agent({ keepAlive: false, ca });
+    const token = await fixedToken(t, agent);
+    agent.destroy();
+    const dwa = newDwa(t, token);
+    await dwa.retrieveMultiple({ collection: 'accounts', select: ['name'], top: 1 });
+    body = {
+      sequential: async () => {
+        for (const r of records) await dwa.create({ collection: 'accounts', data: r }).then(() => void requests++, () => void failures++);
+      },
+      // dynamics-web-api has no concurrency limit of its own: a pool at the same degree as ours.
+      parallel: async () => {
+        await pool(records, task.concurrency, (r) => dwa.create({ collection: 'accounts', data: r }).then(() => void requests++, () => void failures++));
+      },
+      batch: async () => {
+        for (const chunk of chunks(records)) {
+          dwa.startBatch();
+          for (const r of chunk) void dwa.create({ collection: 'accounts', data: r });
+          try {
+            const results = await dwa.executeBatch();
+            failures += results.filter((r) => r instanceof Error).length;
+            requests++;
+          } catch {
+            failures += chunk.length;
+          }
+        }
+      },
+    }[task.mode];
+  }
+  // Warm-up on the same path (JIT, sockets), counted apart so the orchestrator's row count still adds up.
+  const measured = records;
+  records = records.slice(0, 0);
+  for (let i = 0; i < task.warmup; i++) records.push({ name: `${task.tag} warm-up ${i}`, description: 'created by npm run bench' });
+  await body();
+  const warmupFailures = failures;
+  records = measured;
+  failures = 0;
+  requests = 0;
+  const start = performance.now();
+  await body();
+  const elapsed = performance.now() - start;
+  await close();
+  return { ms: elapsed, failures: failures + warmupFailures, requests };
+}
+
+async function codegen(task: Extract<Task, { kind: 'codegen' }>): Promise<{ ms: number; files: number; bytes: number; peakRssKb: number }> {
+  // Loaded here so the other tasks never load the generator.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { generate } = require('../../src/codegen') as {
+    generate(options: { metadata: string; out: string }): Promise<{ files: Array<{ path: string; bytes?: number }> | string[] } | unknown>;
+  };
+  const start = performance.now();
+  const result = await generate({ metadata: task.metadata, out: task.out });
+  const elapsed = performance.now() - start;
+  const { readdirSync, statSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  let files = 0;
+  let bytes = 0;
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else {
+        files++;
+        bytes += statSync(p).size;
+      }
+    }
+  };
+  walk(task.out);
+  void result;
+  return { ms: elapsed, files, bytes, peakRssKb: peakRssKb() };
+}
+
+async function main(): Promise<void> {
+  const task = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Task;
+  let result: unknown;
+  switch (task.kind) {
+    case 'overhead':
+      result = await overhead(task);
+      break;
+    case 'paging':
+      result = await paging(task);
+      break;
+    case 'burst':
+      result = await burst(task);
+      break;
+    case 'creates':
+      result = await creates(task);
+      break;
+    case 'codegen':
+      result = await codegen(task);
+      break;
+    case 'idle':
+      result = { peakRssKb: peakRssKb() };
+      break;
+  }
+  await send({ type: 'result', result });
+}
+
+main().then(
+  () => process.disconnect?.(),
+  async (err: unknown) => {
+    await send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }).catch(() => undefined);
+    process.exitCode = 1;
+    process.disconnect?.();
+  },
+);
