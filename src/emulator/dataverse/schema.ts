@@ -94,6 +94,48 @@ export function buildSchema(model: ServiceModel): ServiceSchema {
   const setNameByType = new Map<string, string>();
   for (const s of model.entitySets) if (!setNameByType.has(s.entityType)) setNameByType.set(s.entityType, s.name);
 
+  // Per-type lookups, built once: the largest documents have ~11,000 navigation properties.
+  const navIndex = new Map<string, Map<string, EntityTypeModel['navigationProperties'][number]>>();
+  const propIndex = new Map<string, Set<string>>();
+  const navsOf = (t: EntityTypeModel) => {
+    let m = navIndex.get(t.qualifiedName);
+    if (!m) {
+      m = new Map(t.navigationProperties.map((n) => [n.name, n]));
+      navIndex.set(t.qualifiedName, m);
+    }
+    return m;
+  };
+  const propsOf = (t: EntityTypeModel) => {
+    let m = propIndex.get(t.qualifiedName);
+    if (!m) {
+      m = new Set(t.properties.map((p) => p.name));
+      propIndex.set(t.qualifiedName, m);
+    }
+    return m;
+  };
+  const lookupCache = new Map<string, string | undefined>();
+  const lookupOf = (t: EntityTypeModel, navName: string): string | undefined => {
+    const cacheKey = `${t.qualifiedName}/${navName}`;
+    if (lookupCache.has(cacheKey)) return lookupCache.get(cacheKey);
+    const n = navsOf(t).get(navName);
+    let result: string | undefined;
+    if (n && !n.isCollection) {
+      result = n.referentialConstraints[0]?.property;
+      if (!result) {
+        // Polymorphic lookups (regardingobjectid_account_task, customerid_account) come without a
+        // ReferentialConstraint in Dataverse's CSDL; the column is `_<prefix>_value` for a prefix of the name.
+        const names = propsOf(t);
+        const parts = navName.split('_');
+        for (let i = parts.length; i > 0 && !result; i--) {
+          const candidate = `_${parts.slice(0, i).join('_')}_value`;
+          if (names.has(candidate)) result = candidate;
+        }
+      }
+    }
+    lookupCache.set(cacheKey, result);
+    return result;
+  };
+
   for (const s of model.entitySets) {
     const type = model.entityTypes.get(s.entityType);
     if (!type) continue;
@@ -112,21 +154,6 @@ export function buildSchema(model: ServiceModel): ServiceSchema {
       });
     }
     const navigations = new Map<string, NavigationInfo>();
-    const lookupOf = (t: EntityTypeModel, navName: string): string | undefined => {
-      const n = t.navigationProperties.find((x) => x.name === navName);
-      if (!n || n.isCollection) return undefined;
-      const declared = n.referentialConstraints[0]?.property;
-      if (declared) return declared;
-      // Polymorphic lookups (regardingobjectid_account_task, customerid_account) come without a
-      // ReferentialConstraint in Dataverse's CSDL; the column is `_<prefix>_value` for a prefix of the name.
-      const names = new Set(t.properties.map((p) => p.name));
-      const parts = navName.split('_');
-      for (let i = parts.length; i > 0; i--) {
-        const candidate = `_${parts.slice(0, i).join('_')}_value`;
-        if (names.has(candidate)) return candidate;
-      }
-      return undefined;
-    };
     for (const n of type.navigationProperties) {
       const targetSet = n.targetEntitySet ?? setNameByType.get(n.targetType);
       const base = { name: n.name, targetType: n.targetType, ...(targetSet ? { targetSet } : {}), ...(n.partner ? { partner: n.partner } : {}) };
@@ -138,7 +165,7 @@ export function buildSchema(model: ServiceModel): ServiceSchema {
         continue;
       }
       const target = model.entityTypes.get(n.targetType);
-      const partnerNav = n.partner ? target?.navigationProperties.find((p) => p.name === n.partner) : undefined;
+      const partnerNav = n.partner && target ? navsOf(target).get(n.partner) : undefined;
       const partnerLookup = partnerNav && target ? lookupOf(target, partnerNav.name) : undefined;
       if (partnerNav && !partnerNav.isCollection && partnerLookup) {
         navigations.set(n.name, {
