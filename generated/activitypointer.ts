@@ -178,7 +178,7 @@ export interface ActivitypointerUpdate {
   'regardingobjectid_opportunity@odata.bind'?: `/opportunities(${string})` | null;
 }
 
-/** Validates a `activitypointer` row as read (unknown properties, such as formatted-value annotations, are stripped). */
+/** Validates a row of `activitypointer` as read (unknown properties, such as formatted-value annotations, are stripped). */
 export const ActivitypointerSchema = z.object({
   '@odata.etag': z.string().optional(),
   _createdby_value: z.guid().nullable(),

@@ -20,7 +20,7 @@ export interface CrmbaseentityCreate {
 export interface CrmbaseentityUpdate {
 }
 
-/** Validates a `crmbaseentity` row as read (unknown properties, such as formatted-value annotations, are stripped). */
+/** Validates a row of `crmbaseentity` as read (unknown properties, such as formatted-value annotations, are stripped). */
 export const CrmbaseentitySchema = z.object({
   '@odata.etag': z.string().optional(),
 });

@@ -245,7 +245,7 @@ export interface IncidentUpdate {
   'primarycontactid@odata.bind'?: `/contacts(${string})` | null;
 }
 
-/** Validates a `incident` row as read (unknown properties, such as formatted-value annotations, are stripped). */
+/** Validates a row of `incident` as read (unknown properties, such as formatted-value annotations, are stripped). */
 export const IncidentSchema = z.object({
   '@odata.etag': z.string().optional(),
   _accountid_value: z.guid().nullable(),

@@ -451,7 +451,7 @@ export interface LeadUpdate {
   'qualifyingopportunityid@odata.bind'?: `/opportunities(${string})` | null;
 }
 
-/** Validates a `lead` row as read (unknown properties, such as formatted-value annotations, are stripped). */
+/** Validates a row of `lead` as read (unknown properties, such as formatted-value annotations, are stripped). */
 export const LeadSchema = z.object({
   '@odata.etag': z.string().optional(),
   _accountid_value: z.guid().nullable(),

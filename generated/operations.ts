@@ -109,7 +109,7 @@ export function LastXHours(client: OperationCaller, parameters: LastXHoursParame
 export type MsdynGDPROptoutContactParameters = {
   optout: boolean;
 };
-/** Action `msdyn_GDPROptoutContact` bound to a `contact` record (`contacts`). */
+/** Action `msdyn_GDPROptoutContact` bound to one `contact` record (`contacts`). */
 export function MsdynGDPROptoutContact(client: OperationCaller, key: OperationKey, parameters: MsdynGDPROptoutContactParameters): Promise<void> {
   return client.callAction('msdyn_GDPROptoutContact', parameters, { bound: { entitySet: 'contacts', key } }) as Promise<void>;
 }
@@ -220,7 +220,7 @@ export function PublishXml(client: OperationCaller, parameters: PublishXmlParame
 
 /** Result of function `RetrieveAllChildUsersSystemUser`. */
 export type RetrieveAllChildUsersSystemUserResult = { value: EntityRecord<'Microsoft.Dynamics.CRM.systemuser'>[] };
-/** Function `RetrieveAllChildUsersSystemUser` bound to a `systemuser` record (`systemusers`) (composable). */
+/** Function `RetrieveAllChildUsersSystemUser` bound to one `systemuser` record (`systemusers`) (composable). */
 export function RetrieveAllChildUsersSystemUser(client: OperationCaller, key: OperationKey): Promise<RetrieveAllChildUsersSystemUserResult> {
   return client.callFunction('RetrieveAllChildUsersSystemUser', undefined, { bound: { entitySet: 'systemusers', key } }) as Promise<RetrieveAllChildUsersSystemUserResult>;
 }

@@ -701,7 +701,7 @@ export interface OpportunityUpdate {
   'parentcontactid@odata.bind'?: `/contacts(${string})` | null;
 }
 
-/** Validates a `opportunity` row as read (unknown properties, such as formatted-value annotations, are stripped). */
+/** Validates a row of `opportunity` as read (unknown properties, such as formatted-value annotations, are stripped). */
 export const OpportunitySchema = z.object({
   '@odata.etag': z.string().optional(),
   _accountid_value: z.guid().nullable(),

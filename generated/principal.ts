@@ -23,7 +23,7 @@ export interface PrincipalCreate {
 export interface PrincipalUpdate {
 }
 
-/** Validates a `principal` row as read (unknown properties, such as formatted-value annotations, are stripped). */
+/** Validates a row of `principal` as read (unknown properties, such as formatted-value annotations, are stripped). */
 export const PrincipalSchema = z.object({
   '@odata.etag': z.string().optional(),
   ownerid: z.guid(),

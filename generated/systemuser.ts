@@ -378,7 +378,7 @@ export interface SystemuserUpdate {
   'parentsystemuserid@odata.bind'?: `/systemusers(${string})` | null;
 }
 
-/** Validates a `systemuser` row as read (unknown properties, such as formatted-value annotations, are stripped). */
+/** Validates a row of `systemuser` as read (unknown properties, such as formatted-value annotations, are stripped). */
 export const SystemuserSchema = z.object({
   '@odata.etag': z.string().optional(),
   _businessunitid_value: z.guid().nullable(),

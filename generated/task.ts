@@ -197,7 +197,7 @@ export interface TaskUpdate {
   'regardingobjectid_opportunity@odata.bind'?: `/opportunities(${string})` | null;
 }
 
-/** Validates a `task` row as read (unknown properties, such as formatted-value annotations, are stripped). */
+/** Validates a row of `task` as read (unknown properties, such as formatted-value annotations, are stripped). */
 export const TaskSchema = z.object({
   '@odata.etag': z.string().optional(),
   _createdby_value: z.guid().nullable(),

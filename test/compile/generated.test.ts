@@ -14,6 +14,12 @@ describe('generated/ (the emulator default schema)', () => {
     expect(result.code).toBe(0);
   }, 180_000);
 
+  it('the small codegen fixture compiles too (open types, flags enums, function literals, overloads)', async () => {
+    const result = await tsc({ include: [`${path.join(REPO, 'test/codegen/fixtures/small/expected')}/*.ts`] });
+    expect(errors(result)).toBe('');
+    expect(result.code).toBe(0);
+  }, 180_000);
+
   it('types DynamicsClient<Schema>: select narrows, binds and create inputs are checked (expectTypeOf, @ts-expect-error)', async () => {
     // The library itself is checked by `npm run build` with its own options; here only the usage
     // file and the generated files must be free of errors (a failed expectation or an unused

@@ -131,6 +131,9 @@ export function emitEntity(e: EntityTypeModel, ctx: EmitContext): EmittedFile {
   if (e.abstract) body.push(` * Abstract: rows are always of a derived type.`);
   if (e.openType) body.push(` * Open type: rows may carry properties not listed here.`);
   body.push(` */`, `export interface ${names.read} {`, `  '@odata.etag'?: string;`);
+  // Open types (Dataverse's `expando`) carry dynamic properties (CSDL §6.3).
+  const openSignature = e.openType ? ['  [property: string]: unknown;'] : [];
+  body.push(...openSignature);
   for (const p of props) {
     const t = columnType(p, ctx, imports, optionSets);
     const nullable = p.nullable && !keySet.has(p.name);
@@ -162,12 +165,16 @@ export function emitEntity(e: EntityTypeModel, ctx: EmitContext): EmittedFile {
       body.push(`  ${key(p.name)}?: ${t}${p.nullable && !keySet.has(p.name) ? ' | null' : ''};`);
     }
     for (const n of binds) body.push(`  ${key(`${n.name}@odata.bind`)}?: ${bindPath(n, ctx)}${mode === 'update' ? ' | null' : ''};`);
-    body.push('}', '');
+    body.push(...openSignature, '}', '');
   }
 
   // zod schema of the read shape.
-  body.push(`/** Validates a \`${e.name}\` row as read (unknown properties, such as formatted-value annotations, are stripped). */`);
-  body.push(`export const ${names.schema} = z.object({`, `  '@odata.etag': z.string().optional(),`);
+  body.push(
+    e.openType
+      ? `/** Validates a row of \`${e.name}\` as read (an open type: unknown properties are kept). */`
+      : `/** Validates a row of \`${e.name}\` as read (unknown properties, such as formatted-value annotations, are stripped). */`,
+  );
+  body.push(`export const ${names.schema} = z.${e.openType ? 'looseObject' : 'object'}({`, `  '@odata.etag': z.string().optional(),`);
   for (const p of props) {
     const nullable = p.nullable && !keySet.has(p.name);
     body.push(`  ${key(p.name)}: ${columnZod(p, ctx, optionSets)}${nullable ? '.nullable()' : ''},`);

@@ -78,8 +78,8 @@ function returnTypeText(op: OperationModel, ctx: EmitContext, imports: Imports):
  * How a function parameter must be written in the URL (OData URL conventions §5.1.1): GUIDs,
  * dates and enum members are unquoted literals, which the client writes for `{ type, value }`.
  */
-function functionArgument(p: ParameterModel, ctx: EmitContext): string {
-  const v = `parameters${p.optional || p.nullable ? '?.' : '.'}${/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(p.name) ? p.name : `[${str(p.name)}]`}`;
+function functionArgument(p: ParameterModel, ctx: EmitContext, parametersOptional: boolean): string {
+  const v = `parameters${parametersOptional ? '?.' : '.'}${/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(p.name) ? p.name : `[${str(p.name)}]`}`;
   if (p.isCollection) return v;
   if (p.type.kind === 'primitive') {
     switch (p.type.edmType) {
@@ -149,6 +149,7 @@ export function emitOperations(ctx: EmitContext, emitted: ReadonlySet<string>): 
     if (op.returnType) body.push(`/** Result of ${op.kind} \`${op.name}\`. */`, `export type ${n.result} = ${result};`);
     const resultName = op.returnType ? n.result : 'void';
 
+    const allOptional = params.every((p) => p.optional || p.nullable);
     const binding: EntityTypeModel | undefined = op.bindingType === undefined ? undefined : ctx.model.entityTypes.get(op.bindingType);
     const bindingSet = binding?.entitySetName;
     const args = ['client: OperationCaller'];
@@ -162,19 +163,18 @@ export function emitOperations(ctx: EmitContext, emitted: ReadonlySet<string>): 
       } else if (bindingSet !== undefined) {
         args.push('key: OperationKey');
         bound = `, { bound: { entitySet: ${str(bindingSet)}, key } }`;
-        bindingDoc = ` bound to a \`${typeName.slice(typeName.lastIndexOf('.') + 1)}\` record (\`${bindingSet}\`)`;
+        bindingDoc = ` bound to one \`${typeName.slice(typeName.lastIndexOf('.') + 1)}\` record (\`${bindingSet}\`)`;
       } else {
         args.push('target: BoundOperationTarget');
         bound = ', { bound: target }';
         bindingDoc = ` bound to \`${typeName}\`${op.bindingIsCollection ? ' (collection)' : ''}`;
       }
     }
-    const allOptional = params.every((p) => p.optional || p.nullable);
     if (params.length > 0) args.push(`parameters${allOptional ? '?' : ''}: ${n.parameters}`);
-    const needsLiterals = op.kind === 'function' && params.some((p) => functionArgument(p, ctx) !== `parameters${p.optional || p.nullable ? '?.' : '.'}${p.name}`);
+    const converted = op.kind === 'function' ? params.map((p) => functionArgument(p, ctx, allOptional)) : [];
+    const needsLiterals = converted.some((c) => /^(literal|enumLiteral)\(/.test(c));
     if (needsLiterals) usesLiterals = true;
-    const paramArg =
-      params.length === 0 ? 'undefined' : needsLiterals ? `{ ${params.map((p) => `${key(p.name)}: ${functionArgument(p, ctx)}`).join(', ')} }` : 'parameters';
+    const paramArg = params.length === 0 ? 'undefined' : needsLiterals ? `{ ${params.map((p, i) => `${key(p.name)}: ${converted[i]}`).join(', ')} }` : 'parameters';
     const callArgs = bound ? `${str(op.name)}, ${paramArg}${bound}` : params.length > 0 ? `${str(op.name)}, ${paramArg}` : str(op.name);
     body.push(
       `/** ${kind} \`${op.name}\`${doc(bindingDoc)}${op.isComposable ? ' (composable)' : ''}. */`,
