@@ -37,7 +37,6 @@ function progressPrinter(stream: NodeJS.WriteStream): (p: DownloadProgress) => v
     } else if (p.done || p.receivedBytes - lastPrinted >= 1024 * 1024) {
       // Logs (CI) get a line per MB rather than a carriage-return animation.
       lastPrinted = p.receivedBytes;
-      if (p.done && p.receivedBytes < 1024 * 1024) return;
       stream.write(`downloading ${p.what}: ${formatBytes(p.receivedBytes)}${total}${p.done ? ' done' : ''}\n`);
     }
   };
