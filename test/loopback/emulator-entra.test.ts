@@ -480,13 +480,25 @@ describe('checkAuthorization (what the Web API trusts)', () => {
     const whoAmI = (token?: string): Promise<RawResponse> =>
       httpsRequest(emulator, { path: '/api/data/v9.2/WhoAmI', headers: token ? { Authorization: `Bearer ${token}`, Accept: 'application/json' } : { Accept: 'application/json' } });
     const ok = await whoAmI(good);
-    // Until the Web API half exists (it answers 501), only the rejections below are meaningful.
-    if (ok.status === 501) return;
     expect(ok.status).toBe(200);
     for (const token of [foreignAudience, fromOther, undefined]) {
       const res = await whoAmI(token);
       expect(res.status).toBe(401);
       expect(res.headers['www-authenticate']).toContain(`authorization_uri=${env}/${tenant}/oauth2/authorize`);
+    }
+  });
+  it('the Web API refuses an expired token', async () => {
+    const e = await startTestEmulator({ tokenLifetimeSeconds: 1 });
+    try {
+      const token = body(await tokenRequest(e, { grant_type: 'client_credentials', client_id: e.client.clientId, client_secret: e.client.clientSecret, scope: `${e.url}/.default` })).access_token as string;
+      const exp = claimsOf(token).exp as number;
+      // Wait until the token's exp (whole seconds) has passed.
+      await new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 50));
+      const res = await httpsRequest(e, { path: '/api/data/v9.2/WhoAmI', headers: { Authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toContain('authorization_uri=');
+    } finally {
+      await e.close();
     }
   });
 });
