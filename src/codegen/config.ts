@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { CodegenError } from './errors';
 
 const EnvironmentSchema = z.strictObject({
-  source: z.union([z.strictObject({ url: z.url({ protocol: /^https$/ }) }), z.strictObject({ metadata: z.string().min(1) })], {
+  source: z.union([z.strictObject({ url: z.url({ protocol: /^https$/, error: 'expected an https:// environment URL, e.g. https://contoso.crm4.dynamics.com' }) }), z.strictObject({ metadata: z.string().min(1) })], {
     error: 'expected { "url": "https://<environment>" } or { "metadata": "<file>" }',
   }),
   out: z.string().min(1),

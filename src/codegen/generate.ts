@@ -93,6 +93,23 @@ export function generatorVersion(): string {
   return '0.0.0';
 }
 
+/** Levenshtein distance, giving up (returning limit + 1) once it exceeds `limit`. */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    let best = i;
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      best = Math.min(best, cur[j]!);
+    }
+    if (best > limit) return limit + 1;
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
 /** Resolve `--entities` names to entity types; unknown names fail with suggestions. */
 export function selectEntities(model: ServiceModel, names: string[]): Set<string> {
   const byName = new Map<string, EntityTypeModel>();
@@ -112,10 +129,14 @@ export function selectEntities(model: ServiceModel, names: string[]): Set<string
   }
   if (unknown.length > 0) {
     const hints = unknown.map((u) => {
+      const target = u.toLowerCase();
+      const limit = Math.max(2, Math.floor(target.length / 4));
       const close = all
-        .map((e) => e.name)
-        .filter((n) => n.startsWith(u.slice(0, 3).toLowerCase()))
-        .slice(0, 5);
+        .map((e) => ({ name: e.name, d: editDistance(target, e.name.toLowerCase(), limit) }))
+        .filter((c) => c.d <= limit)
+        .sort((a, b) => a.d - b.d || (a.name < b.name ? -1 : 1))
+        .slice(0, 5)
+        .map((c) => c.name);
       return `'${u}'${close.length > 0 ? ` (did you mean ${close.join(', ')}?)` : ''}`;
     });
     throw new CodegenError('invalid_option', `entities: no table named ${hints.join(', ')} in the $metadata (use logical names such as account, or entity sets such as accounts)`);
