@@ -1,0 +1,162 @@
+/**
+ * DynamicsClient against a purpose-built HTTPS server that answers with the real captures in
+ * ../shared/fixtures/real (a v9.1 collection, a v9.x error body, a documented nextLink and a documented
+ * $batch response) and records what the client sent: headers, the composed Prefer, the nextLink byte
+ * for byte, impersonation, gzip.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { inspect } from 'node:util';
+import { createCertificates } from '../../src/emulator/cert';
+import { DynamicsClient } from '../../src/client/DynamicsClient';
+import { DynamicsError, NotFoundError } from '../../src/errors';
+
+const REAL = path.resolve(__dirname, '../../../shared/fixtures/real');
+const TOKEN = 'fixed-test-token-5b1f0c7e';
+const leads = readFileSync(path.join(REAL, 'leads-collection-v9.1.json'), 'utf8');
+const errorBody = readFileSync(path.join(REAL, 'error-resource-not-found-segment.json'), 'utf8');
+const pagingExcerpt = readFileSync(path.join(REAL, 'paging-nextlink-contacts.docs-excerpt.http'), 'utf8');
+const batchExcerpt = readFileSync(path.join(REAL, 'batch-changeset-response.docs-excerpt.http'), 'utf8');
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+let server: Server;
+let origin: string;
+let caPem: string;
+let client: DynamicsClient;
+const seen: Seen[] = [];
+
+/** The documented nextLink, moved to our server. */
+let nextLink: string;
+
+beforeAll(async () => {
+  const certs = await createCertificates();
+  caPem = certs.caPem;
+  server = createServer({ key: certs.keyPem, cert: certs.certPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = req.url ?? '/';
+      seen.push({ method: req.method ?? '', url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      const json = (status: number, body: string, extra: Record<string, string> = {}) => {
+        res.writeHead(status, { 'Content-Type': 'application/json; odata.metadata=minimal', 'OData-Version': '4.0', ...extra });
+        res.end(body);
+      };
+      if (req.headers.authorization !== `Bearer ${TOKEN}`) return json(401, '{"error":{"code":"","message":"no token"}}');
+      if (url === '/api/data/v9.2/leads?$select=fullname') {
+        const page = JSON.parse(leads) as Record<string, unknown>;
+        page['@odata.nextLink'] = nextLink;
+        return json(200, JSON.stringify(page), { 'Preference-Applied': 'odata.maxpagesize=2' });
+      }
+      if (url === nextLink.slice(origin.length)) {
+        // The last page, gzip-compressed as Dataverse sends it when asked.
+        res.writeHead(200, { 'Content-Type': 'application/json; odata.metadata=minimal', 'Content-Encoding': 'gzip' });
+        return res.end(gzipSync(Buffer.from(leads)));
+      }
+      if (url.startsWith('/api/data/v9.2/leadsss')) return json(404, errorBody, { 'x-ms-service-request-id': 'svc-req-1' });
+      if (url.startsWith('/api/data/v9.2/truncated')) return json(200, leads.slice(0, 500));
+      if (url.startsWith('/api/data/v9.2/WhoAmI')) return json(200, '{"UserId":"00000000-0000-0000-0000-000000000009"}');
+      if (url === '/api/data/v9.2/tasks' && req.method === 'POST') {
+        res.writeHead(204, { 'OData-EntityId': `${origin}/api/data/v9.2/tasks(e73ffc82-e292-ed11-aad1-000d3a9933c9)` });
+        return res.end();
+      }
+      if (url === '/api/data/v9.2/$batch') {
+        const body = batchExcerpt.slice(batchExcerpt.indexOf('\n\n') + 2).replace(/\[Organization Uri\]/g, origin);
+        const boundary = /^--(batchresponse_[^\r\n]+)/m.exec(body)?.[1] ?? '';
+        res.writeHead(200, { 'Content-Type': `multipart/mixed; boundary=${boundary}`, 'OData-Version': '4.0' });
+        return res.end(body);
+      }
+      return json(404, '{"error":{"code":"0x80060888","message":"Resource not found."}}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const documented = /"@odata\.nextLink": "([^"]+)"/.exec(pagingExcerpt)?.[1] as string;
+  nextLink = documented.replace('[Organization URI]', origin).replace('/contacts?$select=fullname', '/leads?$select=fullname');
+  client = new DynamicsClient({
+    url: origin,
+    ca: caPem,
+    auth: { getToken: () => Promise.resolve({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) },
+  });
+});
+
+afterAll(async () => {
+  client?.close();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+it('decodes a real collection across pages, following the documented nextLink byte for byte (gzip too)', async () => {
+  const expected = (JSON.parse(leads) as { value: Array<Record<string, unknown>> }).value;
+  const pages: Array<Array<Record<string, unknown>>> = [];
+  for await (const page of client.list('leads', { select: ['fullname'], maxPageSize: 2, annotations: true }).byPage()) pages.push(page);
+  expect(pages).toHaveLength(2);
+  expect([...pages[0]]).toEqual(expected);
+  expect((pages[0] as { continuationToken?: string }).continuationToken).toBe(nextLink);
+  expect([...pages[1]]).toEqual(expected);
+  const [first, second] = seen.filter((s) => s.url.includes('/leads'));
+  expect(second.url).toBe(nextLink.slice(origin.length));
+  // Every page is asked for with the same preferences, composed into one Prefer header.
+  expect(first.headers.prefer).toBe('odata.include-annotations="*",odata.maxpagesize=2');
+  expect(second.headers.prefer).toBe(first.headers.prefer);
+  expect(first.headers).toMatchObject({ accept: 'application/json', 'odata-maxversion': '4.0', 'odata-version': '4.0', 'if-none-match': 'null' });
+});
+
+it('decodes a real error body into NotFoundError with its code, message and request id', async () => {
+  const error = (await client.request('GET', 'leadsss').catch((e: unknown) => e)) as DynamicsError;
+  expect(error).toBeInstanceOf(NotFoundError);
+  expect(error.code).toBe('0x8006088a');
+  expect(error.message).toContain("Resource not found for the segment 'leadsss'.");
+  expect(error.requestId).toBe('svc-req-1');
+  expect(error.request).toEqual({ method: 'GET', url: `${origin}/api/data/v9.2/leadsss` });
+  expect(inspect(error, { showHidden: true, depth: null })).not.toContain(TOKEN);
+});
+
+it('truncated JSON in a 200 is a malformed_response DynamicsError', async () => {
+  await expect(client.request('GET', 'truncated')).rejects.toMatchObject({ code: 'malformed_response', status: 200 });
+});
+
+it('decodes the documented $batch response (change set of three creates, then a GET)', async () => {
+  const results = await client.batch([
+    {
+      changeSet: [1, 2, 3].map((n) => ({
+        method: 'POST' as const,
+        url: 'tasks',
+        body: { subject: `Task ${n} in batch`, 'regardingobjectid_account_task@odata.bind': 'accounts(00000000-0000-0000-0000-000000000001)' },
+      })),
+    },
+    { method: 'GET', url: 'tasks?$select=subject&$filter=contains(subject,%27Task%20in%20batch%27)' },
+  ]);
+  expect(results.map((r) => r.status)).toEqual([204, 204, 204, 200]);
+  expect(results.slice(0, 3).map((r) => r.entityId)).toEqual(['e73ffc82-e292-ed11-aad1-000d3a9933c9', 'e83ffc82-e292-ed11-aad1-000d3a9933c9', 'e93ffc82-e292-ed11-aad1-000d3a9933c9']);
+  expect((results[3].body as { value: unknown[] }).value).toHaveLength(3);
+  const sent = seen.find((s) => s.url.endsWith('$batch')) as Seen;
+  expect(sent.headers['content-type']).toMatch(/^multipart\/mixed; boundary="?batch_/);
+  expect(sent.body).toContain('Content-ID: 1');
+});
+
+it('sends Content-Type on bodies, no If-None-Match on writes, and CallerObjectId when impersonating', async () => {
+  const callerObjectId = '2dbbc5fc-dbf6-59e7-af28-3377d0baf9ec';
+  await client.create('tasks', { subject: 'x' }, { impersonate: { callerObjectId }, headers: { 'MSCRM.BypassCustomPluginExecution': 'true' } });
+  const post = seen.filter((s) => s.method === 'POST' && s.url === '/api/data/v9.2/tasks').pop() as Seen;
+  expect(post.headers['content-type']).toBe('application/json; charset=utf-8');
+  expect(post.headers['if-none-match']).toBeUndefined();
+  expect(post.headers.callerobjectid).toBe(callerObjectId);
+  expect(post.headers['mscrm.bypasscustompluginexecution']).toBe('true');
+  expect(JSON.parse(post.body)).toEqual({ subject: 'x' });
+  await expect(client.create('tasks', { subject: 'x' }, { impersonate: { callerObjectId: 'nope' } })).rejects.toMatchObject({ code: 'invalid_argument' });
+});
+
+it('function parameters go as aliases with encoded literals', async () => {
+  await client.callFunction('WhoAmI', { name: "O'Brien &#?+% é" });
+  const call = seen.filter((s) => s.url.startsWith('/api/data/v9.2/WhoAmI')).pop() as Seen;
+  expect(call.url).toBe("/api/data/v9.2/WhoAmI(name=@p1)?@p1='O''Brien%20%26%23%3F%2B%25%20%C3%A9'");
+});
