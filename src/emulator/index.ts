@@ -97,7 +97,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
   const metadataXml = resolveMetadata(options.metadata);
 
-  const [certs, signingKey] = await Promise.all([createCertificates(), SigningKey.create()]);
+  // The RSA signing key is the slowest part of a start (0.1–0.5 s); it is generated on the thread pool
+  // while the certificate is made and the Dataverse service parses its metadata.
+  const signingKeyPromise = SigningKey.create();
+  signingKeyPromise.catch(() => undefined);
+  const certs = await createCertificates();
   const counters = createCounters();
   const faults = new FaultRegistry();
 
@@ -123,35 +127,43 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const actualPort = (server.address() as AddressInfo).port;
   const origin = `https://127.0.0.1:${actualPort}`;
   const environmentUrl = origin;
-  const entra = new EntraService(
-    { origin, environmentUrl, tenantId, clients, users, tokenLifetimeSeconds, ...(refreshInSeconds !== undefined ? { refreshInSeconds } : {}) },
-    signingKey,
-    counters,
-  );
-  let dataverse: DataverseService;
-  try {
-    dataverse = await createDataverseService(
+  const authorizationUri = `${origin}/${tenantId}/oauth2/authorize`;
+  let entra: EntraService | undefined;
+  const [keyResult, dataverseResult] = await Promise.allSettled([
+    signingKeyPromise,
+    createDataverseService(
       { metadataXml, seed, ...(options.dataFile !== undefined ? { dataFile: options.dataFile } : {}), serviceProtection, dopHint, latencyInMs },
       {
         environmentUrl,
-        authorizationUri: entra.authorizationUri(),
-        checkAuthorization: (header) => entra.checkAuthorization(header),
+        authorizationUri,
+        // Requests reach the service only once `ready` resolved, by which time `entra` exists.
+        checkAuthorization: (header) => (entra ? entra.checkAuthorization(header) : { ok: false, reason: 'signature' }),
         counters,
       },
-    );
-  } catch (err) {
+    ),
+  ]);
+  if (keyResult.status === 'rejected' || dataverseResult.status === 'rejected') {
+    const err: unknown = keyResult.status === 'rejected' ? keyResult.reason : (dataverseResult as PromiseRejectedResult).reason;
     rejectParts(err);
+    if (dataverseResult.status === 'fulfilled') await dataverseResult.value.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     throw err;
   }
+  const dataverse: DataverseService = dataverseResult.value;
+  entra = new EntraService(
+    { origin, environmentUrl, tenantId, clients, users, tokenLifetimeSeconds, ...(refreshInSeconds !== undefined ? { refreshInSeconds } : {}) },
+    keyResult.value,
+    counters,
+  );
+  const entraService = entra;
   resolveParts({
     origin,
-    entra,
+    entra: entraService,
     dataverse,
     faults,
     counters,
-    faultContext: { origin, environmentUrl, authorizationUri: entra.authorizationUri() },
+    faultContext: { origin, environmentUrl, authorizationUri },
   });
 
   const authority = `${origin}/${tenantId}`;
@@ -185,7 +197,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     resetCounters: () => resetCounters(counters),
     injectFault: (rule: FaultRule) => faults.add(rule),
     clearFaults: () => faults.clear(),
-    revokeRefreshTokens: () => entra.revokeRefreshTokens(),
+    revokeRefreshTokens: () => entraService.revokeRefreshTokens(),
     setServiceProtection: (budget) => dataverse.setServiceProtection(budget),
     setLatency: (ms) => dataverse.setLatency(integerOption('latencyInMs', ms, 0, 0)),
     store: dataverse.store,
