@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataverseService } from './dataverse/contract';
-import type { EntraService } from './entra/service';
-import { EntraService as Entra } from './entra/service';
+import { EntraService } from './entra/service';
 import { FaultRegistry, writeFaultResponse, type FaultContext, type RouteKind } from './faults';
 import type { EmulatorCounters } from './types';
 
@@ -18,7 +17,7 @@ export interface ServerParts {
 
 function routeKind(pathname: string): RouteKind {
   if (/^\/api\/data(\/|$)/i.test(pathname)) return 'api';
-  if (Entra.isTokenPath(pathname)) return 'token';
+  if (EntraService.isTokenPath(pathname)) return 'token';
   return 'other';
 }
 
