@@ -930,7 +930,7 @@ export interface AccountUpdate {
   'primarycontactid@odata.bind'?: `/contacts(${string})` | null;
 }
 
-/** Validates a `account` row as read (unknown properties, such as formatted-value annotations, are stripped). */
+/** Validates a row of `account` as read (unknown properties, such as formatted-value annotations, are stripped). */
 export const AccountSchema = z.object({
   '@odata.etag': z.string().optional(),
   _createdby_value: z.guid().nullable(),

@@ -582,7 +582,7 @@ export interface ContactUpdate {
   'preferredsystemuserid@odata.bind'?: `/systemusers(${string})` | null;
 }
 
-/** Validates a `contact` row as read (unknown properties, such as formatted-value annotations, are stripped). */
+/** Validates a row of `contact` as read (unknown properties, such as formatted-value annotations, are stripped). */
 export const ContactSchema = z.object({
   '@odata.etag': z.string().optional(),
   _accountid_value: z.guid().nullable(),

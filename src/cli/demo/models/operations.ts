@@ -109,7 +109,7 @@ export function LastXHours(client: OperationCaller, parameters: LastXHoursParame
 export type MsdynGDPROptoutContactParameters = {
   optout: boolean;
 };
-/** Action `msdyn_GDPROptoutContact` bound to a `contact` record (`contacts`). */
+/** Action `msdyn_GDPROptoutContact` bound to one `contact` record (`contacts`). */
 export function MsdynGDPROptoutContact(client: OperationCaller, key: OperationKey, parameters: MsdynGDPROptoutContactParameters): Promise<void> {
   return client.callAction('msdyn_GDPROptoutContact', parameters, { bound: { entitySet: 'contacts', key } }) as Promise<void>;
 }
