@@ -1,0 +1,72 @@
+/**
+ * `npm run bench -- --quick`: proves the benchmark harness works end to end (emulator, a child
+ * process per contender, every section, JSON and markdown written). Sizes are tiny and no timing is
+ * asserted: speed is what the benchmark itself reports.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const repo = path.resolve(__dirname, '../..');
+
+describe('npm run bench -- --quick', () => {
+  let out: string;
+
+  beforeAll(() => {
+    out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'));
+  });
+
+  afterAll(() => {
+    fs.rmSync(out, { recursive: true, force: true });
+  });
+
+  it('runs every section and writes a markdown table and JSON', async () => {
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', '--quick', '--out', out], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+
+    const results = JSON.parse(fs.readFileSync(path.join(out, 'latest.json'), 'utf8'));
+    expect(results.mode).toBe('quick');
+    expect(results.errors).toEqual({});
+    expect(results.machine.cores).toBeGreaterThan(0);
+    expect(results.machine.node).toBe(process.version);
+
+    const { overhead, burst, paging, creates, codegen } = results.sections;
+    expect(Object.keys(overhead.medianMs).sort()).toEqual(['axios', 'axios-lean', 'client', 'dwa', 'https', 'service']);
+    for (const value of Object.values(overhead.medianMs)) expect(value).toBeGreaterThan(0);
+
+    // What the burst proves does not depend on speed: one token for ours, one per call for the published flow.
+    for (const run of burst.runs.client) expect([run.burstTokenRequests, run.steadyTokenRequests, run.failures]).toEqual([1, 0, 0]);
+    for (const run of burst.runs.service) expect([run.burstTokenRequests, run.steadyTokenRequests, run.failures]).toEqual([1, 0, 0]);
+    for (const run of burst.runs.edirect) {
+      expect(run.burstTokenRequests).toBe(burst.burst);
+      expect(run.steadyTokenRequests).toBe(burst.steady);
+    }
+
+    for (const contender of ['client', 'dwa', 'axios']) {
+      for (const run of paging.runs[contender]) {
+        expect(run.rows).toBe(paging.rows);
+        expect(run.peakRssKb).toBeGreaterThan(0);
+      }
+    }
+    for (const [key, runs] of Object.entries(creates.runs) as Array<[string, Array<{ created: number; failures: number }>]>) {
+      for (const run of runs) expect({ key, created: run.created, failures: run.failures }).toEqual({ key, created: creates.count, failures: 0 });
+    }
+    expect(codegen.skipped).toBeUndefined();
+    expect(codegen.runs[0].files).toBeGreaterThan(400);
+
+    const md = fs.readFileSync(path.join(out, 'latest.md'), 'utf8');
+    expect(stdout).toBe(md);
+    for (const heading of ['Per-request overhead', 'Token requests', 'Paging', 'creates', 'Code generation']) expect(md).toContain(heading);
+    expect(md).toMatch(/\| \*\*DynamicsClient\*\* `retrieve` \| [\d.]+ \| [\d,]+ \| [\d.]+× \|/);
+    expect(fs.readdirSync(out).filter((f) => /^bench-.*\.(json|md)$/.test(f))).toHaveLength(2);
+  });
+});
