@@ -1,7 +1,7 @@
 /**
  * DynamicsClient's own cost per request, and paging throughput, against the emulator.
  *
- *   npx tsx scripts/bench-client.ts [--rounds 7] [--requests 400] [--inflight 8] [--rows 100000]
+ *   npx tsx scripts/bench-client.ts [--server emulator|minimal] [--rounds 7] [--requests 400] [--inflight 8] [--rows 100000]
  *
  * The emulator runs in a child process so that its CPU is not billed to the client. Each round sends
  * `requests` × `GET accounts(<id>)?$select=name` with `inflight` at a time, once per contender, in an
@@ -28,7 +28,30 @@ function arg(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
+/** `--server minimal`: a tiny HTTPS server with a fixed answer, so that the client's own CPU dominates. */
+async function serveMinimal(): Promise<void> {
+  const { createCertificates } = await import('../src/emulator/cert');
+  const certs = await createCertificates();
+  const id = '00000000-0000-0000-0000-00000000beef';
+  const body = JSON.stringify({ '@odata.context': 'x', '@odata.etag': 'W/"1"', name: 'Bench account', accountid: id });
+  const server = https.createServer({ key: certs.keyPem, cert: certs.certPem }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'Content-Type': 'application/json; odata.metadata=minimal', 'OData-Version': '4.0', 'x-ms-dop-hint': '8' });
+      res.end(body);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+  process.send?.({ url, caPem: certs.caPem, tokenUrl: '', clientId: '', clientSecret: '', id } satisfies Ready);
+  process.on('message', (m) => {
+    if (m === 'close') server.close(() => process.exit(0));
+  });
+}
+
 async function serve(): Promise<void> {
+  if (process.env.BENCH_SERVER === 'minimal') return serveMinimal();
   const { startEmulator } = await import('../src/emulator');
   // The benchmark measures CPU per request, not service protection: lift the budget.
   const emulator = await startEmulator({ port: 0, serviceProtection: { maxRequests: 1_000_000_000, maxConcurrent: 1000 } });
@@ -47,8 +70,8 @@ async function serve(): Promise<void> {
   });
 }
 
-function startChild(rows: number): Promise<{ child: ChildProcess; ready: Ready }> {
-  const child = fork(__filename, ['--serve'], { execArgv: process.execArgv, env: { ...process.env, BENCH_ROWS: String(rows) } });
+function startChild(rows: number, server: string): Promise<{ child: ChildProcess; ready: Ready }> {
+  const child = fork(__filename, ['--serve'], { execArgv: process.execArgv, env: { ...process.env, BENCH_ROWS: String(rows), BENCH_SERVER: server } });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, ready: m as Ready }));
     child.once('exit', (code) => reject(new Error(`emulator exited with ${code}`)));
@@ -87,9 +110,11 @@ async function main(): Promise<void> {
   const requests = arg('requests', 400);
   const inflight = arg('inflight', 8);
   const rows = arg('rows', 100_000);
-  const { child, ready } = await startChild(rows);
+  const serverIndex = process.argv.indexOf('--server');
+  const serverKind = serverIndex > 0 ? process.argv[serverIndex + 1] : 'emulator';
+  const { child, ready } = await startChild(serverKind === 'minimal' ? 0 : rows, serverKind);
   try {
-    const token = await fetchToken(ready, ready.caPem);
+    const token = serverKind === 'minimal' ? 'fixed-token' : await fetchToken(ready, ready.caPem);
     const path = `/api/data/v9.2/accounts(${ready.id})?$select=name`;
     const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json', 'OData-MaxVersion': '4.0', 'OData-Version': '4.0', 'If-None-Match': 'null' };
 
@@ -128,7 +153,8 @@ async function main(): Promise<void> {
       const order = r % 2 === 0 ? names : [...names].reverse();
       for (const name of order) times[name].push(await run(requests, inflight, contenders[name]));
     }
-    console.log(`\n${requests} × GET accounts(id)?$select=name, ${inflight} in flight, median of ${rounds} interleaved rounds (ms):`);
+    console.log(`\nserver: ${serverKind}`);
+    console.log(`${requests} × GET accounts(id)?$select=name, ${inflight} in flight, median of ${rounds} interleaved rounds (ms):`);
     const client_ = median(times['DynamicsClient.retrieve']);
     for (const name of names) {
       const m = median(times[name]);
@@ -136,6 +162,11 @@ async function main(): Promise<void> {
     }
 
     // Paging throughput and memory.
+    if (serverKind === 'minimal') {
+      client.close();
+      rawAgent.destroy();
+      return;
+    }
     const rssBefore = process.memoryUsage().rss;
     let peakRss = rssBefore;
     const sampler = setInterval(() => {

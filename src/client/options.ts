@@ -123,7 +123,7 @@ export function resolveClientOptions(options: unknown): ResolvedClientConfig {
     const seen = new Set<string>();
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) issues.push({ name: key, expected: `no such option (known: ${Object.keys(EXPECTED).join(', ')}, maxRetryAfterInMs)` });
+        for (const key of issue.keys) issues.push({ name: key, expected: `no such option (known: ${Object.keys(EXPECTED).join(', ')})` });
         continue;
       }
       const name = String(issue.path[0] ?? 'options');

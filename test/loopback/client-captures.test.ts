@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
-import type { IncomingHttpHeaders } from 'node:http';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -34,6 +35,7 @@ let origin: string;
 let caPem: string;
 let client: DynamicsClient;
 const seen: Seen[] = [];
+const applied = new Set<string>();
 
 /** The documented nextLink, moved to our server. */
 let nextLink: string;
@@ -68,6 +70,26 @@ beforeAll(async () => {
       if (url === '/api/data/v9.2/tasks' && req.method === 'POST') {
         res.writeHead(204, { 'OData-EntityId': `${origin}/api/data/v9.2/tasks(e73ffc82-e292-ed11-aad1-000d3a9933c9)` });
         return res.end();
+      }
+      // A create-only upsert whose first answer is lost (502) although it was applied: the re-send finds the record.
+      if (url.startsWith('/api/data/v9.2/accounts(') && req.method === 'PATCH') {
+        const first = !applied.has(url);
+        applied.add(url);
+        if (first) {
+          res.writeHead(502, { 'Content-Type': 'text/html' });
+          return res.end('<html><body>502 Bad Gateway</body></html>');
+        }
+        return json(412, '{"error":{"code":"0x80040237","message":"A record with matching key values already exists."}}');
+      }
+      // A delete whose first answer is lost: the re-send finds nothing.
+      if (url.startsWith('/api/data/v9.2/accounts(') && req.method === 'DELETE') {
+        const first = !applied.has(url);
+        applied.add(url);
+        if (first) {
+          res.writeHead(504);
+          return res.end();
+        }
+        return json(404, '{"error":{"code":"0x80040217","message":"Entity \'account\' With Id = x Does Not Exist"}}');
       }
       if (url === '/api/data/v9.2/$batch') {
         const body = batchExcerpt.slice(batchExcerpt.indexOf('\n\n') + 2).replace(/\[Organization Uri\]/g, origin);
@@ -159,4 +181,61 @@ it('function parameters go as aliases with encoded literals', async () => {
   await client.callFunction('WhoAmI', { name: "O'Brien &#?+% é" });
   const call = seen.filter((s) => s.url.startsWith('/api/data/v9.2/WhoAmI')).pop() as Seen;
   expect(call.url).toBe("/api/data/v9.2/WhoAmI(name=@p1)?@p1='O''Brien%20%26%23%3F%2B%25%20%C3%A9'");
+});
+
+it('a create-only upsert re-sent after a lost answer reports success when it finds its own record', async () => {
+  const id = '7d5c8f5e-1d1b-4a51-9b7e-4b8f0c6a2d11';
+  await expect(client.upsert('accounts', id, { name: 'once' }, { mode: 'createOnly' })).resolves.toBe(id);
+  const patches = seen.filter((s) => s.method === 'PATCH' && s.url.includes(id));
+  expect(patches).toHaveLength(2);
+  expect(patches.every((p) => p.headers['if-none-match'] === '*')).toBe(true);
+});
+
+it('a delete re-sent after a lost answer that finds nothing counts as done', async () => {
+  const id = '9a1c8f5e-1d1b-4a51-9b7e-4b8f0c6a2d22';
+  await expect(client.delete('accounts', id)).resolves.toBeUndefined();
+  expect(seen.filter((s) => s.method === 'DELETE' && s.url.includes(id))).toHaveLength(2);
+});
+
+it('goes through an HTTPS proxy from the environment (CONNECT), with the same pipeline', async () => {
+  // Node warns that an IP address cannot be a TLS server name; the tunnel target here is 127.0.0.1.
+  const quiet = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+  const connects: string[] = [];
+  const tunnels = new Set<Socket>();
+  const proxy = createHttpServer();
+  proxy.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    connects.push(req.url ?? '');
+    const [host, port] = (req.url ?? '').split(':');
+    tunnels.add(socket);
+    const upstream = connect(Number(port), host, () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    tunnels.add(upstream);
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const saved = { HTTPS_PROXY: process.env.HTTPS_PROXY, NO_PROXY: process.env.NO_PROXY, no_proxy: process.env.no_proxy };
+  process.env.HTTPS_PROXY = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  delete process.env.NO_PROXY;
+  delete process.env.no_proxy;
+  const proxied = new DynamicsClient({ url: origin, ca: caPem, auth: { getToken: () => Promise.resolve({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) } });
+  try {
+    const who = await proxied.callFunction<{ UserId: string }>('WhoAmI');
+    expect(who.UserId).toBe('00000000-0000-0000-0000-000000000009');
+    await expect(proxied.request('GET', 'leadsss')).rejects.toBeInstanceOf(NotFoundError);
+    expect(connects[0]).toBe(origin.replace('https://', ''));
+  } finally {
+    proxied.close();
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    for (const socket of tunnels) socket.destroy();
+    quiet.mockRestore();
+    await new Promise<void>((resolve) => proxy.close(() => resolve()));
+  }
 });
