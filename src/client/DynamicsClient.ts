@@ -340,35 +340,51 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
         url = client.checkContinuation(settings.continuationToken, 'settings.continuationToken');
         remaining = undefined;
       }
-      while (url !== undefined) {
-        const { response, request } = await client.call({ method: 'GET', url, options: query, headers: { Prefer: prefer } });
-        const body = client.json(response, request);
-        if (body === null || typeof body !== 'object' || !Array.isArray((body as { value?: unknown }).value)) {
-          throw new DynamicsError(`GET ${url}: expected a collection ({ "value": [...] }) in the response`, {
-            code: ErrorCode.malformedResponse,
-            status: response.status,
-            request: { method: 'GET', url },
-          });
-        }
-        const collection = body as Record<string, unknown> & { value: Row[] };
-        let rows = collection.value;
-        let next = nextLinkOf(collection, url, client.url);
-        if (remaining !== undefined) {
-          if (rows.length >= remaining) {
-            rows = rows.slice(0, remaining);
-            next = undefined;
+      // The next page is requested while the caller works on the current one (two pages in memory at
+      // most); when the caller stops early, that request is cancelled.
+      const stop = new AbortController();
+      const signal = query?.abortSignal === undefined ? stop.signal : AbortSignal.any([stop.signal, query.abortSignal]);
+      const fetchPage = (pageUrl: string) => client.call({ method: 'GET', url: pageUrl, options: { ...query, abortSignal: signal }, headers: { Prefer: prefer } });
+      let pending = url === undefined ? undefined : fetchPage(url);
+      try {
+        while (pending !== undefined && url !== undefined) {
+          const { response, request } = await pending;
+          pending = undefined;
+          const body = client.json(response, request);
+          if (body === null || typeof body !== 'object' || !Array.isArray((body as { value?: unknown }).value)) {
+            throw new DynamicsError(`GET ${url}: expected a collection ({ "value": [...] }) in the response`, {
+              code: ErrorCode.malformedResponse,
+              status: response.status,
+              request: { method: 'GET', url },
+            });
           }
-          remaining -= rows.length;
+          const collection = body as Record<string, unknown> & { value: Row[] };
+          let rows = collection.value;
+          let next = nextLinkOf(collection, url, client.url);
+          if (remaining !== undefined) {
+            if (rows.length >= remaining) {
+              rows = rows.slice(0, remaining);
+              next = undefined;
+            }
+            remaining -= rows.length;
+          }
+          const page = rows as ContinuablePage<Row>;
+          page.continuationToken = next;
+          if (typeof collection['@odata.count'] === 'number') page.count = collection['@odata.count'];
+          if (typeof collection['@Microsoft.Dynamics.CRM.totalrecordcount'] === 'number') page.totalRecordCount = collection['@Microsoft.Dynamics.CRM.totalrecordcount'];
+          if (typeof collection['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'] === 'boolean') {
+            page.totalRecordCountLimitExceeded = collection['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'];
+          }
+          url = next;
+          if (next !== undefined) {
+            pending = fetchPage(next);
+            // If the caller stops here, nobody awaits it: its failure must not become an unhandled rejection.
+            pending.catch(() => undefined);
+          }
+          yield page;
         }
-        const page = rows as ContinuablePage<Row>;
-        page.continuationToken = next;
-        if (typeof collection['@odata.count'] === 'number') page.count = collection['@odata.count'];
-        if (typeof collection['@Microsoft.Dynamics.CRM.totalrecordcount'] === 'number') page.totalRecordCount = collection['@Microsoft.Dynamics.CRM.totalrecordcount'];
-        if (typeof collection['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'] === 'boolean') {
-          page.totalRecordCountLimitExceeded = collection['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'];
-        }
-        yield page;
-        url = next;
+      } finally {
+        if (pending !== undefined) stop.abort();
       }
     }
 
