@@ -150,7 +150,7 @@ const OVERHEAD_LABELS: Record<OverheadContender, string> = {
   'axios-lean': 'raw axios, keep-alive, `maxRedirects: 0`',
   client: '**DynamicsClient** `retrieve`',
   service: '**DynamicsService** `get`',
-  dwa: 'dynamics-web-api 2.5 `retrieve` (fixed token)',
+  dwa: 'dynamics-web-api `retrieve` (fixed token)',
 };
 
 interface OverheadResult {
@@ -269,7 +269,7 @@ function burstTable(r: BurstResult): string {
 
 const PAGING_LABELS: Record<PagingContender, string> = {
   client: '**DynamicsClient** `list()` (`for await`, one page in memory)',
-  dwa: 'dynamics-web-api 2.5 `retrieveAll` (fixed token)',
+  dwa: 'dynamics-web-api `retrieveAll` (fixed token)',
   axios: 'raw axios following `@odata.nextLink` (fixed token)',
 };
 
@@ -450,8 +450,26 @@ function codegenTable(r: CodegenResult): string {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Versions of what was compared, read from the installed packages. */
+function versions(): Record<string, string> {
+  const read = (pkg: string) => {
+    try {
+      return (JSON.parse(fs.readFileSync(path.join(repo, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      return 'not installed';
+    }
+  };
+  return {
+    'dynamics-odata': (JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version,
+    axios: read('axios'),
+    'dynamics-web-api': read('dynamics-web-api'),
+    '@azure/msal-node': read('@azure/msal-node'),
+  };
+}
+
 interface Results {
   date: string;
+  versions: Record<string, string>;
   mode: 'full' | 'quick';
   machine: MachineInfo;
   durationMs: number;
@@ -464,6 +482,7 @@ function markdown(r: Results): string {
     `## Benchmarks (${r.mode}${r.mode === 'quick' ? ': tiny sizes, not meaningful' : ''})`,
     '',
     `Run ${r.date} on ${machineLine(r.machine)}; total ${ms(r.durationMs)}. Reproduce with \`npm run bench\`.`,
+    `Versions: ${Object.entries(r.versions).map(([name, v]) => `${name} ${v}`).join(', ')}.`,
   ];
   const s = r.sections;
   if (s.overhead) parts.push('', overheadTable(s.overhead));
@@ -505,7 +524,7 @@ async function main(argv: string[]): Promise<number> {
     caFile,
   };
   const h: Harness = { emulator, target, scratch };
-  const results: Results = { date: new Date().toISOString(), mode: args.quick ? 'quick' : 'full', machine, durationMs: 0, sections: {}, errors: {} };
+  const results: Results = { date: new Date().toISOString(), versions: versions(), mode: args.quick ? 'quick' : 'full', machine, durationMs: 0, sections: {}, errors: {} };
   try {
     for (const section of args.only) {
       log(`${section}…`);
