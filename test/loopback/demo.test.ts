@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { run } from '../../src/cli/demo';
 import type { DemoIO } from '../../src/cli/demo/output';
+import { createProgressBar } from '../../src/cli/demo/progress';
 import { generate } from '../../src/codegen';
 import { EMULATOR_DEFAULTS, startEmulator, type Emulator } from '../../src/emulator';
 import { DEFAULT_METADATA_XML } from '../../src/emulator/schema/default-metadata';
@@ -169,5 +170,32 @@ describe('the typed models the tour compiles against', () => {
     for (const file of ['account.ts', 'contact.ts']) {
       expect(fs.readFileSync(path.join(out, file), 'utf8')).toBe(fs.readFileSync(path.join(repo, 'generated', file), 'utf8'));
     }
+  });
+});
+
+describe('the progress bar', () => {
+  it('redraws one line on a terminal and ends it with a newline', () => {
+    let text = '';
+    const bar = createProgressBar({ write: (t: string) => (text += t), isTTY: true, columns: 80 }, 'rows', 200);
+    bar.update(100);
+    bar.done();
+    expect(text.startsWith('\r\x1b[2K')).toBe(true);
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text.split('\n')).toHaveLength(2);
+    expect(text).toMatch(/rows █+░* +50% 100\/200/);
+  });
+
+  it('prints a few plain lines elsewhere, and a running count when the total is unknown', () => {
+    let text = '';
+    const bar = createProgressBar({ write: (t: string) => (text += t) }, 'rows', 1000);
+    for (let i = 1; i <= 1000; i++) bar.update(i);
+    bar.done();
+    expect(text).not.toContain('\x1b');
+    expect(text.trim().split('\n')).toHaveLength(5); // 0 %, 25 %, 50 %, 75 % and the end
+    let open = '';
+    const unknown = createProgressBar({ write: (t: string) => (open += t) }, 'rows');
+    unknown.update(12345);
+    unknown.done();
+    expect(open).toMatch(/^ {2}rows 12,345 rows · [\d.]+ s\n$/);
   });
 });
