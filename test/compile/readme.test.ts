@@ -77,8 +77,8 @@ function compileBlocks(blocks: CodeBlock[], label: string): CompileResult {
       compilerOptions: {
         target: 'ES2022',
         lib: ['ES2022', 'DOM'],
-        // ES modules so samples may use top-level await, as users do in scripts.
-        module: 'ES2022',
+        // Preserve: samples may use top-level await (as users do in scripts) while src/ keeps its CommonJS `export =`.
+        module: 'Preserve',
         moduleResolution: 'Bundler',
         strict: true,
         noEmit: true,
