@@ -8,7 +8,10 @@ import type { PartitionedCachePlugin, PartitionedTokenCache, TokenCacheAccessCon
  */
 export interface RedisLike {
   get(key: string): Promise<string | null>;
-  set(key: string, value: string, ...args: Array<string | number>): Promise<unknown>;
+  // Two overloads rather than a rest parameter, so that an ioredis client (whose `set` has many
+  // overloads ending in an optional callback) is assignable without a cast.
+  set(key: string, value: string): Promise<unknown>;
+  set(key: string, value: string, secondsToken: 'EX', seconds: number): Promise<unknown>;
 }
 
 /** Options of {@link redisTokenCache}. */
