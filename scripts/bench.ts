@@ -10,7 +10,7 @@
  * - code generation on the real 4.2 MB `$metadata`.
  *
  * The emulator runs in this process; every contender runs in a child process (scripts/bench/worker.ts),
- * so its CPU and memory are its own. Writes `bench-results/bench-<time>.{json,md}` (and `latest.*`)
+ * so its CPU and memory are its own. Writes `bench-results/bench.{json,md}` (the latest run) and a copy named `bench-<time>.*`
  * and prints the markdown.
  */
 import { fork } from 'node:child_process';
@@ -549,12 +549,12 @@ async function main(argv: string[]): Promise<number> {
   const md = markdown(results);
   fs.mkdirSync(args.out, { recursive: true });
   const stamp = results.date.replace(/[:.]/g, '-');
-  for (const name of [`bench-${stamp}`, 'latest']) {
+  for (const name of [`bench-${stamp}`, 'bench']) {
     fs.writeFileSync(path.join(args.out, `${name}.json`), JSON.stringify(results, null, 2) + '\n');
     fs.writeFileSync(path.join(args.out, `${name}.md`), md);
   }
   process.stdout.write(md);
-  log(`written to ${path.relative(process.cwd(), args.out) || '.'}/bench-${stamp}.{json,md} and latest.{json,md}`);
+  log(`written to ${path.relative(process.cwd(), args.out) || '.'}/bench-${stamp}.{json,md} and bench.{json,md}`);
   return Object.keys(results.errors).length > 0 ? 1 : 0;
 }
 

@@ -33,7 +33,7 @@ describe('npm run bench -- --quick', () => {
     });
     expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
 
-    const results = JSON.parse(fs.readFileSync(path.join(out, 'latest.json'), 'utf8'));
+    const results = JSON.parse(fs.readFileSync(path.join(out, 'bench.json'), 'utf8'));
     expect(results.mode).toBe('quick');
     expect(results.errors).toEqual({});
     expect(results.machine.cores).toBeGreaterThan(0);
@@ -63,7 +63,7 @@ describe('npm run bench -- --quick', () => {
     expect(codegen.skipped).toBeUndefined();
     expect(codegen.runs[0].files).toBeGreaterThan(400);
 
-    const md = fs.readFileSync(path.join(out, 'latest.md'), 'utf8');
+    const md = fs.readFileSync(path.join(out, 'bench.md'), 'utf8');
     expect(stdout).toBe(md);
     for (const heading of ['Per-request overhead', 'Token requests', 'Paging', 'creates', 'Code generation']) expect(md).toContain(heading);
     expect(md).toMatch(/\| \*\*DynamicsClient\*\* `retrieve` \| [\d.]+ \| [\d,]+ \| [\d.]+× \|/);
