@@ -12,7 +12,8 @@ import { startEmulator } from '../emulator';
 const USAGE = `usage: dynamics-odata emulator [options]
 
 Starts a local Entra ID + Dataverse Web API over HTTPS on 127.0.0.1 and prints the
-DYNAMICS_* variables that point an application at it. Stops on Ctrl+C (SIGINT) or SIGTERM.
+DYNAMICS_* variables that point an application at it (DYNAMICS_ENABLED=true among them,
+which the drop-in DynamicsService needs). Stops on Ctrl+C (SIGINT) or SIGTERM.
 
 options:
   --port N          port on 127.0.0.1 (default: 0, a free port)

@@ -191,6 +191,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         DYNAMICS_PASSWORD: user.password,
         DYNAMICS_RESOURCE: environmentUrl,
         ...(caFile !== undefined ? { DYNAMICS_CA_FILE: caFile } : {}),
+        // The drop-in DynamicsService (like @edirect/dynamics) does nothing unless this is exactly `true`.
+        DYNAMICS_ENABLED: 'true',
       };
     },
     counters,

@@ -126,7 +126,12 @@ export interface Emulator {
   readonly client: EmulatorClient;
   /** The default user (first of `users`). */
   readonly user: Required<Pick<EmulatorUser, 'username' | 'password'>> & EmulatorUser;
-  /** `DYNAMICS_*` variables pointing at this emulator (`DYNAMICS_CA_FILE` only when `caFile` is given). */
+  /**
+   * `DYNAMICS_*` variables pointing at this emulator, in this order: `DYNAMICS_TOKEN_URL` (v1),
+   * `DYNAMICS_CLIENT_ID`, `DYNAMICS_CLIENT_SECRET`, `DYNAMICS_USER_NAME`, `DYNAMICS_PASSWORD`,
+   * `DYNAMICS_RESOURCE`, `DYNAMICS_CA_FILE` (only when `caFile` is given) and `DYNAMICS_ENABLED=true`
+   * (the drop-in `DynamicsService` is disabled unless it is exactly `true`).
+   */
   env(caFile?: string): Record<string, string>;
   /** Live counters (reset with {@link Emulator.resetCounters}). */
   readonly counters: EmulatorCounters;

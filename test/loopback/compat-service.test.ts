@@ -165,7 +165,8 @@ describe('DYNAMICS_ENABLED', () => {
 
   it('unset: disabled too (the published flag is opt-in), even with a complete configuration', async () => {
     emulator.resetCounters();
-    const dynamics = new DynamicsService({ env: { ...emulator.env(caFile) } });
+    const { DYNAMICS_ENABLED: _enabled, ...complete } = emulator.env(caFile);
+    const dynamics = new DynamicsService({ env: complete });
     expect(await dynamics.get(`${API}/accounts`)).toBeNull();
     expect(emulator.counters.apiRequestsTotal + emulator.counters.tokenRequestsTotal).toBe(0);
   });

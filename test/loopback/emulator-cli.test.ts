@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DynamicsService } from '../../src/compat';
 import { httpsRequest } from '../helpers/emulator';
 
 const repo = resolve(__dirname, '../..');
@@ -29,11 +30,11 @@ function launch(args: string[]): Run {
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
-/** Waits until the child has printed DYNAMICS_CA_FILE (the last variable) or exited. */
+/** Waits until the child has printed DYNAMICS_ENABLED (the last variable) or exited. */
 async function variables(run: Run): Promise<Record<string, string>> {
   await new Promise<void>((res, rej) => {
     const check = (): void => {
-      if (/^DYNAMICS_CA_FILE=.*\n/m.test(run.stdout())) res();
+      if (/^DYNAMICS_ENABLED=.*\n/m.test(run.stdout())) res();
     };
     run.child.stdout?.on('data', check);
     void run.exit.then(() => rej(new Error(`emulator exited early: ${run.stderr()}`)));
@@ -73,7 +74,10 @@ it('prints the variables, serves a v1 token request with them, and stops on SIGT
     'DYNAMICS_PASSWORD',
     'DYNAMICS_RESOURCE',
     'DYNAMICS_CA_FILE',
+    'DYNAMICS_ENABLED',
   ]);
+  // Exactly `true`: the drop-in DynamicsService is disabled by anything else.
+  expect(vars.DYNAMICS_ENABLED).toBe('true');
   expect(vars.DYNAMICS_TOKEN_URL).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/oauth2\/token$/);
   expect(vars.DYNAMICS_CA_FILE).toBe(caFile);
   const caPem = readFileSync(caFile, 'utf8');
@@ -99,6 +103,14 @@ it('prints the variables, serves a v1 token request with them, and stops on SIGT
   const body = res.json as { access_token: string; resource: string };
   expect(body.resource).toBe(vars.DYNAMICS_RESOURCE);
   expect(JSON.parse(Buffer.from(body.access_token.split('.')[1], 'base64url').toString())).toMatchObject({ aud: vars.DYNAMICS_RESOURCE });
+
+  // The printed lines alone are a working configuration of the drop-in service (no DYNAMICS_ENABLED added by hand).
+  const service = new DynamicsService({ env: vars });
+  try {
+    await expect(service.get('api/data/v9.2/WhoAmI()')).resolves.toMatchObject({ UserId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+  } finally {
+    await service.close();
+  }
 
   run.child.kill('SIGTERM');
   expect(await run.exit).toEqual({ code: 0, signal: null });

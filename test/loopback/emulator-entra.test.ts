@@ -533,7 +533,9 @@ describe('options', () => {
       DYNAMICS_PASSWORD: emulator.user.password,
       DYNAMICS_RESOURCE: env,
       DYNAMICS_CA_FILE: '/tmp/ca.pem',
+      DYNAMICS_ENABLED: 'true',
     });
+    expect(Object.keys(emulator.env('/tmp/ca.pem')).pop()).toBe('DYNAMICS_ENABLED');
     expect(emulator.env()).not.toHaveProperty('DYNAMICS_CA_FILE');
   });
 });
