@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startEmulator } from '../emulator';
+import { startEmulator, type RefreshTokenReuse } from '../emulator';
 
 const USAGE = `usage: dynamics-odata emulator [options]
 
@@ -21,6 +21,9 @@ options:
   --seed N          create N deterministic accounts and contacts (default: 0)
   --data FILE       persist the in-memory store to this JSON file across restarts
   --ca-file PATH    where to write the CA certificate (default: <tmpdir>/dynamics-odata-emulator-<port>-ca.pem)
+  --refresh-token-reuse allow|reject
+                    reject (default): a refresh token works once, stricter than Entra, to catch clients
+                    that keep using a stale one; allow: it stays valid after use, as Entra documents
   -h, --help        show this help
 `;
 
@@ -42,6 +45,7 @@ interface ParsedFlags {
   seed?: number;
   data?: string;
   caFile?: string;
+  refreshTokenReuse?: RefreshTokenReuse;
 }
 
 function parseFlags(argv: string[]): ParsedFlags {
@@ -55,6 +59,7 @@ function parseFlags(argv: string[]): ParsedFlags {
         seed: { type: 'string' },
         data: { type: 'string' },
         'ca-file': { type: 'string' },
+        'refresh-token-reuse': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -65,6 +70,8 @@ function parseFlags(argv: string[]): ParsedFlags {
   }
   const metadata = values.metadata;
   if (metadata !== undefined && !existsSync(metadata)) throw new UsageError(`--metadata: no such file '${metadata}'`);
+  const reuse = values['refresh-token-reuse'];
+  if (reuse !== undefined && reuse !== 'allow' && reuse !== 'reject') throw new UsageError(`--refresh-token-reuse must be 'allow' or 'reject', got '${reuse}'`);
   const data = values.data;
   if (data !== undefined && !existsSync(dirname(resolve(data)))) throw new UsageError(`--data: the directory of '${data}' does not exist`);
   return {
@@ -74,6 +81,7 @@ function parseFlags(argv: string[]): ParsedFlags {
     ...(metadata !== undefined ? { metadata: resolve(metadata) } : {}),
     ...(data !== undefined ? { data: resolve(data) } : {}),
     ...(values['ca-file'] !== undefined ? { caFile: resolve(values['ca-file']) } : {}),
+    ...(reuse !== undefined ? { refreshTokenReuse: reuse } : {}),
   };
 }
 
@@ -112,6 +120,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(flags.metadata !== undefined ? { metadata: flags.metadata } : {}),
     ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
     ...(flags.data !== undefined ? { dataFile: flags.data } : {}),
+    ...(flags.refreshTokenReuse !== undefined ? { refreshTokenReuse: flags.refreshTokenReuse } : {}),
   });
   const caFile = flags.caFile ?? join(tmpdir(), `dynamics-odata-emulator-${emulator.port}-ca.pem`);
   try {

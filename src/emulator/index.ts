@@ -22,7 +22,7 @@ import { EntraService } from './entra/service';
 import { FaultRegistry } from './faults';
 import { DEFAULT_METADATA_XML } from './schema/default-metadata';
 import { createRequestHandler, type ServerParts } from './server';
-import type { Emulator, EmulatorOptions, FaultRule, ServiceProtectionBudget } from './types';
+import type { Emulator, EmulatorOptions, FaultRule, RefreshTokenReuse, ServiceProtectionBudget } from './types';
 
 export * from './types';
 
@@ -36,6 +36,7 @@ export const EMULATOR_DEFAULTS = {
   tokenLifetimeSeconds: 3600,
   dopHint: 8,
   latencyInMs: 0,
+  refreshTokenReuse: 'reject',
   serviceProtection: { maxRequests: 6000, windowInMs: 300_000, maxConcurrent: 52 },
 } as const;
 
@@ -82,6 +83,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const tokenLifetimeSeconds = integerOption('tokenLifetimeSeconds', options.tokenLifetimeSeconds, EMULATOR_DEFAULTS.tokenLifetimeSeconds, 1);
   const refreshInSeconds = options.refreshInSeconds === undefined ? undefined : integerOption('refreshInSeconds', options.refreshInSeconds, 0, 1);
   const seed = integerOption('seed', options.seed, EMULATOR_DEFAULTS.seed, 0);
+  const refreshTokenReuse: RefreshTokenReuse = options.refreshTokenReuse ?? EMULATOR_DEFAULTS.refreshTokenReuse;
+  if (refreshTokenReuse !== 'reject' && refreshTokenReuse !== 'allow') {
+    throw new TypeError(`EmulatorOptions.refreshTokenReuse must be 'reject' or 'allow', got ${JSON.stringify(refreshTokenReuse as unknown)}`);
+  }
   const dopHint = integerOption('dopHint', options.dopHint, EMULATOR_DEFAULTS.dopHint, 1);
   const latencyInMs = integerOption('latencyInMs', options.latencyInMs, EMULATOR_DEFAULTS.latencyInMs, 0);
   const serviceProtection = resolveServiceProtection(options.serviceProtection);
@@ -152,7 +157,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
   const dataverse: DataverseService = dataverseResult.value;
   entra = new EntraService(
-    { origin, environmentUrl, tenantId, clients, users, tokenLifetimeSeconds, ...(refreshInSeconds !== undefined ? { refreshInSeconds } : {}) },
+    { origin, environmentUrl, tenantId, clients, users, tokenLifetimeSeconds, refreshTokenReuse, ...(refreshInSeconds !== undefined ? { refreshInSeconds } : {}) },
     keyResult.value,
     counters,
   );

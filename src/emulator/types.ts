@@ -32,6 +32,9 @@ export interface ServiceProtectionBudget {
   retryAfterSeconds?: number;
 }
 
+/** Whether the emulator's Entra ID accepts a refresh token again after it was redeemed: see {@link EmulatorOptions.refreshTokenReuse}. */
+export type RefreshTokenReuse = 'reject' | 'allow';
+
 /** Options of {@link startEmulator}. Every field has a default; `startEmulator()` works as is. */
 export interface EmulatorOptions {
   /** Port on 127.0.0.1. Default: 0 (a free port). Use a fixed port when token caches are reused across runs (MSAL keys embed host:port). */
@@ -52,6 +55,17 @@ export interface EmulatorOptions {
   tokenLifetimeSeconds?: number;
   /** Send `refresh_in` (seconds) in token responses. Default: not sent. */
   refreshInSeconds?: number;
+  /**
+   * What a refresh token is worth after it has been redeemed once. Every refresh returns a new one either way.
+   *
+   * - `'reject'` (default): single use; presenting it again is `invalid_grant` AADSTS70000. Stricter than
+   *   production, on purpose: it catches a client that keeps refreshing with a stale refresh token instead of
+   *   the newest one it was given (which real Entra would forgive until the old token expires or is revoked).
+   * - `'allow'`: Entra's documented behaviour ("The Microsoft identity platform doesn't revoke old refresh
+   *   tokens when used to fetch new access tokens", refresh-tokens.md): an old token stays valid until it
+   *   expires (90 days) or is revoked ({@link Emulator.revokeRefreshTokens}).
+   */
+  refreshTokenReuse?: RefreshTokenReuse;
   /** Service protection budget. Default: Dataverse's limits (6000 requests / 300 s, 52 concurrent). */
   serviceProtection?: ServiceProtectionBudget;
   /** `x-ms-dop-hint` sent on Web API responses. Default: 8. */

@@ -133,12 +133,38 @@ it('writes the CA to a temporary file named after the port by default, and remov
   expect(existsSync(vars.DYNAMICS_CA_FILE)).toBe(false);
 });
 
+it('--refresh-token-reuse allow lets a redeemed refresh token be used again; the default rejects it', async () => {
+  const redeemTwice = async (args: string[]): Promise<number[]> => {
+    const run = launch(['--port', '0', ...args]);
+    running.push(run);
+    const vars = await variables(run);
+    const caPem = readFileSync(vars.DYNAMICS_CA_FILE, 'utf8');
+    const tokenUrl = new URL(vars.DYNAMICS_TOKEN_URL);
+    const token = (form: Record<string, string>) =>
+      httpsRequest({ url: tokenUrl.origin, caPem }, { method: 'POST', path: tokenUrl.pathname, body: new URLSearchParams({ client_id: vars.DYNAMICS_CLIENT_ID, client_secret: vars.DYNAMICS_CLIENT_SECRET, resource: vars.DYNAMICS_RESOURCE, ...form }) });
+    try {
+      const signIn = await token({ grant_type: 'password', username: vars.DYNAMICS_USER_NAME, password: vars.DYNAMICS_PASSWORD });
+      const rt = (signIn.json as { refresh_token: string }).refresh_token;
+      expect(rt).toEqual(expect.any(String));
+      const statuses: number[] = [];
+      for (let i = 0; i < 2; i++) statuses.push((await token({ grant_type: 'refresh_token', refresh_token: rt })).status);
+      return statuses;
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.exit).code).toBe(0);
+    }
+  };
+  expect(await redeemTwice(['--refresh-token-reuse', 'allow'])).toEqual([200, 200]);
+  expect(await redeemTwice([])).toEqual([200, 400]);
+});
+
 it.each([
   [['--port', 'abc'], /--port must be an integer between 0 and 65535, got 'abc'/],
   [['--port', '70000'], /--port must be an integer/],
   [['--seed', '-1'], /--seed/],
   [['--metadata', '/no/such/metadata.xml'], /--metadata: no such file/],
   [['--bogus'], /Unknown option '--bogus'/],
+  [['--refresh-token-reuse', 'sometimes'], /--refresh-token-reuse must be 'allow' or 'reject', got 'sometimes'/],
 ])('rejects %j with a clear message and exit code 2', async (args, message) => {
   const run = launch(args);
   running.push(run);
@@ -153,4 +179,5 @@ it('--help prints the usage and exits 0', async () => {
   running.push(run);
   expect((await run.exit).code).toBe(0);
   expect(run.stdout()).toContain('--ca-file PATH');
+  expect(run.stdout()).toContain('--refresh-token-reuse allow|reject');
 });

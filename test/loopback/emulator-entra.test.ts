@@ -268,12 +268,38 @@ describe('refresh token', () => {
     expect(emulator.counters.tokenRequests).toEqual({ password: 1, refresh_token: 2 });
   });
 
-  it('rejects a used refresh token (AADSTS70000) and an unknown one, with suberror bad_token', async () => {
+  it("by default (refreshTokenReuse 'reject') rejects a used refresh token (AADSTS70000) and an unknown one, with suberror bad_token", async () => {
     const rt = await refreshToken();
     expect((await refresh(rt)).status).toBe(200);
     const reused = expectEntraError(await refresh(rt), 400, 'invalid_grant', 70000);
     expect(reused.suberror).toBe('bad_token');
     expectEntraError(await refresh('1.AQnot-a-token'), 400, 'invalid_grant', 9002313);
+  });
+
+  it("refreshTokenReuse 'allow': a redeemed refresh token stays valid, as at Entra, until revoked", async () => {
+    const lenient = await startTestEmulator({ refreshTokenReuse: 'allow' });
+    try {
+      const again = (rt: string): Promise<RawResponse> =>
+        tokenRequest(lenient, { grant_type: 'refresh_token', client_id: lenient.client.clientId, refresh_token: rt, scope: `${lenient.url}/user_impersonation offline_access` });
+      const rt = body(await tokenRequest(lenient, { ...ropc(), scope: `${lenient.url}/user_impersonation offline_access` })).refresh_token as string;
+      const first = body(await again(rt));
+      const second = body(await again(rt));
+      // Each redemption still hands out a new refresh token and a working access token for the user.
+      expect(first.refresh_token).toEqual(expect.any(String));
+      expect(new Set([rt, first.refresh_token, second.refresh_token]).size).toBe(3);
+      expect(claimsOf(second.access_token as string)).toMatchObject({ aud: lenient.url, upn: lenient.user.username });
+      // The newer ones work too, and the old one still works after them.
+      expect((await again(first.refresh_token as string)).status).toBe(200);
+      expect((await again(second.refresh_token as string)).status).toBe(200);
+      expect((await again(rt)).status).toBe(200);
+      expect(lenient.counters.tokenRequests).toEqual({ password: 1, refresh_token: 5 });
+      // Unknown and revoked tokens are still refused.
+      expectEntraError(await again('1.AQnot-a-token'), 400, 'invalid_grant', 9002313);
+      lenient.revokeRefreshTokens();
+      for (const old of [rt, first.refresh_token as string]) expectEntraError(await again(old), 400, 'invalid_grant', 50173);
+    } finally {
+      await lenient.close();
+    }
   });
 
   it('rejects every refresh token issued before revokeRefreshTokens() with AADSTS50173', async () => {
@@ -521,6 +547,7 @@ describe('options', () => {
     await expect(startTestEmulator({ tokenLifetimeSeconds: 0 })).rejects.toThrow(/EmulatorOptions\.tokenLifetimeSeconds/);
     await expect(startTestEmulator({ tenantId: 'contoso' })).rejects.toThrow(/EmulatorOptions\.tenantId/);
     await expect(startTestEmulator({ metadata: '/no/such/file.xml' })).rejects.toThrow(/EmulatorOptions\.metadata/);
+    await expect(startTestEmulator({ refreshTokenReuse: 'sometimes' as 'allow' })).rejects.toThrow("EmulatorOptions.refreshTokenReuse must be 'reject' or 'allow', got \"sometimes\"");
     await expect(startTestEmulator({ port: emulator.port })).rejects.toThrow(/EmulatorOptions\.port: 127\.0\.0\.1:\d+ is already in use/);
   });
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TokenCheck } from '../dataverse/contract';
-import type { EmulatorCounters } from '../types';
+import type { EmulatorCounters, RefreshTokenReuse } from '../types';
 import { EntraError, entraErrorBody, entraErrors } from './errors';
 import { deterministicGuid, isGuid, type ResolvedClient, type ResolvedUser } from './identities';
 import { base64url, decodeJwt, SigningKey, type JwtClaims } from './jwt';
@@ -18,6 +18,8 @@ export interface EntraConfig {
   users: ResolvedUser[];
   tokenLifetimeSeconds: number;
   refreshInSeconds?: number;
+  /** `'reject'` (default): a redeemed refresh token is spent (AADSTS70000 when presented again); `'allow'`: it stays valid, as at Entra. */
+  refreshTokenReuse?: RefreshTokenReuse;
   /** Seconds a device code stays valid. Default 900, as Entra. */
   deviceCodeLifetimeSeconds?: number;
   /** Polling interval the device-code response asks for. Default 1 (Entra says 5; tests should not wait). */
@@ -415,9 +417,10 @@ export class EntraService {
     if (!user) throw entraErrors.refreshTokenRevoked();
     // Entra refresh tokens are multi-resource: the request's scope picks the resource, or the original one.
     const { scopes, granted } = this.scopesFor(flavor, params, 'user', grant.grantedScope);
-    grant.status = 'used';
+    // Entra does not revoke a refresh token when it is redeemed (refresh-tokens.md); 'reject' is the stricter default.
+    if (this.config.refreshTokenReuse !== 'allow') grant.status = 'used';
     const issue = this.userIssue(flavor, grant.tid, client, appidacr, user, scopes, granted, params, ['pwd']);
-    // A refresh always rotates the token, and repeats id_token when the grant had `openid`.
+    // A refresh always returns a new refresh token, and repeats id_token when the grant had `openid`.
     const originalOpenid = resolveScopes(grant.grantedScope, 'user').openid;
     return { ...issue, refreshToken: true, idToken: issue.idToken || (params.get('scope') === null && originalOpenid) };
   }
