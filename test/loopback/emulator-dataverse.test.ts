@@ -368,7 +368,8 @@ describe('queries', () => {
     expect(body(r)).toMatchObject({
       'statecode@OData.Community.Display.V1.FormattedValue': 'Active',
       'revenue@OData.Community.Display.V1.FormattedValue': '$1,000.00',
-      'donotemail@OData.Community.Display.V1.FormattedValue': 'Yes',
+      // The label of account_donotemail's TrueOption in the embedded real metadata, not a generic Yes.
+      'donotemail@OData.Community.Display.V1.FormattedValue': 'Do Not Allow',
       'lastusedincampaign@OData.Community.Display.V1.FormattedValue': '3/5/2024 2:07 PM',
     });
     const plain = body(await api(`accounts(${id})?$select=statecode`));

@@ -9,6 +9,7 @@ import { parseBatch, writeBatchResponse, type BatchRequestPart, type BatchRespon
 import { DataverseHttpError, dvErrors, errorBody } from './errors';
 import { compareKeys, compileFilter, parseFilter, sortKey, type FilterRuntime, type RowPredicate, type ValueKind } from './filter';
 import { formattedValue } from './format';
+import type { MetadataApi } from './metadata';
 import { AnnotationFilter, parsePrefer, type Preferences } from './prefer';
 import {
   decodeSkipToken,
@@ -126,6 +127,7 @@ export class DataverseApi {
     private readonly store: DataStore,
     private readonly metadataXml: string,
     private readonly environmentUrl: string,
+    private readonly metadata: MetadataApi,
   ) {
     // Fixed ids, so WhoAmI answers the same across restarts and ports.
     this.businessUnitId = stableGuid('dynamics-odata-emulator#businessunit');
@@ -170,6 +172,11 @@ export class DataverseApi {
     if (first.name === '$metadata' && segs.length === 1) {
       this.allow(req, 'GET');
       return { status: 200, headers: { 'Content-Type': 'application/xml', 'OData-Version': '4.0' }, body: this.metadataXml };
+    }
+    if (first.name === 'EntityDefinitions') {
+      this.allow(req, 'GET');
+      const r = this.metadata.get(ctx.base, segs, req.query);
+      return jsonResponse(r.status, r.body);
     }
     if (first.name === '$batch' && segs.length === 1) {
       this.allow(req, 'POST');
@@ -1004,7 +1011,7 @@ export class DataverseApi {
           if (navName && ann.wants(ASSOCIATED_NAV)) out[`${name}@${ASSOCIATED_NAV}`] = navName;
           if (typeof logical === 'string' && ann.wants(LOOKUP_LOGICAL)) out[`${name}@${LOOKUP_LOGICAL}`] = logical;
         } else if (ann.wants(FORMATTED)) {
-          const f = formattedValue(set.logicalName, column, value);
+          const f = formattedValue(set.logicalName, column, value, this.metadata.optionLabels(set.logicalName, name));
           if (f !== undefined) out[`${name}@${FORMATTED}`] = f;
         }
       }

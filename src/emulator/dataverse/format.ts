@@ -1,8 +1,9 @@
 /**
  * `OData.Community.Display.V1.FormattedValue` annotations as Dataverse renders them for an en-US user
  * (dp/webapi/query/select-columns.md#formatted-values): option-set labels, currency, dates, Yes/No.
- * CSDL carries no option-set labels, so the labels below cover the seeded columns; other choice values
- * are formatted as their number.
+ * CSDL carries no option-set labels. Columns with embedded real option-set metadata
+ * (schema/default-optionsets.ts: account, opportunity) use its labels; for the other tables the
+ * standard labels below stand in, and other choice values are formatted as their number.
  */
 import type { ColumnInfo } from './schema';
 
@@ -53,9 +54,16 @@ function formatDate(iso: string): string {
   return `${d.getUTCMonth() + 1}/${d.getUTCDate()}/${d.getUTCFullYear()} ${hour12}:${mm} ${h < 12 ? 'AM' : 'PM'}`;
 }
 
-/** The formatted value of a column, or undefined when Dataverse sends none (strings, GUIDs, nulls). */
-export function formattedValue(logicalName: string, column: ColumnInfo, value: unknown): string | undefined {
+/** The formatted value of a column, or undefined when Dataverse sends none (strings, GUIDs, nulls). `labels`: the column's option set, when known. */
+export function formattedValue(logicalName: string, column: ColumnInfo, value: unknown, labels?: ReadonlyMap<number, string>): string | undefined {
   if (value === null || value === undefined) return undefined;
+  if (labels) {
+    // A Yes/No column's labels are its option set's FalseOption (0) and TrueOption (1).
+    const key = typeof value === 'boolean' ? Number(value) : value;
+    const label = typeof key === 'number' ? labels.get(key) : undefined;
+    if (label !== undefined) return label;
+    if (typeof key === 'number' && column.edmType === 'Edm.Int32') return String(key);
+  }
   if (column.edmType === 'Edm.Boolean') return value ? 'Yes' : 'No';
   if (column.edmType === 'Edm.DateTimeOffset') return formatDate(String(value));
   if (column.edmType === 'Edm.Date') return formatDate(`${String(value)}T00:00:00Z`).split(' ')[0];

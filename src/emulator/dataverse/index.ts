@@ -9,6 +9,8 @@ import { loadModel } from '../../codegen/model';
 import { DataverseApi, errorResponse, stableGuid, type ApiResponse } from './api';
 import type { CreateDataverseService, DataverseService } from './contract';
 import { DataverseHttpError, dvErrors } from './errors';
+import { DEFAULT_OPTION_SETS } from '../schema/default-optionsets';
+import { MetadataApi } from './metadata';
 import { buildSchema } from './schema';
 import { seed } from './seed';
 import { DataStore } from './store';
@@ -54,7 +56,8 @@ export const createDataverseService: CreateDataverseService = async (options, co
   const store = new DataStore(schema, options.dataFile);
   store.load();
   if (options.seed > 0 && (!schema.sets.has('accounts') || store.count('accounts') === 0)) seed(store, schema, options.seed);
-  const api = new DataverseApi(schema, store, options.metadataXml, context.environmentUrl);
+  // The embedded option sets apply to whichever of their columns the loaded $metadata has.
+  const api = new DataverseApi(schema, store, options.metadataXml, context.environmentUrl, new MetadataApi(schema, DEFAULT_OPTION_SETS, stableGuid));
   const protection = new ServiceProtection({ ...options.serviceProtection });
   let latencyInMs = options.latencyInMs;
 
