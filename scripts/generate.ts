@@ -1,28 +1,39 @@
 /**
  * `npm run generate`: regenerates `generated/` from the emulator's default schema
- * (`src/emulator/schema/default-metadata.ts`), with the real option sets of account and
- * opportunity from `../shared/fixtures/real/`. `test/codegen/generated-up-to-date.test.ts` fails
- * when the committed folder differs from what this produces.
+ * (`src/emulator/schema/default-metadata.ts`) with its embedded real option sets
+ * (`src/emulator/schema/default-optionsets.ts`), exactly as the emulator serves them from
+ * `EntityDefinitions`. Generating live from a running emulator gives byte-identical files (the demo
+ * checks that); this reads the embedded data directly so the folder regenerates in well under a
+ * second with no server, token or port. `test/codegen/generated-up-to-date.test.ts` fails when the
+ * committed folder differs from what this produces.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { GenerateOptions } from '../src/codegen';
 import { generate } from '../src/codegen';
+import { loadModel } from '../src/codegen/model';
+import { stableGuid } from '../src/emulator/dataverse/api';
+import { MetadataApi } from '../src/emulator/dataverse/metadata';
+import { buildSchema } from '../src/emulator/dataverse/schema';
 import { DEFAULT_METADATA_XML } from '../src/emulator/schema/default-metadata';
+import { DEFAULT_OPTION_SETS, DEFAULT_OPTION_SETS_LABEL } from '../src/emulator/schema/default-optionsets';
 
 const repoRoot = path.resolve(__dirname, '..');
-const fixtures = path.resolve(repoRoot, '../shared/fixtures/real');
+
+/** Label of the default schema in generated file headers (the demo uses the same). */
+export const DEFAULT_SOURCE_LABEL = 'dynamics-odata emulator default schema (src/emulator/schema/default-metadata.ts)';
+
+/** The embedded option sets in `EntityDefinitions` shape, rendered by the emulator's own metadata API. */
+export function defaultOptionSets(): object[] {
+  return new MetadataApi(buildSchema(loadModel(DEFAULT_METADATA_XML)), DEFAULT_OPTION_SETS, stableGuid).entityDefinitions();
+}
 
 /** The options `npm run generate` uses (shared with the up-to-date test). */
 export function defaultGenerateOptions(): GenerateOptions {
-  const optionSets = ['retrievemetadatachanges-account.json', 'retrievemetadatachanges-opportunity.json'].map(
-    (f) => JSON.parse(fs.readFileSync(path.join(fixtures, f), 'utf8')) as object,
-  );
   return {
     metadata: DEFAULT_METADATA_XML,
-    sourceLabel: 'dynamics-odata emulator default schema (src/emulator/schema/default-metadata.ts)',
-    optionSets,
-    optionSetsLabel: 'retrievemetadatachanges-account.json + retrievemetadatachanges-opportunity.json (../shared/fixtures/real)',
+    sourceLabel: DEFAULT_SOURCE_LABEL,
+    optionSets: defaultOptionSets(),
+    optionSetsLabel: DEFAULT_OPTION_SETS_LABEL,
     out: path.join(repoRoot, 'generated'),
   };
 }

@@ -13,7 +13,7 @@ import { GENERATED_MARKER, emit, type SourceInfo } from './emit';
 import { CodegenError } from './errors';
 import { loadModel } from './model';
 import type { EntityTypeModel, ServiceModel } from './model/types';
-import { readOptionSets, type OptionSetCatalog } from './optionsets';
+import { canonicalCatalog, readOptionSets, type OptionSetCatalog } from './optionsets';
 
 /** Options of {@link generate}. Give exactly one source: `metadata`, `url`, or a `config` environment. */
 export interface GenerateOptions {
@@ -34,7 +34,11 @@ export interface GenerateOptions {
   entities?: string[];
   /** Option-set metadata: a JSON file path, or the parsed JSON (`RetrieveMetadataChanges` or `EntityDefinitions` response). */
   optionSets?: string | object;
-  /** Name of the option-set source in file headers when `optionSets` is an object. Default: `option sets (object)`. */
+  /**
+   * Name of the option-set source in file headers. Default: the file's base name, `option sets (object)`,
+   * or `<api root>/EntityDefinitions` when downloaded. (The hash next to it is of the option sets as
+   * read, so the same option sets from a file, an object or a download give the same headers.)
+   */
   optionSetsLabel?: string;
   /** Live only: download option sets of the selected `entities` (5 requests per table). Default: true when `entities` is given. */
   downloadOptionSets?: boolean;
@@ -279,24 +283,22 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   if (opts.optionSets !== undefined) {
     let json: unknown = opts.optionSets;
     let osLabel = opts.optionSetsLabel ?? 'option sets (object)';
-    let text: string | undefined;
     if (typeof opts.optionSets === 'string') {
       try {
-        text = fs.readFileSync(opts.optionSets, 'utf8');
-        json = JSON.parse(text);
+        json = JSON.parse(fs.readFileSync(opts.optionSets, 'utf8'));
       } catch (err) {
         throw new CodegenError('invalid_option_sets', `optionSets: cannot read ${opts.optionSets} as JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
       }
-      osLabel = path.basename(opts.optionSets);
+      osLabel = opts.optionSetsLabel ?? path.basename(opts.optionSets);
     }
     const catalog = readOptionSets(json, { ...(opts.languageCode !== undefined ? { languageCode: opts.languageCode } : {}), source: osLabel });
-    optionSets = { catalog, source: { label: osLabel, sha256: sha256(text ?? JSON.stringify(json)) } };
+    optionSets = { catalog, source: { label: osLabel, sha256: sha256(canonicalCatalog(catalog)) } };
   } else if (live && (opts.downloadOptionSets ?? selected !== undefined)) {
     const tables = emittedEntities.filter((e) => e.entitySetName !== undefined);
     const json = await downloadOptionSets(live.apiRoot, tables, live.auth, opts, notes);
     if (json) {
-      const text = JSON.stringify(json);
-      optionSets = { catalog: readOptionSets(json, { ...(opts.languageCode !== undefined ? { languageCode: opts.languageCode } : {}), source: 'EntityDefinitions' }), source: { label: `${live.apiRoot}/EntityDefinitions`, sha256: sha256(text) } };
+      const catalog = readOptionSets(json, { ...(opts.languageCode !== undefined ? { languageCode: opts.languageCode } : {}), source: 'EntityDefinitions' });
+      optionSets = { catalog, source: { label: opts.optionSetsLabel ?? `${live.apiRoot}/EntityDefinitions`, sha256: sha256(canonicalCatalog(catalog)) } };
     }
   } else if (live) {
     notes.push('option sets not downloaded: choose tables with --entities (5 requests per table), or pass --option-sets <file>');

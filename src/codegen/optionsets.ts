@@ -160,3 +160,21 @@ export function readOptionSets(input: unknown, options: { languageCode?: number;
   }
   return catalog;
 }
+
+/**
+ * The catalog as canonical JSON: tables with at least one option-set column, tables and columns
+ * sorted by logical name. Hashing this instead of the source text makes every source that yields the
+ * same option sets (a saved file, a parsed object, a live download) give the same file headers.
+ */
+export function canonicalCatalog(catalog: OptionSetCatalog): string {
+  const tables = [...catalog.entries()]
+    .filter(([, columns]) => columns.size > 0)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([table, columns]) => [
+      table,
+      [...columns.values()]
+        .sort((a, b) => (a.column < b.column ? -1 : a.column > b.column ? 1 : 0))
+        .map((c) => [c.column, c.schemaName ?? null, c.kind, c.optionSetName ?? null, c.isGlobal, c.options.map((o) => [o.value, o.label])]),
+    ]);
+  return JSON.stringify(tables);
+}

@@ -1,7 +1,8 @@
 /**
  * Live generation from the emulator: MSAL authenticates with the DYNAMICS_* variables (as the client
- * does), $metadata is downloaded over HTTPS trusting the emulator's CA, progress is reported, and
- * the service's lack of option-set metadata is said rather than failing.
+ * does), $metadata and the option sets (EntityDefinitions) are downloaded over HTTPS trusting the
+ * emulator's CA, progress is reported, the result equals the committed generated/ byte for byte, and
+ * a service without option-set metadata is said rather than failing.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -13,6 +14,8 @@ import type { DownloadProgress } from '../../src/codegen/download';
 import { run } from '../../src/cli/generate';
 import type { Emulator } from '../../src/emulator';
 import { DEFAULT_METADATA_XML } from '../../src/emulator/schema/default-metadata';
+import { DEFAULT_OPTION_SETS_LABEL } from '../../src/emulator/schema/default-optionsets';
+import { DEFAULT_SOURCE_LABEL, defaultGenerateOptions } from '../../scripts/generate';
 import { startTestEmulator } from '../helpers/emulator';
 
 let emulator: Emulator;
@@ -44,8 +47,49 @@ it('downloads $metadata with a token from the DYNAMICS_* configuration and gener
 
   const metadataProgress = progress.filter((p) => p.what === '$metadata');
   expect(metadataProgress.at(-1)).toMatchObject({ done: true, receivedBytes: Buffer.byteLength(DEFAULT_METADATA_XML) });
-  // The emulator does not serve EntityDefinitions: option sets are skipped, and the result says so.
-  expect(result.notes.join('\n')).toMatch(/option sets skipped: the service does not serve EntityDefinitions metadata \(404/);
+  // The option sets of the selected tables come from EntityDefinitions: 5 casts per table.
+  expect(result.notes).toEqual([]);
+  expect(emulator.counters.apiRequests['GET /EntityDefinitions']).toBe(10);
+  expect(progress.some((p) => p.what === 'option sets of account' && p.done)).toBe(true);
+  const account = fs.readFileSync(path.join(out, 'account.ts'), 'utf8');
+  expect(account).toContain(`// Option sets: ${emulator.url}/api/data/v9.2/EntityDefinitions (sha256 `);
+  expect(account).toContain('export const AccountIndustryCode = {');
+  expect(account).toContain("  7: 'Consulting',");
+  expect(account).toContain('statuscode: z.literal([1, 2]).nullable(),');
+  // contact has no embedded option sets: its choice columns stay numbers.
+  expect(fs.readFileSync(path.join(out, 'contact.ts'), 'utf8')).toContain('  statecode: number | null;');
+});
+
+it('generates all tables with their option sets byte for byte as npm run generate does (generated/)', async () => {
+  const result = await generate({
+    url: emulator.url,
+    env: emulator.env(caFile),
+    downloadOptionSets: true,
+    sourceLabel: DEFAULT_SOURCE_LABEL,
+    optionSetsLabel: DEFAULT_OPTION_SETS_LABEL,
+    write: false,
+  });
+  const committed = await generate({ ...defaultGenerateOptions(), write: false });
+  expect(result.notes).toEqual([]);
+  expect(result.files.map((f) => f.path)).toEqual(committed.files.map((f) => f.path));
+  for (const f of result.files) {
+    const expected = committed.files.find((c) => c.path === f.path)!;
+    expect({ file: f.path, same: f.content === expected.content }).toEqual({ file: f.path, same: true });
+  }
+  // And that is what is committed.
+  const onDisk = fs.readFileSync(path.join(__dirname, '../../generated/opportunity.ts'), 'utf8');
+  expect(result.files.find((f) => f.path === 'opportunity.ts')!.content).toBe(onDisk);
+});
+
+it('skips option sets with a note when the service does not serve EntityDefinitions', async () => {
+  const remove = emulator.injectFault({ route: { method: 'GET', path: /\/EntityDefinitions/ }, fault: { status: 400, error: 'invalid_request', description: "Resource not found for the segment 'EntityDefinitions'." }, count: 1 });
+  try {
+    const result = await generate({ url: emulator.url, env: emulator.env(caFile), entities: ['account'], write: false });
+    expect(result.notes.join('\n')).toMatch(/option sets skipped: the service does not serve EntityDefinitions metadata \(400/);
+    expect(result.files.find((f) => f.path === 'account.ts')!.content).not.toContain('// Option sets:');
+  } finally {
+    remove();
+  }
 });
 
 it('takes a TokenProvider and a CA directly', async () => {
@@ -94,6 +138,6 @@ it('the CLI generates live with --url and --ca-file, printing progress on stderr
   }
   expect(stdout.join('')).toMatch(/generated 6 files \(1 tables\) in .*cli-live from https:\/\/127\.0\.0\.1:\d+\/api\/data\/v9\.2\/\$metadata/);
   expect(stderr.join('')).toMatch(/downloading \$metadata/);
-  expect(stderr.join('')).toMatch(/note: option sets skipped/);
-  expect(fs.existsSync(path.join(out, 'account.ts'))).toBe(true);
+  expect(stderr.join('')).not.toMatch(/option sets skipped/);
+  expect(fs.readFileSync(path.join(out, 'account.ts'), 'utf8')).toContain('export const AccountStateCode = {');
 });
