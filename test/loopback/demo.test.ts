@@ -12,7 +12,7 @@ import type { DemoIO } from '../../src/cli/demo/output';
 import { createProgressBar } from '../../src/cli/demo/progress';
 import { generate } from '../../src/codegen';
 import { EMULATOR_DEFAULTS, startEmulator, type Emulator } from '../../src/emulator';
-import { DEFAULT_METADATA_XML } from '../../src/emulator/schema/default-metadata';
+import { defaultGenerateOptions } from '../../scripts/generate';
 
 const repo = path.resolve(__dirname, '../..');
 
@@ -151,15 +151,10 @@ describe('the typed models the tour compiles against', () => {
   // uses); the tour lives in src/ and cannot import generated/ (outside rootDir).
   // Refresh: UPDATE_DEMO_MODELS=1 npx jest test/loopback/demo.test.ts -t models
   it('are what the generator emits for account and contact today', async () => {
-    const fixtures = path.resolve(repo, '../shared/fixtures/real');
-    const names = ['retrievemetadatachanges-account.json', 'retrievemetadatachanges-opportunity.json'];
     const out = path.join(repo, 'src/cli/demo/models');
     const result = await generate({
-      metadata: DEFAULT_METADATA_XML,
+      ...defaultGenerateOptions(),
       entities: ['account', 'contact'],
-      sourceLabel: 'dynamics-odata emulator default schema (src/emulator/schema/default-metadata.ts)',
-      optionSets: names.map((f) => JSON.parse(fs.readFileSync(path.join(fixtures, f), 'utf8')) as object),
-      optionSetsLabel: `${names.join(' + ')} (../shared/fixtures/real)`,
       out,
       write: process.env.UPDATE_DEMO_MODELS === '1',
     });

@@ -8,39 +8,33 @@ import type { DynamicsClient } from '../../client/DynamicsClient';
 import type { TokenProvider } from '../../auth/types';
 import { generate, type GenerateOptions } from '../../codegen';
 import { EMULATOR_DEFAULTS, type Emulator } from '../../emulator';
+import { DEFAULT_OPTION_SETS_LABEL } from '../../emulator/schema/default-optionsets';
 import { PreconditionFailedError } from '../../errors';
 import type { Schema } from './models';
 import { count, seconds, type DemoIO, type Printer } from './output';
 import { createProgressBar } from './progress';
 
-/** Where a clone keeps the committed models and the shared fixtures (src/cli/demo and dist/cli/demo alike). */
+/** Where a clone keeps the committed models (src/cli/demo and dist/cli/demo alike). */
 const REPO_ROOT = path.resolve(__dirname, '../../..');
-const OPTION_SET_FIXTURES = ['retrievemetadatachanges-account.json', 'retrievemetadatachanges-opportunity.json'];
 
 /**
- * Regenerates typed models from the emulator's live `$metadata` (downloaded with a bearer token)
- * with the options `npm run generate` uses, into a scratch folder, and compares them with the
+ * Regenerates typed models live from the emulator, as a user does against their environment:
+ * `$metadata` and the option sets (`EntityDefinitions`) downloaded with a bearer token, into a
+ * scratch folder, with the header labels `npm run generate` writes, and compares them with the
  * committed `generated/`. The folder is never overwritten: a difference is reported, and
  * `npm run generate` refreshes it.
  */
 export async function regenerateModels(p: Printer, emulator: Emulator, auth: TokenProvider, scratch: string): Promise<void> {
   const out = path.join(scratch, 'generated');
-  const fixtures = path.resolve(REPO_ROOT, '../shared/fixtures/real');
-  const optionSetFiles = OPTION_SET_FIXTURES.map((f) => path.join(fixtures, f));
-  const haveOptionSets = optionSetFiles.every((f) => fs.existsSync(f));
   const options: GenerateOptions = {
     url: emulator.url,
     auth,
     ca: emulator.caPem,
     out,
+    downloadOptionSets: true,
     // The labels `npm run generate` writes into file headers, so identical input gives identical files.
     sourceLabel: 'dynamics-odata emulator default schema (src/emulator/schema/default-metadata.ts)',
-    ...(haveOptionSets
-      ? {
-          optionSets: optionSetFiles.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as object),
-          optionSetsLabel: `${OPTION_SET_FIXTURES.join(' + ')} (../shared/fixtures/real)`,
-        }
-      : {}),
+    optionSetsLabel: DEFAULT_OPTION_SETS_LABEL,
   };
   const start = performance.now();
   const result = await generate(options);
@@ -49,8 +43,6 @@ export async function regenerateModels(p: Printer, emulator: Emulator, auth: Tok
   let verdict: string;
   if (!fs.existsSync(committed)) {
     verdict = 'no committed generated/ folder here to compare with';
-  } else if (!haveOptionSets) {
-    verdict = p.yellow('not compared with generated/: the option-set fixtures (../shared/fixtures/real) are missing');
   } else {
     const committedFiles = fs.readdirSync(committed).filter((f) => f.endsWith('.ts'));
     const produced = new Map(result.files.map((f) => [f.path, f.content]));
@@ -61,7 +53,8 @@ export async function regenerateModels(p: Printer, emulator: Emulator, auth: Tok
         ? p.green(`identical to the committed generated/ (${count(result.files.length)} files)`)
         : p.yellow(`${differing.length + extra.length} file(s) differ from generated/ (${[...differing, ...extra].slice(0, 4).join(', ')}): run \`npm run generate\``);
   }
-  p.setup('Typed models', `regenerated from the emulator's $metadata: ${result.entityTypes} tables, ${count(result.files.length)} files in ${seconds(ms)}; ${verdict}`);
+  const optionSetColumns = result.notes.length === 0 ? 'with option sets' : p.yellow(result.notes.join('; '));
+  p.setup('Typed models', `regenerated live from the emulator's $metadata and EntityDefinitions: ${result.entityTypes} tables ${optionSetColumns}, ${count(result.files.length)} files in ${seconds(ms)}; ${verdict}`);
 }
 
 /** (d) A `$batch` with an atomic change set (Content-ID references), then one that fails and rolls back. */
