@@ -2,6 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as zlib from 'node:zlib';
 import axios, { type AxiosAdapter, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+import { createTunnelingAgent, proxyFor } from './proxy';
 import { TransportError, type HttpRequest, type HttpResponse } from './types';
 
 /** Options of {@link createTransport}. */
@@ -10,7 +11,7 @@ export interface TransportOptions {
   origin: string;
   /** Extra trusted CA certificates (PEM), e.g. the emulator's. */
   ca?: string | Buffer | Array<string | Buffer>;
-  /** Environment variables to read proxy settings from. Default: `process.env`. */
+  /** Environment variables to read proxy settings from, once, at construction. Default: `process.env`. */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -26,24 +27,27 @@ export interface Transport {
 const SYNC_INFLATE_LIMIT = 64 * 1024;
 
 /**
- * The transport: axios with one keep-alive agent per client and, unless a proxy applies, a lean adapter
- * over node's `https` (performance-notes.md: axios's default Node adapter wraps every request in
- * `follow-redirects` and a stream pipeline, which costs more than the socket work). The lean adapter does
- * what the Web API needs and nothing else: keep-alive, gzip/deflate/br, a timeout, abort. When a proxy is
- * configured through the environment, axios's own http adapter (which tunnels through it) is used over
- * the same agent. Data calls are never redirected by the Web API, so redirects are off either way.
+ * The transport: axios with one keep-alive agent per client and a lean adapter over node's `https`
+ * (performance-notes.md: axios's default Node adapter wraps every request in `follow-redirects` and a
+ * stream pipeline, which costs more than the socket work). The lean adapter does what the Web API needs
+ * and nothing else: keep-alive, gzip/deflate/br, a timeout, abort. When a proxy applies (read from the
+ * environment once, here), the agent opens its connections through it with `CONNECT` ({@link createTunnelingAgent}),
+ * so proxied requests get the same adapter, timeout, abort and keep-alive pool. Data calls are never
+ * redirected by the Web API, so redirects are off.
+ *
+ * @throws TypeError when the proxy variable that applies is not an http(s) URL.
  */
 export function createTransport(options: TransportOptions): Transport {
   const isHttps = options.origin.startsWith('https:');
   const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, ...(options.ca === undefined ? {} : { ca: options.ca }) };
-  const agent = isHttps ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   const target = new URL(options.origin);
-  const proxied = proxyApplies(target, options.env ?? process.env);
+  const proxy = proxyFor(target, options.env ?? process.env);
+  const agent = proxy !== undefined ? createTunnelingAgent(proxy, isHttps, agentOptions) : isHttps ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  const proxied = proxy !== undefined;
 
-  const adapter: AxiosAdapter | 'http' = proxied ? 'http' : createLeanAdapter(isHttps ? https.request : http.request, agent, target, options.origin);
+  const adapter: AxiosAdapter = createLeanAdapter(isHttps ? https.request : http.request, agent, target, options.origin, proxied);
   const instance: AxiosInstance = axios.create({
     adapter,
-    ...(isHttps ? { httpsAgent: agent } : { httpAgent: agent }),
     maxRedirects: 0,
     // Bodies are strings or Buffers we encoded ourselves, and we decode responses ourselves (axios's
     // default JSON transform silently returns the text when parsing fails; we want a clean error).
@@ -124,7 +128,7 @@ function sanitizeError(error: unknown): TransportError {
   return new TransportError('network', message, code);
 }
 
-function createLeanAdapter(request: RequestFn, agent: http.Agent, target: URL, origin: string): AxiosAdapter {
+function createLeanAdapter(request: RequestFn, agent: http.Agent, target: URL, origin: string, tunnelled: boolean): AxiosAdapter {
   const hostname = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
   const port = target.port === '' ? undefined : Number(target.port);
   const prefix = `${origin}/`;
@@ -160,9 +164,19 @@ function createLeanAdapter(request: RequestFn, agent: http.Agent, target: URL, o
         settle(new TransportError('aborted', 'the request was aborted'));
       };
 
+      const timeout = config.timeout ?? 0;
       let req: http.ClientRequest;
       try {
-        req = request({ agent, hostname, port, path, method: (config.method ?? 'get').toUpperCase(), headers });
+        req = request({
+          agent,
+          hostname,
+          port,
+          path,
+          method: (config.method ?? 'get').toUpperCase(),
+          headers,
+          // Passed through node's Agent to the tunnel, so a CONNECT left unanswered gives up with the request.
+          ...(tunnelled && timeout > 0 ? { tunnelTimeoutInMs: timeout } : {}),
+        });
       } catch (error) {
         // Node validates the path and header values synchronously (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_CHAR).
         const e = error as NodeJS.ErrnoException;
@@ -203,7 +217,6 @@ function createLeanAdapter(request: RequestFn, agent: http.Agent, target: URL, o
         }
         signal.addEventListener('abort', onAbort, { once: true });
       }
-      const timeout = config.timeout ?? 0;
       if (timeout > 0) {
         timer = setTimeout(() => {
           req.destroy();
@@ -247,20 +260,5 @@ function inflate(raw: Buffer, encoding: string | undefined, callback: (error: Er
  * (`HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`, either case, and `NO_PROXY` with `*`, host suffixes and ports).
  */
 export function proxyApplies(target: URL, env: NodeJS.ProcessEnv): boolean {
-  const scheme = target.protocol === 'https:' ? 'https' : 'http';
-  const proxy = env[`${scheme}_proxy`] || env[`${scheme.toUpperCase()}_PROXY`] || env.all_proxy || env.ALL_PROXY;
-  if (!proxy) return false;
-  const noProxy = (env.no_proxy || env.NO_PROXY || '').trim();
-  if (noProxy === '') return true;
-  if (noProxy === '*') return false;
-  const host = target.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const port = target.port || (scheme === 'https' ? '443' : '80');
-  for (const entry of noProxy.split(/[\s,]+/)) {
-    if (entry === '') continue;
-    const m = /^(.*?)(?::(\d+))?$/.exec(entry.toLowerCase()) as RegExpExecArray;
-    const pattern = m[1].replace(/^\*/, '');
-    if (m[2] && m[2] !== port) continue;
-    if (pattern.startsWith('.') ? host.endsWith(pattern) || host === pattern.slice(1) : host === pattern || host.endsWith(`.${pattern}`)) return false;
-  }
-  return true;
+  return proxyFor(target, env) !== undefined;
 }

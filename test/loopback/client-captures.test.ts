@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { inspect } from 'node:util';
 import { createCertificates } from '../../src/emulator/cert';
 import { DynamicsClient } from '../../src/client/DynamicsClient';
-import { DynamicsError, NotFoundError } from '../../src/errors';
+import { DynamicsError, NetworkError, NotFoundError, TimeoutError } from '../../src/errors';
 
 const REAL = path.resolve(__dirname, '../../../shared/fixtures/real');
 const TOKEN = 'fixed-test-token-5b1f0c7e';
@@ -197,45 +197,173 @@ it('a delete re-sent after a lost answer that finds nothing counts as done', asy
   expect(seen.filter((s) => s.method === 'DELETE' && s.url.includes(id))).toHaveLength(2);
 });
 
-it('goes through an HTTPS proxy from the environment (CONNECT), with the same pipeline', async () => {
-  // Node warns that an IP address cannot be a TLS server name; the tunnel target here is 127.0.0.1.
-  const quiet = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
-  const connects: string[] = [];
-  const tunnels = new Set<Socket>();
-  const proxy = createHttpServer();
-  proxy.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    connects.push(req.url ?? '');
-    const [host, port] = (req.url ?? '').split(':');
-    tunnels.add(socket);
-    const upstream = connect(Number(port), host, () => {
-      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(socket);
-      socket.pipe(upstream);
-    });
-    tunnels.add(upstream);
-    upstream.on('error', () => socket.destroy());
-    socket.on('error', () => upstream.destroy());
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const saved = { HTTPS_PROXY: process.env.HTTPS_PROXY, NO_PROXY: process.env.NO_PROXY, no_proxy: process.env.no_proxy };
-  process.env.HTTPS_PROXY = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-  delete process.env.NO_PROXY;
-  delete process.env.no_proxy;
-  const proxied = new DynamicsClient({ url: origin, ca: caPem, auth: { getToken: () => Promise.resolve({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) } });
-  try {
-    const who = await proxied.callFunction<{ UserId: string }>('WhoAmI');
-    expect(who.UserId).toBe('00000000-0000-0000-0000-000000000009');
-    await expect(proxied.request('GET', 'leadsss')).rejects.toBeInstanceOf(NotFoundError);
-    expect(connects[0]).toBe(origin.replace('https://', ''));
-  } finally {
-    proxied.close();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    for (const socket of tunnels) socket.destroy();
-    quiet.mockRestore();
-    await new Promise<void>((resolve) => proxy.close(() => resolve()));
+describe('through an HTTPS proxy from the environment (CONNECT)', () => {
+  /** What the test proxy does with the n-th CONNECT (0-based). */
+  type Answer = 'tunnel' | 'drop' | 'silent' | 407;
+
+  interface TestProxy {
+    url: string;
+    /** The authority of every CONNECT, in order. */
+    connects: string[];
+    /** The Proxy-Authorization header of every CONNECT. */
+    authorizations: Array<string | undefined>;
+    /** What happened at the proxy, for failure messages. */
+    log: string[];
+    close(): Promise<void>;
   }
+
+  /** A small forward proxy: answers CONNECT as `answer` says, and tunnels like a real one (502 when the origin is unreachable). */
+  async function startProxy(answer: (n: number) => Answer): Promise<TestProxy> {
+    const connects: string[] = [];
+    const authorizations: Array<string | undefined> = [];
+    const log: string[] = [];
+    const sockets = new Set<Socket>();
+    const proxy = createHttpServer();
+    proxy.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      const n = connects.push(req.url ?? '') - 1;
+      authorizations.push(req.headers['proxy-authorization']);
+      sockets.add(socket);
+      socket.on('error', (e) => log.push(`CONNECT #${n}: client socket: ${e.message}`));
+      const what = answer(n);
+      log.push(`CONNECT #${n} ${req.url ?? ''}: ${what}`);
+      if (what === 'drop') return void socket.destroy();
+      if (what === 'silent') return;
+      if (what === 407) return void socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n');
+      const [host, port] = (req.url ?? '').split(':');
+      const upstream = connect(Number(port), host, () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) upstream.write(head);
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      });
+      sockets.add(upstream);
+      upstream.on('error', (e) => {
+        log.push(`CONNECT #${n}: origin: ${e.message}`);
+        if (upstream.connecting) socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
+        else socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      connects,
+      authorizations,
+      log,
+      async close() {
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      },
+    };
+  }
+
+  // Every variable a proxy can come from, lower case included (it wins over upper case), so a developer's
+  // own proxy settings can neither take these requests elsewhere nor exempt 127.0.0.1 from the test proxy.
+  const PROXY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY', 'no_proxy', 'NO_PROXY'];
+  const saved: Record<string, string | undefined> = {};
+  const proxies: TestProxy[] = [];
+  const clients: DynamicsClient[] = [];
+  beforeEach(() => {
+    for (const name of PROXY_VARIABLES) {
+      saved[name] = process.env[name];
+      delete process.env[name];
+    }
+  });
+  afterEach(async () => {
+    for (const name of PROXY_VARIABLES) {
+      if (saved[name] === undefined) delete process.env[name];
+      else process.env[name] = saved[name];
+    }
+    for (const c of clients.splice(0)) c.close();
+    await Promise.all(proxies.splice(0).map((p) => p.close()));
+  });
+
+  /**
+   * A client whose HTTPS_PROXY is `proxyUrl` (read at construction). `timeoutInMs` keeps any failure of the
+   * proxy path well inside jest's 60 s: it fails with a DynamicsError naming the request, never hangs the suite.
+   */
+  function proxiedClient(proxyUrl: string, options: { timeoutInMs?: number; maxRetries?: number } = {}): DynamicsClient {
+    process.env.HTTPS_PROXY = proxyUrl;
+    const c = new DynamicsClient({
+      url: origin,
+      ca: caPem,
+      timeoutInMs: options.timeoutInMs ?? 10_000,
+      ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
+      auth: { getToken: () => Promise.resolve({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) },
+    });
+    clients.push(c);
+    return c;
+  }
+
+  /** Runs `call`, adding what the proxy saw to the message of any failure. */
+  async function withProxyLog<T>(proxy: TestProxy, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof Error) error.message += `\nproxy log:\n  ${proxy.log.join('\n  ') || '(no CONNECT arrived)'}`;
+      throw error;
+    }
+  }
+
+  it('goes through an HTTPS proxy from the environment (CONNECT), with the same pipeline', async () => {
+    const proxy = await startProxy(() => 'tunnel');
+    proxies.push(proxy);
+    const proxied = proxiedClient(proxy.url);
+    await withProxyLog(proxy, async () => {
+      const who = await proxied.callFunction<{ UserId: string }>('WhoAmI');
+      expect(who.UserId).toBe('00000000-0000-0000-0000-000000000009');
+      await expect(proxied.request('GET', 'leadsss')).rejects.toBeInstanceOf(NotFoundError);
+    });
+    // One tunnel, kept alive for both requests (the client's keep-alive pool works through the proxy),
+    // and no Proxy-Authorization when the proxy URL has no credentials.
+    expect(proxy.connects).toEqual([origin.replace('https://', '')]);
+    expect(proxy.authorizations).toEqual([undefined]);
+    // End to end TLS: the proxy relayed the requests without seeing them, and the origin got the bearer token.
+    const whoAmI = seen.filter((s) => s.url.startsWith('/api/data/v9.2/WhoAmI')).pop() as Seen;
+    expect(whoAmI.headers.authorization).toBe(`Bearer ${TOKEN}`);
+  });
+
+  it('a proxy that drops the CONNECT is noticed at once and the call is retried through a new tunnel', async () => {
+    const proxy = await startProxy((n) => (n === 0 ? 'drop' : 'tunnel'));
+    proxies.push(proxy);
+    // A create (not retry-safe on an ambiguous failure) is re-sent too: nothing reached the service.
+    await expect(withProxyLog(proxy, () => proxiedClient(proxy.url).create('tasks', { subject: 'through a flaky proxy' }))).resolves.toBe('e73ffc82-e292-ed11-aad1-000d3a9933c9');
+    expect(proxy.connects).toHaveLength(2);
+  });
+
+  it('a CONNECT the proxy never answers fails with a TimeoutError within timeoutInMs', async () => {
+    const proxy = await startProxy(() => 'silent');
+    proxies.push(proxy);
+    const error = await proxiedClient(proxy.url, { timeoutInMs: 1_000 })
+      .callFunction('WhoAmI')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as TimeoutError).request).toEqual({ method: 'GET', url: `${origin}/api/data/v9.2/WhoAmI()` });
+    expect(proxy.connects).toHaveLength(1);
+  });
+
+  it('a 407 from the proxy is a NetworkError naming the refusal, not retried, and the proxy password appears nowhere', async () => {
+    const proxy = await startProxy(() => 407);
+    proxies.push(proxy);
+    const password = 'pr0xy-S3cret!';
+    const withCredentials = proxy.url.replace('http://', `http://alice:${encodeURIComponent(password)}@`);
+    const error = await proxiedClient(withCredentials)
+      .callFunction('WhoAmI')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NetworkError);
+    expect(error).not.toBeInstanceOf(TimeoutError);
+    expect((error as NetworkError).message).toContain(`the proxy ${proxy.url} refused CONNECT ${origin.replace('https://', '')}: 407 Proxy Authentication Required`);
+    expect(proxy.connects).toHaveLength(1);
+    // The credentials went to the proxy, on CONNECT only.
+    expect(proxy.authorizations).toEqual([`Basic ${Buffer.from(`alice:${password}`).toString('base64')}`]);
+    const surface = [String(error), (error as Error).stack, inspect(error, { showHidden: true, depth: null }), JSON.stringify(error)].join('\n');
+    expect(surface).not.toContain(password);
+    expect(surface).not.toContain(Buffer.from(`alice:${password}`).toString('base64'));
+  });
+
+  it('a malformed proxy variable is a clear error at construction that does not echo the value', () => {
+    process.env.HTTPS_PROXY = 'ftp://bob:hunter2@proxy.example:21';
+    const attempt = () => new DynamicsClient({ url: origin, ca: caPem, auth: { getToken: () => Promise.resolve({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) } });
+    expect(attempt).toThrow(/HTTPS_PROXY\/ALL_PROXY variable is not an http:\/\/ or https:\/\/ proxy URL/);
+    expect(attempt).not.toThrow(/hunter2/);
+  });
 });

@@ -23,8 +23,14 @@ const BACKOFF_CAP_IN_MS = 30_000;
 const RETRY_AFTER_JITTER_RATIO = 0.1;
 const RETRY_AFTER_JITTER_CAP_IN_MS = 1_000;
 
-/** Errors that mean the request never left: safe to re-send whatever its method. */
-const UNSENT_ERRNOS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+/**
+ * Errors that mean the request never left: safe to re-send whatever its method. A proxy tunnel that
+ * could not be opened (`ERR_TUNNEL_FAILED`, see http/proxy.ts) is one: nothing reaches the service before
+ * the proxy accepts `CONNECT`.
+ */
+const UNSENT_ERRNOS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_TUNNEL_FAILED']);
+/** Errors a re-send cannot change: the proxy refused the tunnel with a 4xx (407 without credentials, 403 by policy). */
+const FINAL_ERRNOS = new Set(['ERR_TUNNEL_REFUSED']);
 
 /**
  * Retries what is safe to retry (ky's written-down model: which statuses, which methods, honour
@@ -81,7 +87,7 @@ export function retryPolicy(gate: ThrottleGate, options: RetryPolicyOptions): Pi
           reason = `HTTP ${status}`;
         } else {
           const error = failure as TransportError;
-          if (error.kind !== 'network') throw error;
+          if (error.kind !== 'network' || (error.errno !== undefined && FINAL_ERRNOS.has(error.errno))) throw error;
           const unsent = error.errno !== undefined && UNSENT_ERRNOS.has(error.errno);
           if ((!unsent && !request.retrySafe) || attempt >= options.maxRetries) throw error;
           delay = backoff(attempt);
