@@ -1,7 +1,8 @@
 /**
  * A real, throwaway `redis-server` for tests: a free loopback port, no persistence
  * (`--save '' --appendonly no`), stopped by `stop()` in afterAll. `.ci/run` installs redis-server
- * with apt when it is missing; tests skip with a clear message when it is not on PATH.
+ * with apt when it is missing; without it tests skip with a clear message, or fail under CI
+ * (see ./prerequisite.ts).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
 import { startTestEmulator } from '../helpers/emulator';
+import { describeIfAvailable } from '../helpers/prerequisite';
 import { redisServerAvailable, startRedis, type TestRedis } from '../helpers/redis';
 import type { Emulator } from '../../src/emulator';
 import { MsalTokenProvider, fileTokenCache, redisTokenCache, type MsalTokenProviderOptions } from '../../src/auth';
@@ -152,7 +153,7 @@ import { MsalTokenProvider, fileTokenCache } from ${JSON.stringify(src)};
     }, 120_000);
   });
 
-  const describeRedis = redisServerAvailable() ? describe : describe.skip;
+  const describeRedis = describeIfAvailable(redisServerAvailable() ? undefined : 'redis-server is not on PATH (.ci/run installs it with apt)');
   describeRedis('redisTokenCache (real redis-server)', () => {
     let redisServer: TestRedis;
     let clients: Redis[] = [];

@@ -10,14 +10,14 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { Emulator } from '../../src/emulator';
 import { startTestEmulator } from '../helpers/emulator';
+import { describeIfAvailable } from '../helpers/prerequisite';
 import { ROOT, distMissing, scratchInstall, type ScratchInstall } from '../packaging/scratch';
 
 const run = promisify(execFile);
-const missing = distMissing();
-const describeBuilt = missing ? describe.skip : describe;
+const describeBuilt = describeIfAvailable(distMissing());
 const FILES = ['readme-migration.example.ts', 'readme-migration.run.ts', 'compat-types.check.ts'];
 
-describeBuilt(`README migration example${missing ? ` (skipped: ${missing})` : ''}`, () => {
+describeBuilt('README migration example', () => {
   let scratch: ScratchInstall;
   let emulator: Emulator;
 

@@ -9,13 +9,13 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { Emulator } from '../../src/emulator';
 import { startTestEmulator } from '../helpers/emulator';
+import { describeIfAvailable } from '../helpers/prerequisite';
 import { distMissing, scratchInstall, type ScratchInstall } from './scratch';
 
 const run = promisify(execFile);
-const missing = distMissing();
-const describeBuilt = missing ? describe.skip : describe;
+const describeBuilt = describeIfAvailable(distMissing());
 
-describeBuilt(`dynamics-odata without @nestjs/* installed${missing ? ` (skipped: ${missing})` : ''}`, () => {
+describeBuilt('dynamics-odata without @nestjs/* installed', () => {
   let scratch: ScratchInstall;
   let emulator: Emulator;
   let env: Record<string, string>;
