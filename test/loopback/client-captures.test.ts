@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { inspect } from 'node:util';
 import { createCertificates } from '../../src/emulator/cert';
 import { DynamicsClient } from '../../src/client/DynamicsClient';
-import { DynamicsError, NetworkError, NotFoundError, TimeoutError } from '../../src/errors';
+import { AuthenticationError, DynamicsError, NetworkError, NotFoundError, TimeoutError } from '../../src/errors';
 
 const REAL = path.resolve(__dirname, '../../../shared/fixtures/real');
 const TOKEN = 'fixed-test-token-5b1f0c7e';
@@ -66,6 +66,15 @@ beforeAll(async () => {
       }
       if (url.startsWith('/api/data/v9.2/leadsss')) return json(404, errorBody, { 'x-ms-service-request-id': 'svc-req-1' });
       if (url.startsWith('/api/data/v9.2/truncated')) return json(200, leads.slice(0, 500));
+      // A user without the privilege: Dataverse's 403 names the principal and the missing privilege.
+      if (url.startsWith('/api/data/v9.2/competitors')) {
+        return json(403, '{"error":{"code":"0x80040220","message":"Principal user (Id=00000000-0000-0000-0000-000000000009, type=8, roleCount=1, privilegeCount=0, accessMode=0), is missing prvReadCompetitor privilege (Id=5b2d7e8a-1111-4222-8333-444444444444) on OTC=123 for entity \'competitor\'."}}', { 'x-ms-service-request-id': 'svc-req-403' });
+      }
+      // A misbehaving gateway that echoes the request, bearer token included, in its error page.
+      if (url.startsWith('/api/data/v9.2/echoing')) {
+        res.writeHead(502, { 'Content-Type': 'text/html' });
+        return res.end(`<html><body><h1>502 Bad Gateway</h1><pre>GET ${url} HTTP/1.1\r\nAuthorization: ${req.headers.authorization ?? ''}\r\n</pre></body></html>`);
+      }
       if (url.startsWith('/api/data/v9.2/WhoAmI')) return json(200, '{"UserId":"00000000-0000-0000-0000-000000000009"}');
       if (url === '/api/data/v9.2/tasks' && req.method === 'POST') {
         res.writeHead(204, { 'OData-EntityId': `${origin}/api/data/v9.2/tasks(e73ffc82-e292-ed11-aad1-000d3a9933c9)` });
@@ -139,7 +148,37 @@ it('decodes a real error body into NotFoundError with its code, message and requ
   expect(error.message).toContain("Resource not found for the segment 'leadsss'.");
   expect(error.requestId).toBe('svc-req-1');
   expect(error.request).toEqual({ method: 'GET', url: `${origin}/api/data/v9.2/leadsss` });
-  expect(inspect(error, { showHidden: true, depth: null })).not.toContain(TOKEN);
+  expect(leakSurface(error)).not.toContain(TOKEN);
+});
+
+/** Everything a token could leak through: message, stack, util.inspect (hidden properties, the cause chain) and JSON. */
+function leakSurface(error: unknown): string {
+  return [String(error), (error as Error)?.stack, inspect(error, { showHidden: true, depth: null }), JSON.stringify(error)].join('\n');
+}
+
+it('a 403 (missing privilege) is an AuthenticationError with the service message, sent once, without the token', async () => {
+  const before = seen.filter((s) => s.url.startsWith('/api/data/v9.2/competitors')).length;
+  const error = (await client.request('GET', 'competitors').catch((e: unknown) => e)) as DynamicsError;
+  expect(error).toBeInstanceOf(AuthenticationError);
+  expect(error).toMatchObject({ status: 403, code: '0x80040220', requestId: 'svc-req-403' });
+  expect(error.message).toContain('is missing prvReadCompetitor privilege');
+  // A new token cannot grant a privilege: no re-send.
+  expect(seen.filter((s) => s.url.startsWith('/api/data/v9.2/competitors')).length - before).toBe(1);
+  expect(leakSurface(error)).not.toContain(TOKEN);
+});
+
+it('an HTML 502 page that echoes the Authorization header does not carry the token into the error', async () => {
+  const once = new DynamicsClient({ url: origin, ca: caPem, maxRetries: 0, auth: { getToken: () => Promise.resolve({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) } });
+  try {
+    const error = (await once.request('GET', 'echoing').catch((e: unknown) => e)) as DynamicsError;
+    expect(error).toBeInstanceOf(DynamicsError);
+    expect(error).toMatchObject({ status: 502, code: 'malformed_response' });
+    // The gateway really did echo it: the test is not vacuous.
+    expect(seen.filter((s) => s.url.startsWith('/api/data/v9.2/echoing')).pop()?.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(leakSurface(error)).not.toContain(TOKEN);
+  } finally {
+    once.close();
+  }
 });
 
 it('truncated JSON in a 200 is a malformed_response DynamicsError', async () => {
@@ -364,6 +403,13 @@ describe('through an HTTPS proxy from the environment (CONNECT)', () => {
     process.env.HTTPS_PROXY = 'ftp://bob:hunter2@proxy.example:21';
     const attempt = () => new DynamicsClient({ url: origin, ca: caPem, auth: { getToken: () => Promise.resolve({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) } });
     expect(attempt).toThrow(/HTTPS_PROXY\/ALL_PROXY variable is not an http:\/\/ or https:\/\/ proxy URL/);
-    expect(attempt).not.toThrow(/hunter2/);
+    let error: unknown;
+    try {
+      attempt();
+    } catch (e) {
+      error = e;
+    }
+    // Not in the message, nor in the stack, hidden properties, cause or JSON.
+    expect(leakSurface(error)).not.toContain('hunter2');
   });
 });
