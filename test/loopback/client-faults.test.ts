@@ -15,6 +15,8 @@ import type { Logger } from '../../src/logger';
 let emulator: Emulator;
 let client: DynamicsClient;
 let observedProvider: TokenProvider;
+/** The application user the emulator answers WhoAmI with, from a call before any fault. */
+let userId: string;
 /** Every token the client was handed, to prove none leaks. */
 const issued: string[] = [];
 const logLines: string[] = [];
@@ -45,7 +47,8 @@ beforeAll(async () => {
   };
   observedProvider = observed;
   client = new DynamicsClient({ url: emulator.url, ca: emulator.caPem, auth: observed, logger });
-  await client.callFunction('WhoAmI');
+  userId = (await client.callFunction<{ UserId: string }>('WhoAmI')).UserId;
+  expect(userId).toMatch(/^[0-9a-f-]{36}$/);
 });
 
 afterEach(() => {
@@ -105,7 +108,7 @@ describe('401 mid-stream', () => {
     emulator.resetCounters();
     emulator.injectFault({ route: 'api', fault: { status: 401 } });
     const results = await Promise.all(Array.from({ length: 20 }, () => client.callFunction<{ UserId: string }>('WhoAmI')));
-    expect(results.every((r) => typeof r.UserId === 'string')).toBe(true);
+    expect(new Set(results.map((r) => r.UserId))).toEqual(new Set([userId]));
     expect(emulator.counters.tokenRequestsTotal).toBe(1);
   });
 
@@ -122,7 +125,7 @@ describe('HTML 502', () => {
     emulator.resetCounters();
     emulator.injectFault({ route: 'api', fault: { status: 502, html: true } });
     const who = await client.callFunction<{ UserId: string }>('WhoAmI');
-    expect(who.UserId).toBeDefined();
+    expect(who.UserId).toBe(userId);
     expect(attempts()).toBe(2);
   });
 
@@ -143,7 +146,9 @@ describe('HTML 502', () => {
     const few = new DynamicsClient({ url: emulator.url, ca: emulator.caPem, auth: { getToken: () => Promise.resolve({ token: issued[issued.length - 1], expiresOnTimestamp: Date.now() + 600_000 }) }, maxRetries: 1 });
     try {
       emulator.injectFault({ route: 'api', fault: { status: 502, html: true }, count: 2 });
-      await expect(few.callFunction('WhoAmI')).rejects.toMatchObject({ status: 502, code: 'malformed_response' });
+      const error = await few.callFunction('WhoAmI').catch((e: unknown) => e);
+      expect(error).toMatchObject({ status: 502, code: 'malformed_response' });
+      expectNoToken(error);
     } finally {
       few.close();
     }
@@ -152,8 +157,10 @@ describe('HTML 502', () => {
 
 describe('resets and 503', () => {
   it('a reset GET is retried; a reset create is a NetworkError and not re-sent', async () => {
+    emulator.resetCounters();
     emulator.injectFault({ route: 'api', fault: { reset: true } });
-    await expect(client.callFunction('WhoAmI')).resolves.toBeDefined();
+    await expect(client.callFunction('WhoAmI')).resolves.toEqual(expect.objectContaining({ UserId: userId }));
+    expect(attempts()).toBe(2);
     emulator.resetCounters();
     emulator.injectFault({ route: { method: 'POST', path: /\/accounts$/ }, fault: { reset: true } });
     const error = await client.create('accounts', { name: 'reset' }).catch((e: unknown) => e);
@@ -235,5 +242,14 @@ describe('concurrency', () => {
     } finally {
       emulator.setServiceProtection({ maxConcurrent: 52 });
     }
+  });
+});
+
+describe('logs', () => {
+  // Runs last: by now the client has logged retries, refreshes, throttling, resets and timeouts.
+  it('no log line of the whole run carries a token or the client secret', () => {
+    expect(logLines.length).toBeGreaterThan(10);
+    expect(issued.length).toBeGreaterThanOrEqual(2);
+    expectNoToken(logLines);
   });
 });
