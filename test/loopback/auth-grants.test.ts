@@ -11,7 +11,7 @@ import { inspect } from 'node:util';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { startTestEmulator } from '../helpers/emulator';
 import type { Emulator } from '../../src/emulator';
-import { AuthenticationError, ConfigurationError, ThrottledError } from '../../src/errors';
+import { AuthenticationError, ConfigurationError, NetworkError, ThrottledError } from '../../src/errors';
 import { MsalTokenProvider, loadAuthConfig, type MsalTokenProviderOptions } from '../../src/auth';
 import type { Logger } from '../../src/logger';
 
@@ -25,6 +25,11 @@ function captureLogger(): CapturedLogger {
     lines.push(`${level} ${message} ${meta ? JSON.stringify(meta) : ''}`);
   };
   return { lines, error: push('error'), warn: push('warn'), info: push('info'), debug: push('debug') };
+}
+
+/** Everything a secret could leak through: message, stack, util.inspect (hidden properties, cause chain), JSON, and the log lines. */
+function leakSurface(err: unknown, logger?: CapturedLogger): string {
+  return [String(err), (err as Error)?.stack, inspect(err, { depth: 10, showHidden: true }), JSON.stringify(err), ...(logger?.lines ?? [])].join('\n');
 }
 
 function sleep(ms: number): Promise<void> {
@@ -133,8 +138,7 @@ describe('MsalTokenProvider against the emulator', () => {
       expect(err).toBeInstanceOf(AuthenticationError);
       expect(err.entraErrorCodes).toContain(7000215);
       expect(err.correlationId).toMatch(/^[0-9a-f-]{36}$/);
-      const everything = `${inspect(err, { depth: 10, showHidden: true })}\n${JSON.stringify(err)}\n${logger.lines.join('\n')}`;
-      expect(everything).not.toContain(secret);
+      expect(leakSurface(err, logger)).not.toContain(secret);
     });
   });
 
@@ -144,7 +148,8 @@ describe('MsalTokenProvider against the emulator', () => {
     }
 
     it('signs the user in with user_impersonation and returns the refresh token from the cache', async () => {
-      const p = userProvider();
+      const logger = captureLogger();
+      const p = userProvider({ logger });
       expect(p.grant).toBe('password');
       const set = await p.getTokenSet();
       expect(set.scopes).toEqual([`${emulator.url}/user_impersonation`]);
@@ -152,6 +157,9 @@ describe('MsalTokenProvider against the emulator', () => {
       expect(set.refreshToken).toEqual(expect.any(String));
       expect(claims(set.accessToken).upn ?? claims(set.accessToken).unique_name).toBe(emulator.user.username);
       expect(emulator.counters.tokenRequests).toEqual({ password: 1 });
+      // The debug log shows the token request, never what went in or came out of it.
+      expect(logger.lines.some((l) => l.startsWith('debug POST '))).toBe(true);
+      for (const secret of [emulator.user.password, emulator.client.clientSecret, set.accessToken, set.refreshToken!]) expect(logger.lines.join('\n')).not.toContain(secret);
     });
 
     it('100 concurrent calls on a cold cache make one request', async () => {
@@ -181,7 +189,7 @@ describe('MsalTokenProvider against the emulator', () => {
       expect(err).toBeInstanceOf(AuthenticationError);
       expect(err.entraErrorCodes).toContain(50126);
       expect(err.correlationId).toBeTruthy();
-      const everything = `${inspect(err, { depth: 10, showHidden: true })}\n${JSON.stringify(err)}\n${err.stack}\n${logger.lines.join('\n')}`;
+      const everything = leakSurface(err, logger);
       expect(everything).not.toContain(password);
       expect(everything).not.toContain(emulator.client.clientSecret);
     });
@@ -233,23 +241,29 @@ describe('MsalTokenProvider against the emulator', () => {
     it('starts from a refresh token, caches the account (forceCache) and then works silently', async () => {
       const seed = await provider({ username: emulator.user.username, password: emulator.user.password }).getTokenSet();
       emulator.resetCounters();
-      const p = provider({ refreshToken: seed.refreshToken });
+      const logger = captureLogger();
+      const p = provider({ refreshToken: seed.refreshToken, logger });
       expect(p.grant).toBe('refresh_token');
       const set = await p.getTokenSet();
       expect(set.account?.username).toBe(emulator.user.username);
       expect((await p.getToken()).token).toBe(set.accessToken);
       expect(emulator.counters.tokenRequests).toEqual({ refresh_token: 1 });
       // The rotated refresh token from the cache keeps working.
-      await p.getToken({ forceRefresh: true });
+      const rotated = await p.getTokenSet({ forceRefresh: true });
       expect(emulator.counters.tokenRequests).toEqual({ refresh_token: 2 });
+      for (const secret of [seed.refreshToken!, rotated.refreshToken!, set.accessToken, rotated.accessToken, emulator.client.clientSecret]) expect(logger.lines.join('\n')).not.toContain(secret);
     });
 
     it('throws AuthenticationError when the refresh token is refused and nothing else is configured', async () => {
-      const p = provider({ refreshToken: 'not-a-real-refresh-token-abcdef' });
+      const logger = captureLogger();
+      const p = provider({ refreshToken: 'not-a-real-refresh-token-abcdef', logger });
       const err = (await p.getToken().catch((e: unknown) => e)) as AuthenticationError;
       expect(err).toBeInstanceOf(AuthenticationError);
       expect(err.entraErrorCodes?.length).toBeGreaterThan(0);
-      expect(inspect(err, { depth: 10 })).not.toContain('not-a-real-refresh-token-abcdef');
+      expect(emulator.counters.tokenRequests).toEqual({ refresh_token: 1 });
+      const everything = leakSurface(err, logger);
+      expect(everything).not.toContain('not-a-real-refresh-token-abcdef');
+      expect(everything).not.toContain(emulator.client.clientSecret);
     });
   });
 
@@ -278,6 +292,7 @@ describe('MsalTokenProvider against the emulator', () => {
       const err = await p.getToken().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ThrottledError);
       expect((err as ThrottledError).status).toBe(429);
+      expect(leakSurface(err)).not.toContain(emulator.client.clientSecret);
       // One more 429 is queued; it is retried and the next attempt succeeds: MSAL's own throttle
       // cache (which would fail for 60 s without I/O) never saw the 429.
       const t = await p.getToken();
@@ -293,10 +308,15 @@ describe('MsalTokenProvider against the emulator', () => {
     });
 
     it('reports a connection failure as a NetworkError-coded error after retries', async () => {
-      const p = provider({ tokenUrl: 'https://127.0.0.1:1/tenant/oauth2/token', retry: { maxRetries: 1, retryDelayInMs: 10 } });
+      const logger = captureLogger();
+      const p = provider({ tokenUrl: 'https://127.0.0.1:1/tenant/oauth2/token', retry: { maxRetries: 1, retryDelayInMs: 10 }, logger });
       const err = (await p.getToken().catch((e: unknown) => e)) as AuthenticationError;
-      expect(err).toBeInstanceOf(Error);
+      // MSAL fails first on the authority's metadata; the transport failure is the cause.
+      expect(err).toBeInstanceOf(AuthenticationError);
       expect(err.code).toBe('network_error');
+      expect(err.cause).toBeInstanceOf(NetworkError);
+      expect((err.cause as NetworkError).request?.url).toMatch(/^https:\/\/127\.0\.0\.1:1\/tenant\//);
+      expect(leakSurface(err, logger)).not.toContain(emulator.client.clientSecret);
     });
 
     it('a caller can abort its wait without cancelling the shared request', async () => {
@@ -376,7 +396,7 @@ describe('MsalTokenProvider against the emulator', () => {
       expect(err).toBeInstanceOf(ConfigurationError);
       const names = err!.issues.map((i) => i.name);
       expect(names).toEqual(expect.arrayContaining(['clientId', 'tokenUrl', 'password', 'resource']));
-      expect(err!.message).not.toContain('top-secret-value');
+      expect(leakSurface(err)).not.toContain('top-secret-value');
     });
   });
 });
