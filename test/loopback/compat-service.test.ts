@@ -117,12 +117,41 @@ describe('calls', () => {
     const err = await dynamics.post(`${API}/nosuchentities`, { name: 'x' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DynamicsError);
     const e = err as DynamicsError;
-    expect(e.status).toBeGreaterThanOrEqual(400);
-    expect(e.response?.status).toBe(e.status);
-    expect(e.response?.data).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
-    const token = (await dynamics.getAccessToken())!.access_token;
+    // Dataverse answers an unknown entity set with 404 "Resource not found for the segment".
+    expect(e.status).toBe(404);
+    expect(e.response?.status).toBe(404);
+    expect(e.response?.data).toMatchObject({ error: { code: expect.any(String), message: expect.stringContaining('nosuchentities') } });
+    const set = (await dynamics.getAccessToken())!;
     const surface = leakSurface(err);
-    for (const secret of [emulator.client.clientSecret, emulator.user.password, token]) expect(surface).not.toContain(secret);
+    for (const secret of [emulator.client.clientSecret, emulator.user.password, set.access_token, set.refresh_token!]) expect(surface).not.toContain(secret);
+  });
+
+  it('HTML 502s, resets and a refused refresh leave no password, secret or token in errors or log lines', async () => {
+    const lines: string[] = [];
+    const push = (level: string) => (message: string, meta?: Record<string, unknown>) => void lines.push(`${level} ${message} ${meta ? JSON.stringify(meta) : ''}`);
+    const dynamics = new DynamicsService({ env: env(), logger: { error: push('error'), warn: push('warn'), info: push('info'), debug: push('debug') } });
+    services.push(dynamics);
+    const user = (await dynamics.getAccessToken())!;
+    const app = (await dynamics.getAccessTokenByClientCredentials())!;
+    const errors: unknown[] = [];
+    try {
+      // A write is not re-sent after an HTML 502 or a reset, so each reaches the caller.
+      emulator.injectFault({ route: { method: 'POST', path: /\/accounts$/ }, fault: { status: 502, html: true } });
+      errors.push(await dynamics.post(`${API}/accounts`, { name: 'x' }).catch((e: unknown) => e));
+      emulator.injectFault({ route: { method: 'POST', path: /\/accounts$/ }, fault: { reset: true } });
+      errors.push(await dynamics.post(`${API}/accounts`, { name: 'x' }, undefined, 'client_credentials').catch((e: unknown) => e));
+    } finally {
+      emulator.clearFaults();
+    }
+    expect(errors.map((e) => (e as DynamicsError).name)).toEqual(['DynamicsError', 'NetworkError']);
+    expect((errors[0] as DynamicsError).status).toBe(502);
+    // A refused refresh token: the service logs a warning and signs in again with the password.
+    emulator.revokeRefreshTokens();
+    const again = (await dynamics.getRefreshToken())!;
+    expect(lines.some((l) => l.startsWith('warn Refreshing the user token failed'))).toBe(true);
+    const secrets = [emulator.client.clientSecret, emulator.user.password, user.access_token, user.refresh_token!, app.access_token, again.access_token, again.refresh_token!];
+    const surface = [...errors.map(leakSurface), ...lines].join('\n');
+    for (const secret of secrets) expect(surface).not.toContain(secret);
   });
 
   it('a wrong password fails with an AuthenticationError that carries neither password nor secret', async () => {
