@@ -8,7 +8,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { inspect } from 'node:util';
 import { MsalTokenProvider, loadAuthConfig } from '../../src/auth';
+import { AuthenticationError } from '../../src/errors';
 import { CodegenError, generate } from '../../src/codegen';
 import type { DownloadProgress } from '../../src/codegen/download';
 import { run } from '../../src/cli/generate';
@@ -33,6 +35,11 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** Everything a secret could leak through: message, stack, util.inspect (hidden properties, cause chain) and JSON. */
+function leakSurface(err: unknown): string {
+  return [String(err), (err as Error)?.stack, inspect(err, { depth: 10, showHidden: true }), JSON.stringify(err)].join('\n');
+}
+
 it('downloads $metadata with a token from the DYNAMICS_* configuration and generates the selected tables', async () => {
   emulator.resetCounters();
   const progress: DownloadProgress[] = [];
@@ -42,7 +49,8 @@ it('downloads $metadata with a token from the DYNAMICS_* configuration and gener
   expect(result.source).toEqual({ label: `${emulator.url}/api/data/v9.2/$metadata`, sha256: createHash('sha256').update(DEFAULT_METADATA_XML).digest('hex') });
   expect(fs.readdirSync(out).sort()).toEqual(['account.ts', 'complex-types.ts', 'contact.ts', 'enums.ts', 'index.ts', 'operations.ts', 'schema.ts']);
   expect(fs.readFileSync(path.join(out, 'account.ts'), 'utf8')).toContain(`// Source: ${emulator.url}/api/data/v9.2/$metadata (sha256 ${result.source.sha256})`);
-  expect(emulator.counters.tokenRequestsTotal).toBeGreaterThanOrEqual(1);
+  // One sign-in (the DYNAMICS_* variables name a user) serves $metadata and the ten option-set queries.
+  expect(emulator.counters.tokenRequests).toEqual({ password: 1 });
   expect(emulator.counters.apiRequests['GET /$metadata']).toBe(1);
 
   const metadataProgress = progress.filter((p) => p.what === '$metadata');
@@ -102,9 +110,38 @@ it('takes a TokenProvider and a CA directly', async () => {
 it('fails with a clear error, without the secret, when authentication fails', async () => {
   const env = { ...emulator.env(caFile), DYNAMICS_PASSWORD: 'wrong-password-S3cr3t!' };
   const err = await generate({ url: emulator.url, env, write: false }).catch((e: unknown) => e);
-  expect(err).toBeInstanceOf(Error);
-  expect(String((err as Error).message)).not.toContain('wrong-password-S3cr3t!');
-  expect(JSON.stringify(err, Object.getOwnPropertyNames(err))).not.toContain('wrong-password-S3cr3t!');
+  expect(err).toBeInstanceOf(AuthenticationError);
+  expect((err as AuthenticationError).entraErrorCodes).toContain(50126);
+  const surface = `${leakSurface(err)}\n${JSON.stringify(err, Object.getOwnPropertyNames(err))}`;
+  expect(surface).not.toContain('wrong-password-S3cr3t!');
+  expect(surface).not.toContain(emulator.client.clientSecret);
+});
+
+it('a 401 on $metadata is an error without the bearer token it was sent with', async () => {
+  const msal = new MsalTokenProvider(loadAuthConfig(emulator.env(caFile)));
+  const issued: string[] = [];
+  const auth = {
+    getToken: async (options?: Parameters<MsalTokenProvider['getToken']>[0]) => {
+      const t = await msal.getToken(options);
+      issued.push(t.token);
+      return t;
+    },
+  };
+  const remove = emulator.injectFault({ route: { method: 'GET', path: /\/\$metadata$/ }, fault: { status: 401 }, count: 5 });
+  try {
+    const err = await generate({ url: emulator.url, auth, ca: emulator.caPem, write: false, downloadOptionSets: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CodegenError);
+    expect((err as Error).message).toMatch(/\$metadata answered 401/);
+    expect(issued.length).toBeGreaterThanOrEqual(1);
+    const surface = leakSurface(err);
+    for (const token of issued) expect(surface).not.toContain(token);
+    expect(surface).not.toMatch(/Bearer\s+ey/);
+    expect(surface).not.toContain(emulator.client.clientSecret);
+    expect(surface).not.toContain(emulator.user.password);
+  } finally {
+    remove();
+    msal.close();
+  }
 });
 
 it('turns a non-200 $metadata answer into a CodegenError naming the URL and status', async () => {
@@ -140,4 +177,29 @@ it('the CLI generates live with --url and --ca-file, printing progress on stderr
   expect(stderr.join('')).toMatch(/downloading \$metadata/);
   expect(stderr.join('')).not.toMatch(/option sets skipped/);
   expect(fs.readFileSync(path.join(out, 'account.ts'), 'utf8')).toContain('export const AccountStateCode = {');
+  const printed = stdout.join('') + stderr.join('');
+  expect(printed).not.toContain(emulator.client.clientSecret);
+  expect(printed).not.toContain(emulator.user.password);
+  expect(printed).not.toMatch(/eyJ[\w-]+\.eyJ/);
+});
+
+it('the CLI reports a failed sign-in on stderr without the password or the secret', async () => {
+  const printed: string[] = [];
+  const so = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (printed.push(String(s)), true));
+  const se = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (printed.push(String(s)), true));
+  const saved = { ...process.env };
+  Object.assign(process.env, emulator.env(caFile), { DYNAMICS_PASSWORD: 'wrong-password-CLI-S3cr3t!' });
+  let code: number;
+  try {
+    code = await run(['--url', emulator.url, '--out', path.join(dir, 'cli-fail'), '--entities', 'account', '--ca-file', caFile]);
+  } finally {
+    so.mockRestore();
+    se.mockRestore();
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+  expect(code).not.toBe(0);
+  expect(printed.join('')).toMatch(/AADSTS50126/);
+  expect(printed.join('')).not.toContain('wrong-password-CLI-S3cr3t!');
+  expect(printed.join('')).not.toContain(emulator.client.clientSecret);
 });

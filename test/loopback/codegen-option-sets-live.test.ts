@@ -10,6 +10,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { inspect } from 'node:util';
 import * as zlib from 'node:zlib';
 import { generate } from '../../src/codegen';
 import { createCertificates } from '../../src/emulator/cert';
@@ -91,7 +92,9 @@ it('a 401 from the service becomes an error with the service message and no toke
   const auth = { getToken: async () => ({ token: 'wrong-token-XYZ', expiresOnTimestamp: Date.now() + 3_600_000 }) };
   const err = (await generate({ url, auth, ca: caPem, write: false }).catch((e: unknown) => e)) as Error;
   expect(err.message).toMatch(/\$metadata answered 401 0x80072560: The user is not a member of the organization\./);
-  expect(err.message).not.toContain('wrong-token-XYZ');
+  // The token was sent (the 401 is the server's answer to it), and appears nowhere in the error.
+  expect(seen.at(-1)?.authorization).toBe('Bearer wrong-token-XYZ');
+  expect([String(err), err.stack, inspect(err, { depth: 10, showHidden: true }), JSON.stringify(err)].join('\n')).not.toContain('wrong-token-XYZ');
 });
 
 it('refuses a server whose certificate is not trusted', async () => {
