@@ -100,7 +100,7 @@ it('prints the variables, serves a v1 token request with them, and stops on SIGT
     },
   );
   expect(res.status).toBe(200);
-  const body = res.json as { access_token: string; resource: string };
+  const body = res.json as { access_token: string; refresh_token: string; resource: string };
   expect(body.resource).toBe(vars.DYNAMICS_RESOURCE);
   expect(JSON.parse(Buffer.from(body.access_token.split('.')[1], 'base64url').toString())).toMatchObject({ aud: vars.DYNAMICS_RESOURCE });
 
@@ -119,6 +119,15 @@ it('prints the variables, serves a v1 token request with them, and stops on SIGT
   await expect(httpsRequest({ url: tokenUrl.origin, caPem }, { path: '/' })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   // A CA file the user named is kept.
   expect(existsSync(caFile)).toBe(true);
+  // The emulator's own secret and password are printed by design, once each on their variable's line;
+  // the tokens it issued, and the service's, never are.
+  const printed = run.stdout() + run.stderr();
+  expect(printed.split(vars.DYNAMICS_CLIENT_SECRET)).toHaveLength(2);
+  expect(printed.split(vars.DYNAMICS_PASSWORD)).toHaveLength(2);
+  expect(run.stderr()).not.toContain(vars.DYNAMICS_CLIENT_SECRET);
+  expect(body.refresh_token).toEqual(expect.any(String));
+  for (const token of [body.access_token, body.refresh_token]) expect(printed).not.toContain(token);
+  expect(printed).not.toMatch(/eyJ[\w-]+\.eyJ/);
 });
 
 it('writes the CA to a temporary file named after the port by default, and removes it on SIGINT', async () => {
