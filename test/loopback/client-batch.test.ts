@@ -43,7 +43,7 @@ it('a failed change set rolls back as a whole; every part reports its own result
   expect(results).toHaveLength(3);
   expect(rowsWith(p)).toHaveLength(0);
   const failed = results.filter((r) => r.error !== undefined && r.error.code !== BatchErrorCode.rolledBack);
-  expect(failed[0].status).toBeGreaterThanOrEqual(400);
+  expect(failed[0].status).toBe(404);
   expect(failed[0].error?.message).toBeTruthy();
   // Every part failed in some way: no part claims success.
   expect(results.every((r) => r.error !== undefined)).toBe(true);
@@ -111,9 +111,12 @@ it('atomic puts every write in one change set and keeps results in the given ord
   );
   expect(results).toHaveLength(4);
   expect(results[0].status).toBe(200);
-  expect((results[0].body as { UserId?: string }).UserId).toBeDefined();
-  expect(results[1].error).toBeDefined();
-  expect(results[3].error).toBeDefined();
+  expect((results[0].body as { UserId?: string }).UserId).toMatch(/^[0-9a-f-]{36}$/);
+  // Both writes went into one change set: the bad one fails with the service's error, the good one is rolled back with it.
+  expect(results[3].error?.code).toBe('0x80040217');
+  expect(results[1].error?.code).toBe(BatchErrorCode.rolledBack);
+  // The second GET comes after the failed change set and the batch stops on error: it never ran.
+  expect(results[2]).toMatchObject({ status: 0, error: { code: BatchErrorCode.notExecuted } });
   expect(rowsWith(p)).toHaveLength(0);
 });
 
