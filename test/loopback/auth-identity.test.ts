@@ -2,6 +2,7 @@
  * fromTokenCredential with @azure/identity's real ClientSecretCredential against the emulator.
  * The emulator's CA is trusted in-process through core-rest-pipeline's `tlsOptions.ca`.
  */
+import { inspect } from 'node:util';
 import { ClientSecretCredential } from '@azure/identity';
 import { startTestEmulator } from '../helpers/emulator';
 import type { Emulator } from '../../src/emulator';
@@ -67,7 +68,8 @@ describe('fromTokenCredential', () => {
     const err = (await tokens.getToken().catch((e: unknown) => e)) as AuthenticationError;
     expect(err).toBeInstanceOf(AuthenticationError);
     expect(err.message).toContain('7000215');
-    expect(JSON.stringify(err) + String(err.stack)).not.toContain(secret);
+    // The cause chain too (@azure/identity's own error), which only util.inspect walks.
+    expect([JSON.stringify(err), String(err.stack), inspect(err, { depth: 10, showHidden: true })].join('\n')).not.toContain(secret);
   });
 
   it('rejects bad arguments at once', () => {
