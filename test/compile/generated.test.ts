@@ -22,8 +22,8 @@ describe('generated/ (the emulator default schema)', () => {
 
   it('types DynamicsClient<Schema>: select narrows, binds and create inputs are checked (expectTypeOf, @ts-expect-error)', async () => {
     // The library itself is checked by `npm run build` with its own options; here only the usage
-    // file and the generated files must be free of errors (a failed expectation or an unused
-    // @ts-expect-error shows up in the usage file).
+    // file and the generated files must be free of errors (a failed expectation, or a
+    // ts-expect-error directive that is not needed, shows up in the usage file).
     const result = await tsc(
       { files: [path.join(__dirname, 'usage/default-schema.ts')] },
       { noUncheckedIndexedAccess: false, noUnusedLocals: false, noUnusedParameters: false, experimentalDecorators: true, emitDecoratorMetadata: true, types: ['node'] },
