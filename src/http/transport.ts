@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as zlib from 'node:zlib';
-import axios, { type AxiosAdapter, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+import axios, { type AxiosAdapter, type AxiosRequestConfig, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import { createTunnelingAgent, proxyFor } from './proxy';
 import { TransportError, type HttpRequest, type HttpResponse } from './types';
 
@@ -46,41 +46,29 @@ export function createTransport(options: TransportOptions): Transport {
   const proxied = proxy !== undefined;
 
   const adapter: AxiosAdapter = createLeanAdapter(isHttps ? https.request : http.request, agent, target, options.origin, proxied);
-  const instance: AxiosInstance = axios.create({
-    adapter,
-    maxRedirects: 0,
-    // Bodies are strings or Buffers we encoded ourselves, and we decode responses ourselves (axios's
-    // default JSON transform silently returns the text when parsing fails; we want a clean error).
-    transformRequest: [],
-    transformResponse: [],
-    responseType: 'arraybuffer',
-    decompress: true,
-    // Every status is a response: the pipeline decides what is an error, and no AxiosError (which
-    // would embed the request config, Authorization header included) is ever created for one.
-    validateStatus: null,
-    maxContentLength: -1,
-    maxBodyLength: -1,
-  });
-  // The per-method default header buckets would be merged into every request for nothing: our
-  // requests carry complete header sets.
-  instance.defaults.headers = {} as typeof instance.defaults.headers;
+  // A bare `Axios` with only the adapter as defaults, not `axios.create()`: axios merges its defaults
+  // into every request and then walks every key of the merged config several times (its
+  // prototype-pollution guards, header normalisation), so its CPU per request grows with the number
+  // of keys. `axios.create()` copies every global default (transitional, env, xsrf, transforms, …),
+  // none of which the lean adapter reads; dropping them halved axios's share of a GET
+  // (performance-notes.md). Consequently, and as before: no transforms (bodies are strings or Buffers
+  // we encoded, responses are decoded by the pipeline, which wants a clean error on bad JSON rather
+  // than axios's silent fallback to text), no redirects, and no status is an error, because the lean
+  // adapter resolves every response and never builds an AxiosError (which would embed the request
+  // config, Authorization header included).
+  const instance = new axios.Axios({ adapter });
 
   return {
     proxied,
     send(request: HttpRequest): Promise<HttpResponse> {
-      const remaining = request.deadline === Infinity ? 0 : Math.max(1, request.deadline - Date.now());
-      return instance
-        .request({
-          method: request.method,
-          url: request.url,
-          headers: request.headers,
-          data: request.body,
-          timeout: remaining,
-          signal: request.abortSignal,
-        })
-        .then(toHttpResponse, (error: unknown) => {
-          throw sanitizeError(error);
-        });
+      // Only the keys in use: each one costs axios a few property walks per request.
+      const config: AxiosRequestConfig = { method: request.method, url: request.url, headers: request.headers };
+      if (request.body !== undefined) config.data = request.body;
+      if (request.deadline !== Infinity) config.timeout = Math.max(1, request.deadline - Date.now());
+      if (request.abortSignal !== undefined) config.signal = request.abortSignal;
+      return instance.request(config).then(toHttpResponse, (error: unknown) => {
+        throw sanitizeError(error);
+      });
     },
     close() {
       agent.destroy();
