@@ -127,7 +127,7 @@ afterAll(async () => {
 
 it('decodes a real collection across pages, following the documented nextLink byte for byte (gzip too)', async () => {
   const expected = (JSON.parse(leads) as { value: Array<Record<string, unknown>> }).value;
-  const pages: Array<Array<Record<string, unknown>>> = [];
+  const pages: unknown[][] = [];
   for await (const page of client.list('leads', { select: ['fullname'], maxPageSize: 2, annotations: true }).byPage()) pages.push(page);
   expect(pages).toHaveLength(2);
   expect([...pages[0]]).toEqual(expected);

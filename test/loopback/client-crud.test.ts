@@ -47,7 +47,7 @@ describe('create / retrieve / update / delete', () => {
     const row = await client.create('accounts', { name: 'Represented' }, { returnRepresentation: true, select: ['name'] });
     expect(row.name).toBe('Represented');
     // Dataverse returns the primary key even when it is not selected; the type only promises what was selected.
-    expect(typeof (row as Record<string, unknown>).accountid).toBe('string');
+    expect(typeof Reflect.get(row, 'accountid')).toBe('string');
   });
 
   it('addresses records by alternate key, with escaping', async () => {

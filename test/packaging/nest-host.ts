@@ -116,12 +116,13 @@ async function boot(message: Message): Promise<Record<string, unknown>> {
   }).compile();
   await ref.init();
   moduleRef = ref;
-  service = ref.get(DynamicsService);
+  const booted = ref.get(DynamicsService);
+  service = booted;
   const repository = ref.get(AccountsRepository);
   return {
-    injected: repository.dynamics === service,
-    isDynamicsService: service instanceof DynamicsService,
-    enabled: service.enabled,
+    injected: repository.dynamics === booted,
+    isDynamicsService: booted instanceof DynamicsService,
+    enabled: booted.enabled,
     factoryCalls,
   };
 }

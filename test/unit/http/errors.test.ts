@@ -4,7 +4,7 @@ import { parseJsonBody, responseError, transportErrorToDynamicsError } from '../
 import { proxyApplies } from '../../../src/http/transport';
 import { TransportError, type HttpResponse } from '../../../src/http/types';
 
-const request = { method: 'GET', url: 'https://org.example/api/data/v9.2/accounts(1)' };
+const request = { method: 'GET', url: 'https://org.example/api/data/v9.2/accounts(1)' } as const;
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({
   status,
   headers: { 'content-type': 'application/json; odata.metadata=minimal', ...headers },
