@@ -9,6 +9,7 @@ import { parseBatch, writeBatchResponse, type BatchRequestPart, type BatchRespon
 import { DataverseHttpError, dvErrors, errorBody } from './errors';
 import { compareKeys, compileFilter, parseFilter, sortKey, type FilterRuntime, type RowPredicate, type ValueKind } from './filter';
 import { formattedValue } from './format';
+import { Impersonation, type UserIdentity } from './impersonation';
 import type { MetadataApi } from './metadata';
 import { AnnotationFilter, parsePrefer, type Preferences } from './prefer';
 import {
@@ -44,10 +45,11 @@ export interface ApiRequest {
   caller: Caller;
 }
 
+/** The token's user or app (before any impersonation header is applied). */
 export interface Caller {
   /** Entra object id from the token. */
   oid: string;
-  /** The caller's systemuserid (stable per oid). */
+  /** The caller's systemuserid (stable per oid: {@link systemUserIdFor}). */
   systemUserId: string;
   upn?: string;
   kind: 'app' | 'user';
@@ -77,6 +79,10 @@ export function stableGuid(text: string): string {
 
 interface Context {
   req: ApiRequest;
+  /** Who the request runs as: the caller, or the user an impersonation header names. */
+  user: UserIdentity;
+  /** The caller, when impersonating someone else (`createdonbehalfby`, `modifiedonbehalfby`). */
+  onBehalfOf?: UserIdentity;
   prefs: Preferences;
   annotations: AnnotationFilter;
   now: Date;
@@ -121,6 +127,7 @@ export class DataverseApi {
   private readonly queryCache = new Map<string, SortedResult>();
   readonly businessUnitId: string;
   readonly organizationId: string;
+  private readonly impersonation: Impersonation;
 
   constructor(
     private readonly schema: ServiceSchema,
@@ -132,12 +139,15 @@ export class DataverseApi {
     // Fixed ids, so WhoAmI answers the same across restarts and ports.
     this.businessUnitId = stableGuid('dynamics-odata-emulator#businessunit');
     this.organizationId = stableGuid('dynamics-odata-emulator#organization');
+    this.impersonation = new Impersonation(schema, store);
   }
 
   /** Answers one request; never throws. */
   execute(req: ApiRequest): ApiResponse {
+    this.impersonation.remember(req.caller);
     const ctx: Context = {
       req,
+      user: req.caller,
       prefs: parsePrefer(req.headers['prefer']),
       annotations: new AnnotationFilter(undefined),
       now: new Date(),
@@ -149,6 +159,13 @@ export class DataverseApi {
   private executeIn(ctx: Context): ApiResponse {
     try {
       ctx.annotations = new AnnotationFilter(ctx.prefs.get('odata.include-annotations'));
+      // A batch operation's own header overrides the $batch request's; impersonation is always of the token's user.
+      const effective = this.impersonation.resolve(ctx.req.headers, ctx.req.caller);
+      if (effective) {
+        ctx.user = effective.user;
+        if (effective.onBehalfOf) ctx.onBehalfOf = effective.onBehalfOf;
+        else delete ctx.onBehalfOf;
+      }
       return this.route(ctx);
     } catch (err) {
       if (err instanceof DataverseHttpError) return errorResponse(err);
@@ -512,34 +529,63 @@ export class DataverseApi {
     }
   }
 
-  /** Ensures the caller has a systemuser row, and returns the owner columns Dataverse sets on create. */
-  private ownerColumns(ctx: Context, set: EntitySetInfo): Row {
+  /** Ensures a systemuser row exists for a user the request runs as or on behalf of. */
+  private ensureUser(ctx: Context, who: UserIdentity): void {
     const users = this.schema.sets.get('systemusers');
-    const caller = ctx.req.caller;
-    if (users && !this.store.get(users.name, caller.systemUserId)) {
-      const row: Row = { [users.key]: caller.systemUserId };
-      const name = caller.upn ?? (caller.kind === 'app' ? '# Application User' : caller.oid);
-      for (const [col, v] of Object.entries({
-        fullname: name,
-        domainname: caller.upn ?? null,
-        azureactivedirectoryobjectid: caller.oid,
-        _businessunitid_value: this.businessUnitId,
-        isdisabled: false,
-      })) {
-        if (users.columns.has(col)) row[col] = v;
-      }
-      this.store.create(users.name, this.store.withSystemColumns(users, row, ctx.now));
+    if (!users || this.store.get(users.name, who.systemUserId)) return;
+    const row: Row = { [users.key]: who.systemUserId };
+    const name = who.upn ?? (who.kind === 'app' ? '# Application User' : (who.oid ?? who.systemUserId));
+    for (const [col, v] of Object.entries({
+      fullname: name,
+      domainname: who.upn ?? null,
+      azureactivedirectoryobjectid: who.oid ?? null,
+      _businessunitid_value: this.businessUnitId,
+      isdisabled: false,
+    })) {
+      if (users.columns.has(col)) row[col] = v;
     }
+    this.store.create(users.name, this.mirrorPrimaryId(users, this.store.withSystemColumns(users, row, ctx.now)));
+  }
+
+  /**
+   * Tables whose key is inherited (systemuser and team key on `ownerid`, from `principal`) also have their
+   * own `<logicalname>id` column holding the same value; Dataverse returns both (the systemuser sample in
+   * dp/webapi/impersonate-another-user-web-api.md shows `systemuserid` and `ownerid` equal).
+   */
+  private primaryIdColumn(set: EntitySetInfo): string | undefined {
+    const col = `${set.logicalName}id`;
+    return col !== set.key && set.columns.has(col) ? col : undefined;
+  }
+
+  private mirrorPrimaryId(set: EntitySetInfo, row: Row): Row {
+    const col = this.primaryIdColumn(set);
+    if (col) row[col] = row[set.key];
+    return row;
+  }
+
+  /**
+   * Ensures the users have systemuser rows, and returns the owner columns Dataverse sets on create: owner and
+   * createdby are the user the request runs as, createdonbehalfby the impersonating caller
+   * (dp/webapi/impersonate-another-user-web-api.md "Determine the actual user").
+   */
+  private ownerColumns(ctx: Context, set: EntitySetInfo): Row {
+    const user = ctx.user;
+    this.ensureUser(ctx, user);
+    if (ctx.onBehalfOf) this.ensureUser(ctx, ctx.onBehalfOf);
     const out: Row = {};
     const put = (col: string, value: string, logical: string) => {
       if (!set.columns.has(col)) return;
       out[col] = value;
       out[`${col}@${LOOKUP_LOGICAL}`] = logical;
     };
-    put('_ownerid_value', caller.systemUserId, 'systemuser');
-    put('_owninguser_value', caller.systemUserId, 'systemuser');
-    put('_createdby_value', caller.systemUserId, 'systemuser');
-    put('_modifiedby_value', caller.systemUserId, 'systemuser');
+    put('_ownerid_value', user.systemUserId, 'systemuser');
+    put('_owninguser_value', user.systemUserId, 'systemuser');
+    put('_createdby_value', user.systemUserId, 'systemuser');
+    put('_modifiedby_value', user.systemUserId, 'systemuser');
+    if (ctx.onBehalfOf) {
+      put('_createdonbehalfby_value', ctx.onBehalfOf.systemUserId, 'systemuser');
+      put('_modifiedonbehalfby_value', ctx.onBehalfOf.systemUserId, 'systemuser');
+    }
     put('_owningbusinessunit_value', this.businessUnitId, 'businessunit');
     return out;
   }
@@ -556,7 +602,9 @@ export class DataverseApi {
     const { columns, after } = this.applyBody(ctx, set, body);
     const row: Row = { ...this.ownerColumns(ctx, set), ...columns, ...preset };
     this.deriveColumns(set, row, row);
-    const id = this.store.create(set.name, this.store.withSystemColumns(set, row, ctx.now));
+    const primaryId = this.primaryIdColumn(set);
+    if (primaryId && row[set.key] == null && row[primaryId] != null) row[set.key] = row[primaryId];
+    const id = this.store.create(set.name, this.mirrorPrimaryId(set, this.store.withSystemColumns(set, row, ctx.now)));
     for (const f of after) f(id);
     return id;
   }
@@ -636,6 +684,14 @@ export class DataverseApi {
       if (owner['_modifiedby_value'] !== undefined) {
         columns['_modifiedby_value'] = owner['_modifiedby_value'];
         columns[`_modifiedby_value@${LOOKUP_LOGICAL}`] = 'systemuser';
+      }
+      // modifiedonbehalfby describes the latest change: set when impersonating, cleared when not.
+      if (owner['_modifiedonbehalfby_value'] !== undefined) {
+        columns['_modifiedonbehalfby_value'] = owner['_modifiedonbehalfby_value'];
+        columns[`_modifiedonbehalfby_value@${LOOKUP_LOGICAL}`] = 'systemuser';
+      } else if ((found.row as Row)['_modifiedonbehalfby_value'] != null) {
+        columns['_modifiedonbehalfby_value'] = null;
+        columns[`_modifiedonbehalfby_value@${LOOKUP_LOGICAL}`] = undefined;
       }
       this.deriveColumns(set, { ...(found.row as Row), ...columns }, columns);
       this.store.update(set.name, id, columns, ctx.now);
@@ -831,7 +887,7 @@ export class DataverseApi {
 
   private runtime(ctx: Context, set: EntitySetInfo): FilterRuntime {
     return {
-      userId: ctx.req.caller.systemUserId,
+      userId: ctx.user.systemUserId,
       now: ctx.now,
       get: (row, path) => {
         if (path.length === 1) return row[path[0] as string];
@@ -889,7 +945,7 @@ export class DataverseApi {
     for (const e of q.expand ?? []) this.checkExpand(set, e);
 
     const source = parent ? `${parent.parentSet.name}(${parent.parentId})/${parent.nav.name}` : set.name;
-    const cacheKey = `${source}\u0000${q.filter ?? ''}\u0000${q.orderby ?? ''}\u0000${JSON.stringify([...q.aliases])}\u0000${ctx.req.caller.systemUserId}`;
+    const cacheKey = `${source}\u0000${q.filter ?? ''}\u0000${q.orderby ?? ''}\u0000${JSON.stringify([...q.aliases])}\u0000${ctx.user.systemUserId}`;
     const version = this.store.version(set.name) + (parent?.nav.kind === 'manyToMany' ? Number.NaN : 0);
     let sorted = this.queryCache.get(cacheKey);
     if (!sorted || sorted.version !== version) {
@@ -992,7 +1048,8 @@ export class DataverseApi {
   /** Serialises a row as Dataverse does: etag first, selected (or all) columns with annotations, expansions. */
   private shape(ctx: Context, set: EntitySetInfo, row: Row, select: string[] | undefined, expand: ExpandItem[] | undefined): Row {
     const out: Row = { '@odata.etag': etagOf(row) };
-    const names = select ? [...select, ...(select.includes(set.key) ? [] : [set.key])] : [...set.columns.keys()];
+    const primaryId = this.primaryIdColumn(set);
+    const names = select ? [...select, ...[set.key, ...(primaryId ? [primaryId] : [])].filter((k) => !select.includes(k))] : [...set.columns.keys()];
     const ann = ctx.annotations;
     for (const name of names) {
       const column = set.columns.get(name);
@@ -1064,7 +1121,7 @@ export class DataverseApi {
       return jsonResponse(200, {
         '@odata.context': `${ctx.base}/$metadata#${this.schema.namespace}.WhoAmIResponse`,
         BusinessUnitId: this.businessUnitId,
-        UserId: ctx.req.caller.systemUserId,
+        UserId: ctx.user.systemUserId,
         OrganizationId: this.organizationId,
       });
     }
@@ -1175,6 +1232,8 @@ export class DataverseApi {
       };
       const inner: Context = {
         req,
+        user: ctx.user,
+        ...(ctx.onBehalfOf ? { onBehalfOf: ctx.onBehalfOf } : {}),
         prefs: parsePrefer(headers['prefer']),
         annotations: new AnnotationFilter(undefined),
         now: new Date(),

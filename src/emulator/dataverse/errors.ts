@@ -39,6 +39,20 @@ export const dvErrors = {
       `The property '${property}' does not exist on type '${qualifiedType}'. Make sure to only use property names that are defined by the type or mark the type as open type.`,
     ),
   badRequest: (message: string, code = '0x80060888') => new DataverseHttpError(400, code, message),
+  /** InvalidArgument (web-service-error-codes: 0x80040203), e.g. an impersonation header that is not a GUID. */
+  invalidArgument: (message: string) => new DataverseHttpError(400, '0x80040203', message),
+  /**
+   * `CallerObjectId`/`MSCRMCallerID` naming no user of the environment. Dataverse's exact answer is not
+   * documented; this is its not-found shape for a missing systemuser (ObjectDoesNotExist, 0x80040217).
+   */
+  impersonatedUserNotFound: (column: 'systemuserid' | 'azureactivedirectoryobjectid', value: string) =>
+    new DataverseHttpError(
+      404,
+      '0x80040217',
+      column === 'systemuserid'
+        ? `Entity 'systemuser' With Id = ${value} Does Not Exist`
+        : `A record with the specified key values does not exist in systemuser entity (azureactivedirectoryobjectid = ${value})`,
+    ),
   /** A value of the wrong Edm type in a body. */
   invalidValue: (literal: string, edmType: string) =>
     new DataverseHttpError(400, '0x80060888', `Cannot convert the literal '${literal}' to the expected type '${edmType}'.`),

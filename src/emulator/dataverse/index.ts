@@ -9,6 +9,7 @@ import { loadModel } from '../../codegen/model';
 import { DataverseApi, errorResponse, stableGuid, type ApiResponse } from './api';
 import type { CreateDataverseService, DataverseService } from './contract';
 import { DataverseHttpError, dvErrors } from './errors';
+import { systemUserIdFor } from './impersonation';
 import { DEFAULT_OPTION_SETS } from '../schema/default-optionsets';
 import { MetadataApi } from './metadata';
 import { buildSchema } from './schema';
@@ -93,6 +94,9 @@ export const createDataverseService: CreateDataverseService = async (options, co
           return;
         }
         const token = check.token;
+        // Budgets are per authenticated user (dp/api-limits.md: "Each authenticated user is limited
+        // independently"): the token's user, even when CallerObjectId/MSCRMCallerID impersonates someone
+        // else. The docs do not say impersonation moves the budget, so it stays with the caller.
         const admission = protection.admit(token.oid, Date.now());
         if (!admission.ok) {
           context.counters.throttled += 1;
@@ -119,7 +123,7 @@ export const createDataverseService: CreateDataverseService = async (options, co
               body: body.toString('utf8'),
               caller: {
                 oid: token.oid,
-                systemUserId: stableGuid(`dynamics-odata-emulator#systemuser#${token.oid}`),
+                systemUserId: systemUserIdFor(token.oid),
                 ...(token.upn !== undefined ? { upn: token.upn } : {}),
                 kind: token.kind,
               },
