@@ -1,3 +1,4 @@
+import { parseRetryAfter } from '../retryAfter';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -268,15 +269,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3), in milliseconds. */
-export function parseRetryAfter(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - Date.now());
-}
 
 /** Origin and path only: token URLs carry no secrets in the path, and the query only MSAL's client-request-id. */
 function describeUrl(url: string): string {

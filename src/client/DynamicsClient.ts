@@ -5,6 +5,7 @@ import { headerValue, type HttpRequest, type HttpResponse } from '../http/types'
 import { invalidArgument } from '../odata/fail';
 import { entityPath as odataEntityPath, normalizeGuid, parseEntityId, type RecordKey } from '../odata/keys';
 import { buildQuery, composePrefer, MAX_PAGE_SIZE, type QueryOptions } from '../odata/query';
+import { checkNextLink, parseCollectionPage } from '../odata/collection';
 import { decodeBatchResponse, encodeBatch, matchBatchResponses, MAX_BATCH_OPERATIONS, splitOperations, type BatchOperationSlot, type BatchPartResponse } from '../odata/batch';
 import { functionCall, operationPath, type FunctionParameterValue } from './functions';
 import { DEFAULT_CLIENT_OPTIONS, resolveClientOptions, type DynamicsClientOptions, type ResolvedClientConfig } from './options';
@@ -350,17 +351,9 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
         while (pending !== undefined && url !== undefined) {
           const { response, request } = await pending;
           pending = undefined;
-          const body = client.json(response, request);
-          if (body === null || typeof body !== 'object' || !Array.isArray((body as { value?: unknown }).value)) {
-            throw new DynamicsError(`GET ${url}: expected a collection ({ "value": [...] }) in the response`, {
-              code: ErrorCode.malformedResponse,
-              status: response.status,
-              request: { method: 'GET', url },
-            });
-          }
-          const collection = body as Record<string, unknown> & { value: Row[] };
+          const collection = parseCollectionPage<Row>(client.json(response, request));
           let rows = collection.value;
-          let next = nextLinkOf(collection, url, client.url);
+          let next = nextLinkOf(collection.nextLink, url, client.apiUrl);
           if (remaining !== undefined) {
             if (rows.length >= remaining) {
               rows = rows.slice(0, remaining);
@@ -370,11 +363,9 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
           }
           const page = rows as ContinuablePage<Row>;
           page.continuationToken = next;
-          if (typeof collection['@odata.count'] === 'number') page.count = collection['@odata.count'];
-          if (typeof collection['@Microsoft.Dynamics.CRM.totalrecordcount'] === 'number') page.totalRecordCount = collection['@Microsoft.Dynamics.CRM.totalrecordcount'];
-          if (typeof collection['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'] === 'boolean') {
-            page.totalRecordCountLimitExceeded = collection['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'];
-          }
+          if (collection.count !== undefined) page.count = collection.count;
+          if (collection.totalRecordCount !== undefined) page.totalRecordCount = collection.totalRecordCount;
+          if (collection.totalRecordCountLimitExceeded !== undefined) page.totalRecordCountLimitExceeded = collection.totalRecordCountLimitExceeded;
           url = next;
           if (next !== undefined) {
             pending = fetchPage(next);
@@ -899,20 +890,14 @@ function appendParams(url: string, params: Record<string, string | number | bool
   return `${url}${url.includes('?') ? '&' : '?'}${parts.join('&')}`;
 }
 
-/** The next page's URL, unmodified; a relative link is resolved against the page's URL. Refuses other origins. */
-function nextLinkOf(collection: Record<string, unknown>, current: string, origin: string): string | undefined {
-  const link = collection['@odata.nextLink'];
-  if (link === undefined || link === null) return undefined;
-  if (typeof link !== 'string' || link === '') {
-    throw new DynamicsError(`GET ${current}: @odata.nextLink is not a URL`, { code: ErrorCode.malformedResponse, request: { method: 'GET', url: current } });
-  }
-  const absolute = /^https?:\/\//i.test(link) ? link : new URL(link, current).href;
-  if (!absolute.startsWith(`${origin}/`)) {
-    throw new DynamicsError(`GET ${current}: @odata.nextLink points to another origin; not following it with our token`, {
-      code: ErrorCode.malformedResponse,
-      request: { method: 'GET', url: current },
-    });
-  }
+/**
+ * The next page's URL, unmodified (a relative link is resolved against the page's URL), checked by
+ * `checkNextLink` to stay under the API root so the bearer token goes nowhere else. A link back to
+ * the same page would loop forever, so it is refused too.
+ */
+function nextLinkOf(link: string | undefined, current: string, apiRoot: string): string | undefined {
+  if (link === undefined) return undefined;
+  const absolute = checkNextLink(/^https?:\/\//i.test(link) ? link : new URL(link, current).href, apiRoot);
   if (absolute === current) {
     throw new DynamicsError(`GET ${current}: @odata.nextLink points to the same page; stopping instead of looping`, {
       code: ErrorCode.malformedResponse,
