@@ -1,11 +1,15 @@
-import { parseRetryAfter } from '../retryAfter';
-import * as http from 'node:http';
 import * as https from 'node:https';
-import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
 import { AuthenticationError, DynamicsError, ErrorCode, NetworkError, ThrottledError, TimeoutError } from '../errors';
 import type { Logger } from '../logger';
+import { parseJson } from '../net/body';
+import { TransportError } from '../net/errors';
+import type { HttpMethod } from '../net/method';
+import { createTunnelingAgent, proxyFor } from '../net/proxy';
+import { sendRaw, type RequestFunction } from '../net/request';
+import { backoffDelay, retryDecisionForFailure, retryDecisionForStatus } from '../net/retry';
+import { parseRetryAfter } from '../net/retryAfter';
 
 /**
  * Retries of token-endpoint and discovery requests. MSAL itself never retries a token request,
@@ -28,12 +32,16 @@ export interface TokenRetryOptions {
 export interface HttpsNetworkClientOptions {
   /** PEM of extra trusted CA certificates (added to Node's default roots). */
   ca?: string;
-  /** `http://host:port` of an HTTP proxy that supports CONNECT. */
+  /** `http://host:port` of an HTTP proxy that supports CONNECT. Default: from the environment (`HTTPS_PROXY`, `NO_PROXY`). */
   proxy?: string;
   retry?: TokenRetryOptions;
-  /** Per-attempt timeout. Default: 30000. */
+  /** Deadline of one attempt, the whole response included. Default: 30000. */
   timeoutInMs?: number;
   logger: Logger;
+  /** Environment to read proxy settings from. Default: `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Injected for tests. Default: `Math.random`. */
+  random?: () => number;
 }
 
 /**
@@ -51,42 +59,62 @@ export class TransportFailure extends AuthError {
   }
 }
 
-const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
-const RETRY_ERRNOS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED']);
+/** Token responses are a few KB; anything near this is not one. */
+const MAX_TOKEN_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * How the token endpoint differs from the Web API in the shared retry rules (src/net/retry.ts):
+ *
+ * - Every token request is retry-safe: it creates nothing a re-send could duplicate. (An authorization
+ *   code is single use, so a re-send after a lost answer fails with `invalid_grant`, which is reported.)
+ * - A 500 is transient: MSAL.NET retries the token endpoint on every 5xx
+ *   (https://learn.microsoft.com/entra/msal/dotnet/advanced/exceptions/retry-policy), whereas a 500
+ *   from Dataverse is a real error (a plug-in) and is not retried.
+ */
+const TOKEN_RETRY_RULES = { retrySafe: true, retryInternalServerError: true } as const;
 
 interface RawResponse {
   status: number;
   headers: Record<string, string>;
-  text: string;
+  body: Buffer;
 }
 
 /**
- * MSAL's `INetworkModule` over `node:https`: keep-alive, an optional private CA and proxy,
- * bounded retries honouring `Retry-After`, and a strict JSON body. A non-JSON body (an HTML 502
- * page from a gateway) is an error: turning it into `{}` makes MSAL resolve with an empty
- * access token (protocol brief §1).
+ * MSAL's `INetworkModule` over net's {@link sendRaw}: keep-alive, an optional private CA, a proxy (the
+ * `proxy` option, or `HTTPS_PROXY`/`NO_PROXY` from the environment as for the Web API), bounded retries
+ * honouring `Retry-After` under the library's shared rules, an overall deadline per attempt (a server
+ * trickling bytes cannot hold a request open), a bounded body and a strict JSON decoder. A non-JSON
+ * body (an HTML 502 page from a gateway) is an error: turning it into `{}` makes MSAL resolve with an
+ * empty access token.
  */
 export class HttpsNetworkClient implements INetworkModule {
-  private readonly agent: https.Agent;
-  private readonly retry: Required<TokenRetryOptions>;
-  private readonly timeoutInMs: number;
-  private readonly logger: Logger;
-  private readonly proxy?: URL;
+  readonly #direct: https.Agent;
+  readonly #proxied = new Map<string, https.Agent>();
+  readonly #agentOptions: https.AgentOptions;
+  readonly #retry: Required<TokenRetryOptions>;
+  readonly #timeoutInMs: number;
+  readonly #logger: Logger;
+  readonly #proxy?: URL;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #random: () => number;
   /** The last failure, so that MSAL's generic `endpoints_resolution_error` can be explained. */
   lastFailure?: DynamicsError;
 
   constructor(options: HttpsNetworkClientOptions) {
-    this.logger = options.logger;
-    this.timeoutInMs = options.timeoutInMs ?? 30_000;
-    this.retry = {
+    this.#logger = options.logger;
+    this.#timeoutInMs = options.timeoutInMs ?? 30_000;
+    this.#retry = {
       maxRetries: options.retry?.maxRetries ?? 3,
       retryDelayInMs: options.retry?.retryDelayInMs ?? 500,
       maxRetryDelayInMs: options.retry?.maxRetryDelayInMs ?? 8_000,
       maxRetryAfterInMs: options.retry?.maxRetryAfterInMs ?? 60_000,
     };
-    this.proxy = options.proxy ? new URL(options.proxy) : undefined;
+    this.#proxy = options.proxy ? new URL(options.proxy) : undefined;
+    this.#env = options.env ?? process.env;
+    this.#random = options.random ?? Math.random;
     const ca = options.ca ? [...tls.rootCertificates, options.ca] : undefined;
-    this.agent = this.proxy ? new TunnelAgent(this.proxy, ca) : new https.Agent({ keepAlive: true, ca, maxSockets: 16 });
+    this.#agentOptions = { keepAlive: true, maxSockets: 16, ...(ca ? { ca } : {}) };
+    this.#direct = new https.Agent(this.#agentOptions);
   }
 
   sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
@@ -97,45 +125,52 @@ export class HttpsNetworkClient implements INetworkModule {
     return this.send<T>('POST', url, options);
   }
 
-  /** Closes idle keep-alive sockets. */
+  /** Closes idle keep-alive sockets and tunnels. */
   destroy(): void {
-    this.agent.destroy();
+    this.#direct.destroy();
+    for (const agent of this.#proxied.values()) agent.destroy();
+    this.#proxied.clear();
   }
 
-  private async send<T>(method: 'GET' | 'POST', url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
+  private async send<T>(method: HttpMethod, url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
     const where = describeUrl(url);
+    const timeoutInMs = timeout ?? this.#timeoutInMs;
     for (let attempt = 0; ; attempt++) {
       let raw: RawResponse;
       try {
-        raw = await this.once(method, url, options, timeout ?? this.timeoutInMs);
+        raw = await this.once(method, url, options, timeoutInMs);
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? '';
-        const timedOut = err instanceof RequestTimeout;
-        if ((timedOut || RETRY_ERRNOS.has(code)) && attempt < this.retry.maxRetries) {
+        const error = err instanceof TransportError ? err : new TransportError('network', err instanceof Error ? err.message : String(err));
+        const decision = error.kind === 'network' ? retryDecisionForFailure(error.errno, TOKEN_RETRY_RULES) : { retry: error.kind === 'timeout' };
+        if (decision.retry && attempt < this.#retry.maxRetries) {
           const delay = this.backoff(attempt);
-          this.logger.warn(`Token endpoint request failed (${timedOut ? 'timeout' : code}); retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
+          this.#logger.warn(`Token endpoint request failed (${error.kind === 'timeout' ? 'timeout' : (error.errno ?? error.kind)}); retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
           await sleep(delay);
           continue;
         }
-        const failure = timedOut
-          ? new TimeoutError(`${method} ${where} timed out after ${timeout ?? this.timeoutInMs} ms`, { code: ErrorCode.timeout, request: { method, url: where } })
-          : new NetworkError(`${method} ${where} failed: ${(err as Error).message}`, { code: ErrorCode.network, request: { method, url: where }, cause: err });
+        const failure =
+          error.kind === 'timeout'
+            ? new TimeoutError(`${method} ${where} timed out after ${timeoutInMs} ms`, { code: ErrorCode.timeout, request: { method, url: where } })
+            : error.kind === 'too_large'
+              ? new AuthenticationError(`${method} ${where}: ${error.message}`, { code: ErrorCode.responseTooLarge, request: { method, url: where } })
+              : new NetworkError(`${method} ${where} failed: ${error.message}${error.errno ? ` (${error.errno})` : ''}`, { code: ErrorCode.network, request: { method, url: where } });
         throw this.fail(failure);
       }
 
-      this.logger.debug?.(`${method} ${where} -> ${raw.status}`, { method, url: where, status: raw.status, attempt });
+      this.#logger.debug?.(`${method} ${where} -> ${raw.status}`, { method, url: where, status: raw.status, attempt });
       const retryAfterInMs = parseRetryAfter(raw.headers['retry-after']);
-      if (RETRY_STATUSES.has(raw.status)) {
-        const canWait = retryAfterInMs === undefined || retryAfterInMs <= this.retry.maxRetryAfterInMs;
-        if (attempt < this.retry.maxRetries && canWait) {
+      const decision = retryDecisionForStatus(raw.status, TOKEN_RETRY_RULES);
+      if (decision.retry || raw.status >= 500) {
+        const canWait = retryAfterInMs === undefined || retryAfterInMs <= this.#retry.maxRetryAfterInMs;
+        if (decision.retry && attempt < this.#retry.maxRetries && canWait) {
           const delay = retryAfterInMs ?? this.backoff(attempt);
-          this.logger.warn(`Token endpoint answered ${raw.status}; retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
+          this.#logger.warn(`Token endpoint answered ${raw.status}; retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
           await sleep(delay);
           continue;
         }
-        const parsed = tryParse(raw.text);
-        const body = sanitizeErrorBody(parsed);
-        const entra = entraDetails(parsed);
+        const parsed = parseJson(raw.body);
+        const body = sanitizeErrorBody(parsed.ok ? parsed.value : undefined);
+        const entra = entraDetails(parsed.ok ? parsed.value : undefined);
         const base = {
           status: raw.status,
           body,
@@ -151,16 +186,15 @@ export class HttpsNetworkClient implements INetworkModule {
         throw this.fail(failure);
       }
 
-      let body: unknown;
-      try {
-        body = JSON.parse(raw.text);
-      } catch {
+      const parsed = parseJson(raw.body);
+      if (!parsed.ok) {
         const failure = new AuthenticationError(
           `${method} ${where} answered ${raw.status} with a body that is not JSON (${raw.headers['content-type'] ?? 'no content-type'})`,
           { code: ErrorCode.malformedResponse, status: raw.status, request: { method, url: where }, headers: pickHeaders(raw.headers) },
         );
         throw this.fail(failure);
       }
+      const body = parsed.value;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         const failure = new AuthenticationError(`${method} ${where} answered ${raw.status} with JSON that is not an object`, {
           code: ErrorCode.malformedResponse,
@@ -180,95 +214,52 @@ export class HttpsNetworkClient implements INetworkModule {
   }
 
   private backoff(attempt: number): number {
-    const base = Math.min(this.retry.maxRetryDelayInMs, this.retry.retryDelayInMs * 2 ** attempt);
-    return Math.round(base * (0.8 + Math.random() * 0.4));
+    return Math.round(backoffDelay(attempt, this.#random, this.#retry.retryDelayInMs, this.#retry.maxRetryDelayInMs));
   }
 
-  private once(method: string, url: string, options: NetworkRequestOptions | undefined, timeoutInMs: number): Promise<RawResponse> {
-    return new Promise((resolve, reject) => {
-      const target = new URL(url);
-      if (target.protocol !== 'https:') {
-        reject(new Error(`refusing to send a token request over ${target.protocol}`));
-        return;
-      }
-      const headers: Record<string, string | number> = { ...(options?.headers ?? {}) };
-      const body = method === 'POST' ? Buffer.from(options?.body ?? '', 'utf8') : undefined;
-      if (body) headers['content-length'] = body.length;
-      const req = https.request(
-        target,
-        { method, headers, agent: this.agent },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            const out: Record<string, string> = {};
-            for (const [k, v] of Object.entries(res.headers)) {
-              if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
-            }
-            resolve({ status: res.statusCode ?? 0, headers: out, text: Buffer.concat(chunks).toString('utf8') });
-          });
-        },
-      );
-      req.setTimeout(timeoutInMs, () => req.destroy(new RequestTimeout()));
-      req.on('error', reject);
-      req.end(body);
+  /** The agent for `target`: direct, or through the configured or environment proxy. */
+  private agentFor(target: URL): https.Agent {
+    const proxy = this.#proxy ?? proxyFor(target, this.#env);
+    if (proxy === undefined) return this.#direct;
+    let agent = this.#proxied.get(proxy.href);
+    if (agent === undefined) {
+      agent = createTunnelingAgent(proxy, true, this.#agentOptions) as https.Agent;
+      this.#proxied.set(proxy.href, agent);
+    }
+    return agent;
+  }
+
+  private async once(method: HttpMethod, url: string, options: NetworkRequestOptions | undefined, timeoutInMs: number): Promise<RawResponse> {
+    const target = new URL(url);
+    if (target.protocol !== 'https:') throw new TransportError('invalid', `refusing to send a token request over ${target.protocol}`);
+    const headers: Record<string, string | number> = { ...(options?.headers ?? {}) };
+    const body = method === 'POST' ? Buffer.from(options?.body ?? '', 'utf8') : undefined;
+    if (body) headers['content-length'] = body.length;
+    const agent = this.agentFor(target);
+    const deadline = Date.now() + timeoutInMs;
+    const res = await sendRaw(https.request as RequestFunction, {
+      method,
+      hostname: target.hostname.replace(/^\[|\]$/g, ''),
+      port: target.port === '' ? undefined : Number(target.port),
+      path: `${target.pathname}${target.search}`,
+      headers,
+      body,
+      agent,
+      deadline,
+      maxResponseBytes: MAX_TOKEN_RESPONSE_BYTES,
+      ...(agent !== this.#direct ? { extra: { tunnelTimeoutInMs: timeoutInMs } } : {}),
     });
-  }
-
-}
-
-class RequestTimeout extends Error {
-  constructor() {
-    super('request timed out');
-  }
-}
-
-/**
- * An https agent that reaches every origin through an HTTP proxy's CONNECT tunnel.
- * Node's agent accepts an asynchronous `createConnection(options, callback)`.
- */
-class TunnelAgent extends https.Agent {
-  constructor(
-    private readonly proxyUrl: URL,
-    private readonly caList?: string[],
-  ) {
-    super({ keepAlive: true, ca: caList, maxSockets: 16 });
-  }
-
-  override createConnection(options: http.RequestOptions, callback?: (err: Error | null, stream: import('node:stream').Duplex) => void): undefined {
-    const fail = (err: Error): void => (callback as unknown as (e: Error) => void)?.(err);
-    const host = options.host ?? (options as tls.ConnectionOptions).servername ?? 'localhost';
-    const port = Number(options.port ?? 443);
-    const proxyAuth = this.proxyUrl.username
-      ? { 'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(this.proxyUrl.username)}:${decodeURIComponent(this.proxyUrl.password)}`).toString('base64')}` }
-      : {};
-    const connectReq = http.request({
-      host: this.proxyUrl.hostname,
-      port: Number(this.proxyUrl.port || 80),
-      method: 'CONNECT',
-      path: `${host}:${port}`,
-      headers: { host: `${host}:${port}`, ...proxyAuth },
-    });
-    connectReq.once('connect', (res, socket) => {
-      if (res.statusCode !== 200) {
-        socket.destroy();
-        fail(new Error(`proxy CONNECT to ${host}:${port} answered ${res.statusCode}`));
-        return;
-      }
-      const secure = tls.connect({ ...(options as tls.ConnectionOptions), socket, servername: net.isIP(host) ? undefined : host, ca: this.caList });
-      callback?.(null, secure);
-    });
-    connectReq.once('error', fail);
-    connectReq.end();
-    return undefined;
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+    }
+    return { status: res.status, headers: out, body: res.body };
   }
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
-
 
 /** Origin and path only: token URLs carry no secrets in the path, and the query only MSAL's client-request-id. */
 function describeUrl(url: string): string {

@@ -1,10 +1,15 @@
 /**
- * Downloads for live generation: `$metadata` and option-set metadata over node:https with a
- * bearer token. node:https rather than axios because the generator shares nothing with the
- * runtime's HTTP stack (STYLE.md), and streaming lets it report progress on 4 MB+ documents.
+ * Downloads for live generation: `$metadata` and option-set metadata with a bearer token, through
+ * the library's one network layer (src/net: deadline, abort, bounded and decompressed body), not the
+ * runtime client: the generator shares nothing with it but that leaf, and it reports progress on
+ * 4 MB+ documents as bytes arrive.
  */
 import * as https from 'node:https';
-import * as zlib from 'node:zlib';
+import { parseJson } from '../net/body';
+import { TransportError } from '../net/errors';
+import { excerpt } from '../net/excerpt';
+import { redact } from '../net/redact';
+import { sendRaw, type RequestFunction } from '../net/request';
 import { CodegenError } from './errors';
 
 /** Progress of one download, reported as bytes arrive. */
@@ -23,8 +28,10 @@ export interface DownloadOptions {
   accept: string;
   /** PEM of CA certificates to trust (the emulator's, a corporate proxy's). Default: Node's bundled roots. */
   ca?: string | Buffer | Array<string | Buffer>;
-  /** Default 120000. */
+  /** Deadline of the whole download. Default 120000. */
   timeoutInMs?: number;
+  /** Limit of the body, raw and decompressed. Default: 128 MiB (the largest real `$metadata` documents are tens of MB). */
+  maxResponseBytes?: number;
   what: string;
   onProgress?: (progress: DownloadProgress) => void;
   abortSignal?: AbortSignal;
@@ -36,63 +43,53 @@ export interface DownloadResult {
 }
 
 /** GET `url`; resolves with the status and the (decompressed) body text for any status. */
-export function download(url: string, options: DownloadOptions): Promise<DownloadResult> {
+export async function download(url: string, options: DownloadOptions): Promise<DownloadResult> {
   const u = new URL(url);
-  if (u.protocol !== 'https:') return Promise.reject(new CodegenError('invalid_option', `url: expected an https:// URL, got ${u.protocol}//${u.host}`));
-  return new Promise<DownloadResult>((resolve, reject) => {
-    const req = https.request(
-      u,
-      {
-        method: 'GET',
-        headers: {
-          Authorization: `Bearer ${options.token}`,
-          Accept: options.accept,
-          'Accept-Encoding': 'gzip',
-          'OData-MaxVersion': '4.0',
-          'OData-Version': '4.0',
-        },
-        ca: options.ca,
-        timeout: options.timeoutInMs ?? 120_000,
-        signal: options.abortSignal,
+  if (u.protocol !== 'https:') throw new CodegenError('invalid_option', `url: expected an https:// URL, got ${u.protocol}//${u.host}`);
+  const where = `GET ${u.origin}${u.pathname}`;
+  const agent = new https.Agent({ keepAlive: false, ...(options.ca === undefined ? {} : { ca: options.ca }) });
+  let received = 0;
+  let total: number | undefined;
+  try {
+    const res = await sendRaw(https.request as RequestFunction, {
+      method: 'GET',
+      hostname: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port === '' ? undefined : Number(u.port),
+      path: `${u.pathname}${u.search}`,
+      headers: {
+        Authorization: `Bearer ${options.token}`,
+        Accept: options.accept,
+        'Accept-Encoding': 'gzip',
+        'OData-MaxVersion': '4.0',
+        'OData-Version': '4.0',
       },
-      (res) => {
-        const total = Number(res.headers['content-length']);
-        const totalBytes = Number.isFinite(total) && total > 0 ? total : undefined;
-        let received = 0;
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => {
-          received += chunk.length;
-          chunks.push(chunk);
-          options.onProgress?.({ what: options.what, receivedBytes: received, ...(totalBytes !== undefined ? { totalBytes } : {}), done: false });
-        });
-        res.on('error', (err) => reject(new CodegenError('download_failed', `GET ${u.origin}${u.pathname}: ${err.message}`, { cause: err })));
-        res.on('end', () => {
-          options.onProgress?.({ what: options.what, receivedBytes: received, ...(totalBytes !== undefined ? { totalBytes } : {}), done: true });
-          let buf = Buffer.concat(chunks);
-          try {
-            if (/\bgzip\b/i.test(String(res.headers['content-encoding'] ?? ''))) buf = zlib.gunzipSync(buf);
-          } catch (err) {
-            reject(new CodegenError('download_failed', `GET ${u.origin}${u.pathname}: the gzip body could not be decompressed`, { cause: err }));
-            return;
-          }
-          resolve({ status: res.statusCode ?? 0, body: buf.toString('utf8') });
-        });
+      agent,
+      deadline: Date.now() + (options.timeoutInMs ?? 120_000),
+      abortSignal: options.abortSignal,
+      maxResponseBytes: options.maxResponseBytes,
+      onData: (bytes, declared) => {
+        received = bytes;
+        total = declared !== undefined && declared > 0 ? declared : undefined;
+        options.onProgress?.({ what: options.what, receivedBytes: bytes, ...(total !== undefined ? { totalBytes: total } : {}), done: false });
       },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no response within ${options.timeoutInMs ?? 120_000} ms`)));
-    req.on('error', (err) => reject(new CodegenError('download_failed', `GET ${u.origin}${u.pathname}: ${err.message}`, { cause: err })));
-    req.end();
-  });
+    });
+    options.onProgress?.({ what: options.what, receivedBytes: received, ...(total !== undefined ? { totalBytes: total } : {}), done: true });
+    return { status: res.status, body: res.body.toString('utf8') };
+  } catch (error) {
+    const message = error instanceof TransportError ? error.message : error instanceof Error ? error.message : String(error);
+    throw new CodegenError('download_failed', `${where}: ${redact(message)}`);
+  } finally {
+    agent.destroy();
+  }
 }
 
 /** A short, token-free description of a failed response for error messages. */
 export function describeFailure(status: number, body: string): string {
-  try {
-    const parsed = JSON.parse(body) as { error?: { code?: unknown; message?: unknown } };
-    if (parsed.error && typeof parsed.error.message === 'string') return `${status} ${String(parsed.error.code ?? '')}: ${parsed.error.message}`.slice(0, 300);
-  } catch {
-    // not JSON: fall through to the text
+  const parsed = parseJson(body);
+  if (parsed.ok) {
+    const error = (parsed.value as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    if (error && typeof error.message === 'string') return redact(`${status} ${String(error.code ?? '')}: ${error.message}`).slice(0, 300);
   }
-  const text = body.replace(/\s+/g, ' ').trim();
-  return `${status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+  const text = excerpt(body);
+  return `${status}${text ? `: ${text}` : ''}`;
 }

@@ -13,6 +13,8 @@ export const ErrorCode = {
   throttled: 'throttled',
   /** The response could not be understood (an HTML error page, truncated JSON, a bad multipart body). */
   malformedResponse: 'malformed_response',
+  /** A response body (raw or decompressed) was larger than `maxResponseBytes`. */
+  responseTooLarge: 'response_too_large',
   /** The connection failed (reset, refused, DNS, TLS). */
   network: 'network_error',
   /** The request took longer than `timeoutInMs`. */

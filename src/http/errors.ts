@@ -9,11 +9,11 @@ import {
   TimeoutError,
   type DynamicsErrorOptions,
 } from '../errors';
-import { parseServiceError } from '../odata/errors';
-import { TransportError, headerValue, type HttpRequest, type HttpResponse } from './types';
-
-/** Longest piece of a non-JSON body quoted in an error message. */
-const MAX_EXCERPT = 200;
+import { decodeText, isJsonContentType as isJson, parseJson } from '../net/body';
+import { excerpt } from '../net/excerpt';
+import { headerValue, requestIdOf as readRequestId } from '../net/headers';
+import { parseServiceError } from './serviceError';
+import { TransportError, type HttpRequest, type HttpResponse } from './types';
 
 /** Headers never copied into an error: cookies carry session affinity, nothing a caller needs. */
 const DROPPED_HEADERS = new Set(['set-cookie', 'authorization', 'www-authenticate-internal']);
@@ -35,21 +35,13 @@ export function plainResponseHeaders(headers: HttpResponse['headers']): Record<s
 }
 
 /** `x-ms-service-request-id`, or `REQ_ID` / `request-id` as older front ends send it. */
-export function requestIdOf(headers: HttpResponse['headers']): string | undefined {
-  return headerValue(headers, 'x-ms-service-request-id') ?? headerValue(headers, 'req_id') ?? headerValue(headers, 'request-id');
-}
+export const requestIdOf = readRequestId;
 
 /** Whether the response says its body is JSON (`application/json`, with or without OData parameters). */
-export function isJsonContentType(headers: HttpResponse['headers']): boolean {
-  const type = headerValue(headers, 'content-type');
-  return type !== undefined && /^application\/(?:[\w.+-]*\+)?json\b/i.test(type.trimStart());
-}
+export const isJsonContentType = isJson;
 
 /** Body text, without a UTF-8 byte order mark. */
-export function bodyText(body: Buffer): string {
-  const text = body.toString('utf8');
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-}
+export const bodyText = decodeText;
 
 /**
  * Parses a JSON response body; a body that is not valid JSON (truncated, an HTML page) becomes a
@@ -57,29 +49,21 @@ export function bodyText(body: Buffer): string {
  */
 export function parseJsonBody(response: HttpResponse, request: Pick<HttpRequest, 'method' | 'url'>): unknown {
   if (response.body.length === 0) return undefined;
-  const text = bodyText(response.body);
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (cause) {
-    throw new DynamicsError(
-      `${request.method} ${request.url}: the ${response.status} response is not valid JSON (${headerValue(response.headers, 'content-type') ?? 'no content-type'}, ${response.body.length} bytes): ${excerpt(text)}`,
-      {
-        code: ErrorCode.malformedResponse,
-        status: response.status,
-        body: excerpt(text),
-        requestId: requestIdOf(response.headers),
-        request: describeRequest(request),
-        headers: plainResponseHeaders(response.headers),
-        cause: cause instanceof Error ? new Error(cause.message) : undefined,
-      },
-    );
-  }
-}
-
-function excerpt(text: string): string {
-  // Markup and runs of whitespace say nothing useful in a log line.
-  const flat = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
-  return flat.length > MAX_EXCERPT ? `${flat.slice(0, MAX_EXCERPT)}…` : flat;
+  const parsed = parseJson(response.body);
+  if (parsed.ok) return parsed.value;
+  const quoted = excerpt(parsed.text);
+  throw new DynamicsError(
+    `${request.method} ${request.url}: the ${response.status} response is not valid JSON (${headerValue(response.headers, 'content-type') ?? 'no content-type'}, ${response.body.length} bytes): ${quoted}`,
+    {
+      code: ErrorCode.malformedResponse,
+      status: response.status,
+      body: quoted,
+      requestId: requestIdOf(response.headers),
+      request: describeRequest(request),
+      headers: plainResponseHeaders(response.headers),
+      cause: new Error(parsed.error.message),
+    },
+  );
 }
 
 /**
@@ -133,16 +117,25 @@ export function statusError(
   }
 }
 
+const TRANSPORT_CODES: Readonly<Record<TransportError['kind'], string>> = {
+  network: ErrorCode.network,
+  timeout: ErrorCode.timeout,
+  aborted: ErrorCode.aborted,
+  invalid: ErrorCode.invalidArgument,
+  too_large: ErrorCode.responseTooLarge,
+  undecodable: ErrorCode.malformedResponse,
+};
+
 /** The DynamicsError for a request that got no response. */
 export function transportErrorToDynamicsError(error: TransportError, request: Pick<HttpRequest, 'method' | 'url' | 'attempts'>): DynamicsError {
   const attempts = request.attempts !== undefined && request.attempts > 1 ? ` after ${request.attempts} attempts` : '';
   const where = `${request.method} ${request.url}${attempts}`;
   const options: DynamicsErrorOptions = {
-    code: error.kind === 'timeout' ? ErrorCode.timeout : error.kind === 'aborted' ? ErrorCode.aborted : error.kind === 'invalid' ? ErrorCode.invalidArgument : ErrorCode.network,
+    code: TRANSPORT_CODES[error.kind],
     retryAfterInMs: error.retryAfterInMs,
     request: describeRequest(request),
   };
   if (error.kind === 'timeout') return new TimeoutError(`${where}: ${error.message}`, options);
-  if (error.kind === 'aborted' || error.kind === 'invalid') return new DynamicsError(`${where}: ${error.message}`, options);
+  if (error.kind !== 'network') return new DynamicsError(`${where}: ${error.message}`, options);
   return new NetworkError(`${where}: ${error.message}${error.errno ? ` (${error.errno})` : ''}`, options);
 }

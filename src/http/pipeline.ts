@@ -7,7 +7,7 @@ import { ConcurrencyLimiter, concurrencyPolicy } from './policies/concurrencyPol
 import { retryPolicy } from './policies/retryPolicy';
 import { ThrottleGate, throttlePolicy } from './policies/throttlePolicy';
 import { createTransport, type Transport } from './transport';
-import { parseRetryAfter } from '../odata/errors';
+import { parseRetryAfter } from '../net/retryAfter';
 import { TransportError, type HttpRequest, type HttpResponse, type PipelinePolicy, type SendRequest } from './types';
 
 /** Everything {@link createPipeline} needs, already validated and defaulted by the client. */

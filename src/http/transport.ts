@@ -1,8 +1,8 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as zlib from 'node:zlib';
-import axios, { type AxiosAdapter, type AxiosRequestConfig, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
-import { createTunnelingAgent, proxyFor } from './proxy';
+import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+import { createTunnelingAgent, proxyFor } from '../net/proxy';
+import { sendRaw, type RequestFunction } from '../net/request';
 import { TransportError, type HttpRequest, type HttpResponse } from './types';
 
 /** Options of {@link createTransport}. */
@@ -23,9 +23,6 @@ export interface Transport {
   close(): void;
 }
 
-/** Bodies up to this size are inflated synchronously: cheaper than a thread-pool round trip. */
-const SYNC_INFLATE_LIMIT = 64 * 1024;
-
 /**
  * The transport: axios with one keep-alive agent per client and a lean adapter over node's `https`
  * (performance-notes.md: axios's default Node adapter wraps every request in `follow-redirects` and a
@@ -45,7 +42,7 @@ export function createTransport(options: TransportOptions): Transport {
   const agent = proxy !== undefined ? createTunnelingAgent(proxy, isHttps, agentOptions) : isHttps ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   const proxied = proxy !== undefined;
 
-  const adapter: AxiosAdapter = createLeanAdapter(isHttps ? https.request : http.request, agent, target, options.origin, proxied);
+  const adapter: AxiosAdapter = createLeanAdapter((isHttps ? https.request : http.request) as RequestFunction, agent, target, options.origin, proxied);
   // A bare `Axios` with only the adapter as defaults, not `axios.create()`: axios merges its defaults
   // into every request and then walks every key of the merged config several times (its
   // prototype-pollution guards, header normalisation), so its CPU per request grows with the number
@@ -62,9 +59,10 @@ export function createTransport(options: TransportOptions): Transport {
     proxied,
     send(request: HttpRequest): Promise<HttpResponse> {
       // Only the keys in use: each one costs axios a few property walks per request.
-      const config: AxiosRequestConfig = { method: request.method, url: request.url, headers: request.headers };
+      const config: Partial<LeanConfig> = { method: request.method, url: request.url, headers: request.headers as LeanConfig['headers'] };
       if (request.body !== undefined) config.data = request.body;
-      if (request.deadline !== Infinity) config.timeout = Math.max(1, request.deadline - Date.now());
+      if (request.deadline !== Infinity) config.deadline = request.deadline;
+      if (request.maxResponseBytes !== undefined) config.maxResponseBytes = request.maxResponseBytes;
       if (request.abortSignal !== undefined) config.signal = request.abortSignal;
       return instance.request(config).then(toHttpResponse, (error: unknown) => {
         throw sanitizeError(error);
@@ -75,8 +73,6 @@ export function createTransport(options: TransportOptions): Transport {
     },
   };
 }
-
-type RequestFn = typeof https.request;
 
 /** What the lean adapter hands axios, plus the node headers untouched (cheaper to read than AxiosHeaders). */
 interface LeanResponse extends AxiosResponse<Buffer> {
@@ -116,134 +112,90 @@ function sanitizeError(error: unknown): TransportError {
   return new TransportError('network', message, code);
 }
 
-function createLeanAdapter(request: RequestFn, agent: http.Agent, target: URL, origin: string, tunnelled: boolean): AxiosAdapter {
-  const hostname = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
-  const port = target.port === '' ? undefined : Number(target.port);
-  const prefix = `${origin}/`;
-
-  return (config: InternalAxiosRequestConfig) =>
-    new Promise<AxiosResponse>((resolve, reject) => {
-      const url = config.url ?? '';
-      // The pipeline only builds URLs on the client's origin; anything else is a bug, never sent.
-      if (!url.startsWith(prefix)) {
-        reject(new TransportError('network', 'refusing to send a request to another origin'));
-        return;
-      }
-      // Sliced, not re-serialized through URL: `@odata.nextLink` must go out byte for byte.
-      const path = url.slice(origin.length);
-      const headers = config.headers.toJSON() as Record<string, string>;
-      const data = config.data as string | Buffer | undefined;
-      if (data !== undefined && data !== null) headers['Content-Length'] = String(Buffer.byteLength(data));
-      if (headers['Accept-Encoding'] === undefined && headers['accept-encoding'] === undefined) headers['Accept-Encoding'] = 'gzip, deflate, br';
-
-      const signal = config.signal as AbortSignal | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      let settled = false;
-      const settle = (error: TransportError | undefined, response?: AxiosResponse) => {
-        if (settled) return;
-        settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (error) reject(error);
-        else resolve(response as AxiosResponse);
-      };
-      const onAbort = () => {
-        req.destroy();
-        settle(new TransportError('aborted', 'the request was aborted'));
-      };
-
-      const timeout = config.timeout ?? 0;
-      let req: http.ClientRequest;
-      try {
-        req = request({
-          agent,
-          hostname,
-          port,
-          path,
-          method: (config.method ?? 'get').toUpperCase(),
-          headers,
-          // Passed through node's Agent to the tunnel, so a CONNECT left unanswered gives up with the request.
-          ...(tunnelled && timeout > 0 ? { tunnelTimeoutInMs: timeout } : {}),
-        });
-      } catch (error) {
-        // Node validates the path and header values synchronously (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_CHAR).
-        const e = error as NodeJS.ErrnoException;
-        reject(new TransportError('invalid', e.message, e.code));
-        return;
-      }
-      req.on('error', (error: NodeJS.ErrnoException) => settle(new TransportError('network', error.message, error.code)));
-      req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let length = 0;
-        res.on('data', (chunk: Buffer) => {
-          chunks.push(chunk);
-          length += chunk.length;
-        });
-        res.on('error', (error: NodeJS.ErrnoException) => settle(new TransportError('network', error.message, error.code)));
-        res.on('end', () => {
-          const raw = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
-          const done = (body: Buffer) =>
-            settle(undefined, {
-              data: body,
-              status: res.statusCode ?? 0,
-              statusText: res.statusMessage ?? '',
-              // Empty on purpose: axios would copy node's headers into two AxiosHeaders objects per
-              // response, normalising every name, which cost as much as the rest of axios together, and
-              // nothing reads them there: the pipeline takes `nodeHeaders`, as node parsed them.
-              headers: {},
-              nodeHeaders: res.headers,
-              config,
-            } as LeanResponse);
-          inflate(raw, res.headers['content-encoding'], (error, body) => {
-            if (error) settle(new TransportError('network', `could not decode the ${String(res.headers['content-encoding'])} response body: ${error.message}`));
-            else done(body as Buffer);
-          });
-        });
-      });
-
-      if (signal) {
-        if (signal.aborted) {
-          onAbort();
-          return;
-        }
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-      if (timeout > 0) {
-        timer = setTimeout(() => {
-          req.destroy();
-          settle(new TransportError('timeout', `no response within ${timeout} ms`, 'ETIMEDOUT'));
-        }, timeout);
-      }
-      req.end(data ?? undefined);
-    });
+/** The pipeline's deadline and body limit travel to the adapter on the axios config. */
+interface LeanConfig extends InternalAxiosRequestConfig {
+  deadline?: number;
+  maxResponseBytes?: number;
 }
 
-function inflate(raw: Buffer, encoding: string | undefined, callback: (error: Error | null, body?: Buffer) => void): void {
-  if (encoding === undefined || encoding === 'identity' || raw.length === 0) {
-    callback(null, raw);
-    return;
-  }
-  const kind = encoding.trim().toLowerCase();
-  const sync = raw.length <= SYNC_INFLATE_LIMIT;
+/**
+ * The adapter: hands the exchange to net's {@link sendRaw} (deadline, abort, bounded body,
+ * decompression off the loop) and wraps the answer as axios expects it.
+ */
+function createLeanAdapter(request: RequestFunction, agent: http.Agent, target: URL, origin: string, tunnelled: boolean): AxiosAdapter {
+  const hostname = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
+  const port = target.port === '' ? undefined : Number(target.port);
+
+  return (config: InternalAxiosRequestConfig) => {
+    const url = config.url ?? '';
+    // The pipeline only builds URLs on the client's origin; anything else is a bug, never sent.
+    if (!sameOrigin(url, origin)) return Promise.reject(new TransportError('invalid', 'refusing to send a request to another origin'));
+    // Cut from the URL, not re-serialized through URL: `@odata.nextLink` must go out byte for byte.
+    const path = pathOf(url);
+    const headers = config.headers.toJSON() as Record<string, string>;
+    const data = config.data as string | Buffer | undefined;
+    if (data !== undefined && data !== null) headers['Content-Length'] = String(Buffer.byteLength(data));
+    if (headers['Accept-Encoding'] === undefined && headers['accept-encoding'] === undefined) headers['Accept-Encoding'] = 'gzip, deflate, br';
+    const lean = config as LeanConfig;
+    const deadline = lean.deadline ?? Infinity;
+    return sendRaw(request, {
+      method: (config.method ?? 'get').toUpperCase(),
+      hostname,
+      port,
+      path,
+      headers,
+      body: data ?? undefined,
+      agent,
+      deadline,
+      abortSignal: config.signal as AbortSignal | undefined,
+      maxResponseBytes: lean.maxResponseBytes,
+      // Passed through node's Agent to the tunnel, so a CONNECT left unanswered gives up with the request.
+      ...(tunnelled && deadline !== Infinity ? { extra: { tunnelTimeoutInMs: Math.max(1, deadline - Date.now()) } } : {}),
+    }).then(
+      (res) =>
+        ({
+          data: res.body,
+          status: res.status,
+          statusText: res.statusMessage,
+          // Empty on purpose: axios would copy node's headers into two AxiosHeaders objects per
+          // response, normalising every name, which cost as much as the rest of axios together, and
+          // nothing reads them there: the pipeline takes `nodeHeaders`, as node parsed them.
+          headers: {},
+          nodeHeaders: res.headers,
+          config,
+        }) as LeanResponse,
+    );
+  };
+}
+
+/**
+ * Whether `url` is on `origin` (scheme and host compared without regard to case, as URLs define them;
+ * userinfo refused). The path is not looked at. A fast path covers the URLs the pipeline builds itself.
+ */
+export function sameOrigin(url: string, origin: string): boolean {
+  if (url.startsWith(origin) && url.charCodeAt(origin.length) === 47 /* / */) return true;
+  return originOf(url) === origin.toLowerCase();
+}
+
+/** Everything after the authority of an absolute URL (`/` when there is nothing). */
+function pathOf(url: string): string {
+  const start = url.indexOf('//');
+  const slash = url.indexOf('/', start + 2);
+  const query = url.indexOf('?', start + 2);
+  if (slash === -1 || (query !== -1 && query < slash)) return `/${query === -1 ? '' : url.slice(query)}`;
+  return url.slice(slash);
+}
+
+/** The lower-cased origin of an absolute http(s) URL, or undefined when it has none or carries userinfo. */
+export function originOf(url: string): string | undefined {
+  let parsed: URL;
   try {
-    if (kind === 'gzip' || kind === 'x-gzip') {
-      if (sync) callback(null, zlib.gunzipSync(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH }));
-      else zlib.gunzip(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH }, callback);
-    } else if (kind === 'deflate') {
-      // Some servers send raw deflate without the zlib wrapper; inflate tells them apart by the header byte.
-      const fn = (raw[0] & 0x0f) === 0x08 ? zlib.inflate : zlib.inflateRaw;
-      const fnSync = fn === zlib.inflate ? zlib.inflateSync : zlib.inflateRawSync;
-      if (sync) callback(null, fnSync(raw));
-      else fn(raw, callback);
-    } else if (kind === 'br') {
-      if (sync) callback(null, zlib.brotliDecompressSync(raw));
-      else zlib.brotliDecompress(raw, callback);
-    } else {
-      callback(new Error(`unsupported content-encoding ${JSON.stringify(encoding)}`));
-    }
-  } catch (error) {
-    callback(error as Error);
+    parsed = new URL(url);
+  } catch {
+    return undefined;
   }
+  if ((parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || parsed.username !== '' || parsed.password !== '') return undefined;
+  return parsed.origin.toLowerCase();
 }
 
 /**

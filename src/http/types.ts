@@ -3,8 +3,11 @@
  * that knows it, so no public type ever exposes it.
  */
 
-/** HTTP methods the Web API uses. */
-export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+import type { HttpMethod } from '../net/method';
+
+export type { HttpMethod } from '../net/method';
+export { TransportError, type TransportFailureKind } from '../net/errors';
+export { headerValue } from '../net/headers';
 
 /** One logical call travelling through the pipeline; policies may re-send it (retries). */
 export interface HttpRequest {
@@ -27,6 +30,8 @@ export interface HttpRequest {
   ambiguousRetries?: number;
   /** Set by the retry policy: how many attempts were made. */
   attempts?: number;
+  /** Limit of the response body, raw and decompressed. Default: net's `DEFAULT_MAX_RESPONSE_BYTES`. */
+  maxResponseBytes?: number;
 }
 
 /** A response as the transport read it: the body is raw bytes, decompressed. */
@@ -44,32 +49,4 @@ export type SendRequest = (request: HttpRequest) => Promise<HttpResponse>;
 export interface PipelinePolicy {
   readonly name: string;
   sendRequest(request: HttpRequest, next: SendRequest): Promise<HttpResponse>;
-}
-
-/** Why no response arrived. */
-export type TransportFailure = 'network' | 'timeout' | 'aborted' | 'invalid';
-
-/**
- * A request that got no usable response. Carries no request config and no headers, so nothing
- * secret can leak through it; the client turns it into a `NetworkError`, `TimeoutError`, or a
- * `DynamicsError` coded `aborted` or (`invalid`: node refused the request line or a header) `invalid_argument`.
- */
-export class TransportError extends Error {
-  override name = 'TransportError';
-  constructor(
-    readonly kind: TransportFailure,
-    message: string,
-    /** Node's error code (`ECONNRESET`, `ECONNREFUSED`, …) when there was one. */
-    readonly errno?: string,
-    /** How long the service asked to wait, when the failure came from a throttling wait. */
-    readonly retryAfterInMs?: number,
-  ) {
-    super(message);
-  }
-}
-
-/** Reads one header value as a string (arrays are joined as HTTP allows). */
-export function headerValue(headers: HttpResponse['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : value;
 }

@@ -1,6 +1,6 @@
 /**
  * OData protocol helpers for the Dataverse Web API: record keys, query strings and `Prefer`,
- * `$batch` encoding and decoding, and service-error parsing. Pure functions: no I/O.
+ * `$batch` encoding and decoding. Pure functions: no I/O.
  */
 export {
   entityPath,
@@ -51,5 +51,4 @@ export {
   type EncodeBatchOptions,
   type EncodedBatch,
 } from './batch';
-export { headerValue, parseRetryAfter, parseServiceError, type ResponseHeaders, type ServiceErrorInfo } from './errors';
 export { checkNextLink, parseCollectionPage, type CollectionPage } from './collection';

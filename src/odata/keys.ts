@@ -1,5 +1,8 @@
 import { DynamicsError, ErrorCode } from '../errors';
+import { BRACED_GUID_PATTERN as BRACED_GUID, GUID_PATTERN as GUID, isGuid } from '../net/guid';
 import { invalidArgument, malformedResponse, quote } from './fail';
+
+export { isGuid };
 
 /** One part of an alternate key: a string, number, boolean or null column value (GUID strings are lookups). */
 export type KeyValue = string | number | boolean | null;
@@ -13,8 +16,6 @@ export type AlternateKey = Readonly<Record<string, KeyValue>>;
 /** How a record is identified: its primary key (a GUID) or an {@link AlternateKey}. */
 export type RecordKey = string | AlternateKey;
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const BRACED_GUID = /^\{([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\}$/i;
 
 /**
  * Entity set, navigation property and column names: Dataverse logical names are ASCII letters,
@@ -40,11 +41,6 @@ const FORBIDDEN_KEY_CHARACTER = /[/#<>*%&:\\?+]/;
  */
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
-
-/** True when `value` is a GUID in the 8-4-4-4-12 form (either case, no braces). */
-export function isGuid(value: unknown): value is string {
-  return typeof value === 'string' && GUID.test(value);
-}
 
 /**
  * Validates a GUID and returns it lower-cased. Braces (`{…}`, as copied from the Dataverse UI)

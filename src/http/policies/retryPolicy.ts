@@ -1,4 +1,5 @@
 import type { Logger } from '../../logger';
+import { backoffDelay, retryAfterDelay, retryDecisionForFailure, retryDecisionForStatus } from '../../net/retry';
 import { waitFor } from '../wait';
 import { TransportError, headerValue, type HttpRequest, type HttpResponse, type PipelinePolicy, type SendRequest } from '../types';
 import type { ThrottleGate } from './throttlePolicy';
@@ -16,22 +17,6 @@ export interface RetryPolicyOptions {
   random?: () => number;
 }
 
-/** Backoff when the service gives no `Retry-After`: 0.5 s, 1 s, 2 s, … capped at 30 s, with jitter. */
-const BACKOFF_BASE_IN_MS = 500;
-const BACKOFF_CAP_IN_MS = 30_000;
-/** Jitter added to a `Retry-After` wait: up to 10% of it, at most 1 s. */
-const RETRY_AFTER_JITTER_RATIO = 0.1;
-const RETRY_AFTER_JITTER_CAP_IN_MS = 1_000;
-
-/**
- * Errors that mean the request never left: safe to re-send whatever its method. A proxy tunnel that
- * could not be opened (`ERR_TUNNEL_FAILED`, see http/proxy.ts) is one: nothing reaches the service before
- * the proxy accepts `CONNECT`.
- */
-const UNSENT_ERRNOS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_TUNNEL_FAILED']);
-/** Errors a re-send cannot change: the proxy refused the tunnel with a 4xx (407 without credentials, 403 by policy). */
-const FINAL_ERRNOS = new Set(['ERR_TUNNEL_REFUSED']);
-
 /**
  * Retries what is safe to retry (ky's written-down model: which statuses, which methods, honour
  * `Retry-After`, cap it, add jitter):
@@ -48,7 +33,6 @@ const FINAL_ERRNOS = new Set(['ERR_TUNNEL_REFUSED']);
  */
 export function retryPolicy(gate: ThrottleGate, options: RetryPolicyOptions): PipelinePolicy {
   const random = options.random ?? Math.random;
-  const backoff = (attempt: number) => Math.min(BACKOFF_CAP_IN_MS, BACKOFF_BASE_IN_MS * 2 ** attempt) * (0.5 + random() * 0.5);
 
   return {
     name: 'retry',
@@ -69,29 +53,28 @@ export function retryPolicy(gate: ThrottleGate, options: RetryPolicyOptions): Pi
         let reason: string;
         if (response !== undefined) {
           const status = response.status;
-          const throttled = status === 429 || status === 503;
-          if (!throttled && !((status === 502 || status === 504) && request.retrySafe)) return response;
-          if (attempt >= options.maxRetries) return response;
-          const retryAfter = throttled ? options.parseRetryAfter(headerValue(response.headers, 'retry-after'), Date.now()) : undefined;
+          const decision = retryDecisionForStatus(status, { retrySafe: request.retrySafe });
+          if (!decision.retry || attempt >= options.maxRetries) return response;
+          const retryAfter = decision.throttled ? options.parseRetryAfter(headerValue(response.headers, 'retry-after'), Date.now()) : undefined;
           if (retryAfter !== undefined) {
             if (retryAfter > options.maxRetryAfterInMs) {
               options.logger.warn('not retrying: Retry-After is longer than maxRetryAfterInMs', { method: request.method, url: request.url, status, retryAfterInMs: retryAfter });
               return response;
             }
-            delay = retryAfter + Math.floor(random() * Math.min(RETRY_AFTER_JITTER_CAP_IN_MS, retryAfter * RETRY_AFTER_JITTER_RATIO));
+            delay = retryAfterDelay(retryAfter, random);
           } else {
-            delay = backoff(attempt);
+            delay = backoffDelay(attempt, random);
           }
           if (status === 429) gate.pause(retryAfter ?? delay);
-          ambiguous = !throttled;
+          ambiguous = decision.ambiguous;
           reason = `HTTP ${status}`;
         } else {
           const error = failure as TransportError;
-          if (error.kind !== 'network' || (error.errno !== undefined && FINAL_ERRNOS.has(error.errno))) throw error;
-          const unsent = error.errno !== undefined && UNSENT_ERRNOS.has(error.errno);
-          if ((!unsent && !request.retrySafe) || attempt >= options.maxRetries) throw error;
-          delay = backoff(attempt);
-          ambiguous = !unsent;
+          if (error.kind !== 'network') throw error;
+          const decision = retryDecisionForFailure(error.errno, { retrySafe: request.retrySafe });
+          if (!decision.retry || attempt >= options.maxRetries) throw error;
+          delay = backoffDelay(attempt, random);
+          ambiguous = decision.ambiguous;
           reason = error.errno ?? error.message;
         }
 

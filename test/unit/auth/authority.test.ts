@@ -1,7 +1,7 @@
 import type { ConfigurationIssue } from '../../../src/errors';
 import { resolveAuthority } from '../../../src/auth/authority';
 import { makeRedactor } from '../../../src/auth/errors';
-import { parseRetryAfter } from '../../../src/retryAfter';
+import { parseRetryAfter } from '../../../src/net/retryAfter';
 
 describe('resolveAuthority', () => {
   const ok = (input: Parameters<typeof resolveAuthority>[0]) => {

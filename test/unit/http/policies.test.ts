@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { AuthenticationError } from '../../../src/errors';
 import { silentLogger } from '../../../src/logger';
-import { parseRetryAfter } from '../../../src/odata/errors';
+import { parseRetryAfter } from '../../../src/net/retryAfter';
 import { bearerTokenPolicy, TokenCycler } from '../../../src/http/policies/bearerTokenPolicy';
 import { ConcurrencyLimiter, concurrencyPolicy } from '../../../src/http/policies/concurrencyPolicy';
 import { retryPolicy } from '../../../src/http/policies/retryPolicy';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ErrorCode } from '../../../src/errors';
-import { headerValue, parseRetryAfter, parseServiceError } from '../../../src/odata/errors';
+import { headerValue, parseRetryAfter, parseServiceError } from '../../../src/http/serviceError';
 
 const REAL = path.resolve(__dirname, '../../../../shared/fixtures/real');
 

@@ -2,11 +2,15 @@
  * Reading a failed response: Dataverse's `{"error":{"code","message"}}` body
  * (compose-http-requests-handle-errors.md), or whatever a gateway sent instead, and `Retry-After`.
  */
-import { parseRetryAfter } from '../retryAfter';
 import { ErrorCode } from '../errors';
+import { decodeText, parseJson } from '../net/body';
+import { clip, excerpt } from '../net/excerpt';
+import { headerValue, requestIdOf, type HeaderBag } from '../net/headers';
+import { redact } from '../net/redact';
+import { parseRetryAfter } from '../net/retryAfter';
 
 /** Header values as HTTP clients hand them over (names in any case). */
-export type ResponseHeaders = Readonly<Record<string, string | readonly string[] | number | undefined>>;
+export type ResponseHeaders = HeaderBag;
 
 /** What {@link parseServiceError} found in a failed response. */
 export interface ServiceErrorInfo {
@@ -48,51 +52,11 @@ const SNIPPET_CHARS = 120;
 /** Longest service message kept (Dataverse messages are short; anything longer is not one). */
 const MESSAGE_CHARS = 2000;
 
-/** Reads a header by name, whatever its case; arrays are joined with `, `. */
-export function headerValue(headers: ResponseHeaders | undefined | null, name: string): string | undefined {
-  if (!headers || typeof headers !== 'object') return undefined;
-  const lower = name.toLowerCase();
-  for (const key of Object.keys(headers)) {
-    if (key.toLowerCase() !== lower) continue;
-    const value = headers[key];
-    if (value === undefined) return undefined;
-    return Array.isArray(value) ? value.join(', ') : String(value);
-  }
-  return undefined;
-}
-
-/** Removes anything that looks like a credential before text reaches a message. */
-function redact(text: string): string {
-  return text
-    .replace(/\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*/gi, '$1 [redacted]')
-    .replace(/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(\.[A-Za-z0-9_-]*)?/g, '[redacted]')
-    .replace(/\b(client_secret|password|access_token|refresh_token|id_token)=[^&\s]*/gi, '$1=[redacted]');
-}
-
-/** A short, single-line, tag-free excerpt of a non-JSON body: the HTML `<title>` when there is one. */
-function snippet(text: string): string {
-  const title = /<title[^>]*>([\s\S]*?)<\/title>/i.exec(text);
-  const raw = title ? title[1] : text.replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ');
-  const decoded = raw
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&amp;/g, '&');
-  // eslint-disable-next-line no-control-regex
-  const flat = redact(decoded.replace(/[\u0000-\u001f\u007f\s]+/g, ' ').trim());
-  return flat.length > SNIPPET_CHARS ? `${flat.slice(0, SNIPPET_CHARS)}…` : flat;
-}
-
 function bodyToText(body: unknown): string | undefined {
   if (body === undefined || body === null) return undefined;
   if (typeof body === 'string') return body;
-  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  if (body instanceof Uint8Array) return decodeText(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   return undefined;
-}
-
-function clip(text: string): string {
-  return text.length > MESSAGE_CHARS ? `${text.slice(0, MESSAGE_CHARS)}…` : text;
 }
 
 /** The message and code in the JSON error shapes a Dataverse URL can answer with. */
@@ -135,8 +99,8 @@ function fromJson(json: unknown): { code?: string; message?: string } {
 export function parseServiceError(status: number, headers: ResponseHeaders | undefined | null, bodyText: unknown): ServiceErrorInfo {
   const statusText = `HTTP ${status}${REASONS[status] ? ` ${REASONS[status]}` : ''}`;
   const info: ServiceErrorInfo = { code: ErrorCode.httpError, message: statusText };
-  const requestId = headerValue(headers, 'x-ms-service-request-id') ?? headerValue(headers, 'req_id') ?? headerValue(headers, 'request-id');
-  if (requestId !== undefined && requestId.trim() !== '') info.requestId = requestId.split(',')[0].trim();
+  const requestId = requestIdOf(headers);
+  if (requestId !== undefined) info.requestId = requestId;
   const retryAfterInMs = parseRetryAfter(headerValue(headers, 'retry-after'));
   if (retryAfterInMs !== undefined) info.retryAfterInMs = retryAfterInMs;
 
@@ -155,26 +119,27 @@ export function parseServiceError(status: number, headers: ResponseHeaders | und
   } else {
     const looksJson = /^\s*[{[]/.test(text);
     if (contentType.endsWith('json') || (contentType === '' && looksJson)) {
-      try {
-        parsed = JSON.parse(text);
-        isJson = true;
-      } catch {
+      const json = parseJson(text);
+      if (!json.ok) {
         info.code = ErrorCode.malformedResponse;
-        info.message = `${statusText}: the JSON error body does not parse (truncated?): "${snippet(text.slice(0, 400))}"`;
+        info.message = `${statusText}: the JSON error body does not parse (truncated?): "${excerpt(text.slice(0, 400), SNIPPET_CHARS)}"`;
         return info;
       }
+      parsed = json.value;
+      isJson = true;
     } else {
       info.code = ErrorCode.malformedResponse;
-      info.message = `${statusText}: the response was not JSON (${contentType || 'no content type'}): "${snippet(text.slice(0, 64 * 1024))}"`;
+      info.message = `${statusText}: the response was not JSON (${contentType || 'no content type'}): "${excerpt(text, SNIPPET_CHARS)}"`;
       return info;
     }
   }
   if (isJson) {
-    info.body = parsed;
+    info.body = redactJson(parsed);
     const { code, message } = fromJson(parsed);
     if (code !== undefined) info.code = code;
     if (message !== undefined) {
-      info.serviceMessage = clip(message);
+      // A service that echoes the request (the Authorization header, a form body) must not put a credential into the error.
+      info.serviceMessage = clip(redact(message), MESSAGE_CHARS);
       info.message = `${statusText}: ${info.serviceMessage}`;
     } else {
       info.message = `${statusText}: the JSON body carried no error message`;
@@ -183,4 +148,18 @@ export function parseServiceError(status: number, headers: ResponseHeaders | und
   return info;
 }
 
-export { parseRetryAfter };
+/**
+ * The body as the error keeps it: every string redacted, and bounded in size, so that a server echoing
+ * a token or sending megabytes cannot put either into `error.body`.
+ */
+function redactJson(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return clip(redact(value), MESSAGE_CHARS);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > 8) return '[nested too deep]';
+  if (Array.isArray(value)) return value.slice(0, 50).map((v) => redactJson(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).slice(0, 100)) out[key] = redactJson((value as Record<string, unknown>)[key], depth + 1);
+  return out;
+}
+
+export { headerValue, parseRetryAfter };

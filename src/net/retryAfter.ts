@@ -1,6 +1,6 @@
 /**
  * `Retry-After`, read once for the whole library: the token endpoint (src/auth) and the Web API
- * pipeline (src/http) both honour it. A leaf module like `logger.ts`, so every layer may import it.
+ * pipeline (src/http) both honour it.
  */
 
 /**
