@@ -109,4 +109,4 @@ export {
 // Loaded on first access (src/nest/lazy.ts), so that `@nestjs/*` stay optional.
 export { DynamicsModule } from './nest/lazy';
 export { DYNAMICS_MODULE_OPTIONS } from './nest/tokens';
-export type { DynamicsModuleAsyncOptions } from './nest/module';
+export type { DynamicsModuleAsyncOptions, DynamicsModuleClass, DynamicsDynamicModule } from './nest/types';

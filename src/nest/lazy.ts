@@ -1,5 +1,6 @@
 import { DynamicsError, ErrorCode } from '../errors';
 import type * as NestModuleFile from './module';
+import type { DynamicsModuleClass } from './types';
 
 /*
  * The root entry point re-exports `DynamicsModule` from here. A re-export becomes a getter, but the
@@ -13,17 +14,20 @@ import type * as NestModuleFile from './module';
 
 const lazyExports = {} as {
   /**
-   * {@link DynamicsModule} from `./module`, loaded on first access. Needs the optional peer
-   * dependencies `@nestjs/common` and `@nestjs/core`.
+   * `DynamicsModule` from `./module`, loaded on first access. Needs the optional peer
+   * dependencies `@nestjs/common` and `@nestjs/core`. Typed without Nest's declarations (see
+   * ./types.ts), so that this entry point type-checks where Nest is not installed.
    */
-  readonly DynamicsModule: typeof NestModuleFile.DynamicsModule;
+  readonly DynamicsModule: DynamicsModuleClass;
 };
 
 Object.defineProperty(lazyExports, 'DynamicsModule', {
   enumerable: true,
-  get: (): typeof NestModuleFile.DynamicsModule => loadNestModule().DynamicsModule,
+  get: (): DynamicsModuleClass => loadNestModule().DynamicsModule as unknown as DynamicsModuleClass,
 });
 
+// `import type` of ./module is erased from the emitted JavaScript and, being used only inside this
+// function's signature, never reaches lazy.d.ts: the declarations stay free of @nestjs/*.
 function loadNestModule(): typeof NestModuleFile {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -7,6 +7,7 @@ import type {
 } from '@nestjs/common' with { 'resolution-mode': 'import' };
 import { DynamicsService, type DynamicsServiceOptions } from '../compat';
 import { DYNAMICS_MODULE_OPTIONS } from './tokens';
+import type { DynamicsModuleAsyncOptions as NestFreeAsyncOptions } from './types';
 
 // Nest 12 ships ES modules only; Node ≥ 20.19 can require() them, and Nest ≤ 11 is CommonJS, so a
 // plain require serves both from this CommonJS build. This file is loaded only when DynamicsModule
@@ -14,15 +15,13 @@ import { DYNAMICS_MODULE_OPTIONS } from './tokens';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Global, Inject, Module } = require('@nestjs/common') as typeof import('@nestjs/common', { with: { 'resolution-mode': 'import' } });
 
-/** Options of {@link DynamicsModule.forRootAsync}: Nest's factory-provider pattern. */
-export interface DynamicsModuleAsyncOptions {
+/**
+ * Options of {@link DynamicsModule.forRootAsync}: Nest's factory-provider pattern, with Nest's own
+ * types for `imports` and `inject` (the root entry point exports a Nest-free version, ./types.ts).
+ */
+export interface DynamicsModuleAsyncOptions extends Omit<NestFreeAsyncOptions, 'imports' | 'inject'> {
   /** Modules whose providers `inject` needs, e.g. `[ConfigModule]`. Default: none. */
   imports?: ModuleMetadata['imports'];
-  /**
-   * Builds the options; receives the providers listed in `inject`, in order. Options it leaves out
-   * are read from the `DYNAMICS_*` environment variables, as with `new DynamicsService()`.
-   */
-  useFactory(...args: unknown[]): DynamicsServiceOptions | Promise<DynamicsServiceOptions>;
   /** Providers handed to `useFactory`, e.g. `[ConfigService]`. Default: none. */
   inject?: Array<InjectionToken | OptionalFactoryDependency>;
 }
@@ -97,19 +96,19 @@ export class DynamicsModule implements OnApplicationShutdown {
    * })
    * ```
    */
-  static forRootAsync(options: DynamicsModuleAsyncOptions): DynamicModule {
+  static forRootAsync(options: DynamicsModuleAsyncOptions | NestFreeAsyncOptions): DynamicModule {
     if (!options || typeof options.useFactory !== 'function') {
       throw new TypeError('DynamicsModule.forRootAsync: options.useFactory must be a function returning DynamicsServiceOptions');
     }
     return {
       module: DynamicsModule,
       global: true,
-      imports: options.imports ?? [],
+      imports: (options.imports ?? []) as ModuleMetadata['imports'],
       providers: [
         {
           provide: DYNAMICS_MODULE_OPTIONS,
           useFactory: (...args: unknown[]) => options.useFactory(...args),
-          inject: options.inject ?? [],
+          inject: (options.inject ?? []) as Array<InjectionToken | OptionalFactoryDependency>,
         },
       ],
     };
