@@ -5,7 +5,7 @@
  *
  * The emulator runs in a child process so that its CPU is not billed to the client. Each round sends
  * `requests` × `GET accounts(<id>)?$select=name` with `inflight` at a time, once per contender, in an
- * interleaved order; the medians of the rounds are compared (performance-notes.md's method). Every
+ * interleaved order; the medians of the rounds are compared (so that drift of the machine hits every contender alike). Every
  * contender uses the same fixed token and a keep-alive agent. Then the client pages `rows` rows with
  * maxPageSize 5000 and reports rows/s and the peak RSS of this process.
  */

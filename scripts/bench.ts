@@ -442,7 +442,7 @@ function codegenTable(r: CodegenResult): string {
     '| generator | files | output | wall time | peak RSS |',
     '|---|---:|---:|---:|---:|',
     `| **dynamics-odata** \`generate()\` | ${int(r.runs[0].files)} | ${(r.runs[0].bytes / 1e6).toFixed(1)} MB | ${ms(m)} | ${mb(median(r.runs.map((x) => x.peakRssKb)))} |`,
-    '| odata2ts 0.34 (performance-notes.md, for reference, not re-run) | — | — | crashed after 74 s | 740 MB |',
+    '| odata2ts 0.34 (measured once on the same kind of machine, for reference, not re-run) | — | — | crashed after 74 s | 740 MB |',
     '',
     'Goal: under 5 s and 500 MB. Type-checking the output is measured by `npm run bench:codegen`.',
   ].join('\n');

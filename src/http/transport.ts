@@ -25,8 +25,8 @@ export interface Transport {
 
 /**
  * The transport: axios with one keep-alive agent per client and a lean adapter over node's `https`
- * (performance-notes.md: axios's default Node adapter wraps every request in `follow-redirects` and a
- * stream pipeline, which costs more than the socket work). The lean adapter does what the Web API needs
+ * (axios's default Node adapter wraps every request in `follow-redirects` and a stream pipeline, which
+ * costs more than the socket work; measured in the README's Benchmarks section). The lean adapter does what the Web API needs
  * and nothing else: keep-alive, gzip/deflate/br, a timeout, abort. When a proxy applies (read from the
  * environment once, here), the agent opens its connections through it with `CONNECT` ({@link createTunnelingAgent}),
  * so proxied requests get the same adapter, timeout, abort and keep-alive pool. Data calls are never
@@ -48,7 +48,7 @@ export function createTransport(options: TransportOptions): Transport {
   // prototype-pollution guards, header normalisation), so its CPU per request grows with the number
   // of keys. `axios.create()` copies every global default (transitional, env, xsrf, transforms, …),
   // none of which the lean adapter reads; dropping them cut axios's own cost per GET by a
-  // third (performance-notes.md). Consequently, and as before: no transforms (bodies are strings or Buffers
+  // third (README, Benchmarks). Consequently, and as before: no transforms (bodies are strings or Buffers
   // we encoded, responses are decoded by the pipeline, which wants a clean error on bad JSON rather
   // than axios's silent fallback to text), no redirects, and no status is an error, because the lean
   // adapter resolves every response and never builds an AxiosError (which would embed the request
