@@ -6,6 +6,7 @@ import type {
   OptionalFactoryDependency,
 } from '@nestjs/common' with { 'resolution-mode': 'import' };
 import { DynamicsService, type DynamicsServiceOptions } from '../compat';
+import { concealSecrets } from './conceal';
 import { DYNAMICS_MODULE_OPTIONS } from './tokens';
 import type { DynamicsModuleAsyncOptions as NestFreeAsyncOptions } from './types';
 
@@ -77,7 +78,7 @@ export class DynamicsModule implements OnApplicationShutdown {
     return {
       module: DynamicsModule,
       global: true,
-      providers: [{ provide: DYNAMICS_MODULE_OPTIONS, useValue: options }],
+      providers: [{ provide: DYNAMICS_MODULE_OPTIONS, useValue: concealSecrets(options) }],
     };
   }
 
@@ -107,7 +108,7 @@ export class DynamicsModule implements OnApplicationShutdown {
       providers: [
         {
           provide: DYNAMICS_MODULE_OPTIONS,
-          useFactory: (...args: unknown[]) => options.useFactory(...args),
+          useFactory: async (...args: unknown[]) => concealSecrets(await options.useFactory(...args)),
           inject: (options.inject ?? []) as Array<InjectionToken | OptionalFactoryDependency>,
         },
       ],

@@ -260,6 +260,24 @@ describe('DynamicsModule.forRoot and forRootAsync', () => {
     expect(emulator.counters.tokenRequests).toEqual({ password: 1 });
   });
 
+  it.each(['forRoot', 'forRootAsync'] as const)('%s: no secret or token reachable from the module, the service or the options provider after a call', async (mode) => {
+    const secrets = { DYNAMICS_CLIENT_SECRET: emulator.client.clientSecret, DYNAMICS_PASSWORD: emulator.user.password };
+    const boot =
+      mode === 'forRoot'
+        ? { op: 'boot', mode, env: {}, options: { enabled: true, tokenUrl: emulator.tokenUrl, clientId: emulator.client.clientId, clientSecret: secrets.DYNAMICS_CLIENT_SECRET, username: emulator.user.username, password: secrets.DYNAMICS_PASSWORD, resource: emulator.url, ca: emulator.caPem } }
+        : { op: 'boot', mode, env: {}, config: { ...appEnv(), CA_PEM: emulator.caPem, DYNAMICS_CA_FILE: undefined } };
+    await host.send(boot);
+    expect(isCollection(await host.call('get', `${API}/accounts?$top=1`))).toBe(true);
+    const tokens = await host.call<{ access_token: string; refresh_token?: string }>('getAccessToken');
+    const scan = await host.send<{ hasOptions: boolean; text: string }>({ op: 'scan' });
+    expect(scan.hasOptions).toBe(true);
+    expect(scan.text.length).toBeGreaterThan(1000);
+    for (const secret of [secrets.DYNAMICS_CLIENT_SECRET, secrets.DYNAMICS_PASSWORD, tokens.access_token, tokens.refresh_token as string]) {
+      expect(secret.length).toBeGreaterThanOrEqual(8);
+      expect(scan.text.includes(secret)).toBe(false);
+    }
+  });
+
   it('forRootAsync whose factory disables the service: null, zero requests', async () => {
     await expect(host.send({ op: 'boot', mode: 'forRootAsync', env: {}, config: { DYNAMICS_ENABLED: 'false' } })).resolves.toMatchObject({ enabled: false });
     emulator.resetCounters();

@@ -14,7 +14,8 @@ import { inspect } from 'node:util';
 import { Global, Inject, Injectable, Module } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 // The root entry point, as users import it: DynamicsModule comes through the lazy getter.
-import { DynamicsError, DynamicsModule, DynamicsService, type DynamicsServiceOptions } from '../../src';
+import { DYNAMICS_MODULE_OPTIONS, DynamicsError, DynamicsModule, DynamicsService, type DynamicsServiceOptions } from '../../src';
+import { renderings } from '../helpers/secrets';
 
 /** A user's provider that injects the service by its class, as application code does. */
 @Injectable()
@@ -34,7 +35,7 @@ type Mode = 'env' | 'forRoot' | 'forRootAsync';
 
 interface Message {
   id: number;
-  op: 'boot' | 'call' | 'concurrent' | 'close' | 'exit';
+  op: 'boot' | 'call' | 'concurrent' | 'close' | 'exit' | 'scan';
   mode?: Mode;
   /** For `boot`: the DYNAMICS_* variables this application sees (others are removed from process.env). */
   env?: Record<string, string>;
@@ -158,6 +159,21 @@ async function handle(message: Message): Promise<unknown> {
       );
       service = undefined;
       return { afterClose: after };
+    }
+    case 'scan': {
+      // Every rendering of what the module put into the container: the service, the module instance
+      // and the options provider (present with forRoot/forRootAsync), as a debug dump would show them.
+      if (!moduleRef || !service) throw new Error('boot first');
+      const ref = moduleRef;
+      const options = (() => {
+        try {
+          return ref.get(DYNAMICS_MODULE_OPTIONS, { strict: false });
+        } catch {
+          return undefined;
+        }
+      })();
+      const module = ref.get(DynamicsModule, { strict: false });
+      return { hasOptions: options !== undefined, text: [service, module, options].map((v) => Object.values(renderings(v)).join('\n')).join('\n') };
     }
     case 'exit':
       await closeModule();
