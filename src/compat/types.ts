@@ -1,6 +1,6 @@
 /*
  * Public types of DynamicsService, the `@edirect/dynamics` API. They are structural on purpose:
- * no axios or MSAL type appears here (STYLE.md), yet a value typed as axios's `AxiosRequestConfig`
+ * no axios or MSAL type appears here (no public type of the library exposes either), yet a value typed as axios's `AxiosRequestConfig`
  * is accepted where `DynamicsRequestConfig` is expected (proven by test/unit/compat/types.test.ts).
  */
 
