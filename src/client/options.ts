@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { MsalTokenProvider, type MsalTokenProviderOptions } from '../auth/MsalTokenProvider';
-import type { TokenProvider } from '../auth/types';
+import { MsalTokenProvider, type MsalTokenProviderOptions, type TokenProvider } from '../auth';
 import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import { silentLogger, type Logger } from '../logger';
 import type { UntypedSchema } from './schema';
@@ -41,7 +40,7 @@ export const DEFAULT_CLIENT_OPTIONS = {
   /** Dataverse stops a request after 2 minutes itself; a throttled call may also wait for Retry-After. */
   timeoutInMs: 300_000,
   maxRetries: 10,
-  /** The service-protection window is 300 s (api-limits.md): no honest Retry-After is longer. */
+  /** The service-protection window is 300 s (https://learn.microsoft.com/power-apps/developer/data-platform/api-limits): no honest Retry-After is longer. */
   maxRetryAfterInMs: 300_000,
   /** Until the first `x-ms-dop-hint`; the Dataverse ServiceClient's `RecommendedDegreesOfParallelism` default is 5. */
   initialConcurrency: 5,

@@ -55,7 +55,7 @@ export type KeyValue = string | number | boolean | null;
 /**
  * Which record: its primary key GUID (`'00000000-0000-0000-0000-000000000001'`), or an alternate key
  * as an object (`{ accountnumber: 'A1' }`, several columns for a composite key). Values may not contain
- * `/ < > * % & : \ ? +` (Dataverse forbids them in key values, use-alternate-key-reference-record.md);
+ * `/ < > * % & : \ ? +` (Dataverse forbids them in key values, https://learn.microsoft.com/power-apps/developer/data-platform/use-alternate-key-reference-record);
  * such keys are rejected before anything is sent.
  */
 export type EntityKey<R = Record<string, unknown>> = string | { readonly [P in ColumnOf<R>]?: KeyValue };
@@ -71,7 +71,7 @@ export interface OperationOptions {
   timeoutInMs?: number;
   /** Extra request headers for this call (e.g. `MSCRM.BypassCustomPluginExecution: true`, `Consistency: Strong`). */
   headers?: Record<string, string>;
-  /** Act on behalf of another user: sends `CallerObjectId: <Entra object id>` (impersonate-another-user-web-api.md). The caller needs `prvActOnBehalfOfAnotherUser`. */
+  /** Act on behalf of another user: sends `CallerObjectId: <Entra object id>` (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/impersonate-another-user-web-api). The caller needs `prvActOnBehalfOfAnotherUser`. */
   impersonate?: { callerObjectId: string };
 }
 
@@ -155,12 +155,12 @@ export interface ListQuery<R, K extends ColumnOf<R>, X extends string = never> e
   /**
    * At most this many rows in total. Sent as `$top` when one page can hold them; otherwise (with
    * `maxPageSize`, or above 5000) the client pages and stops after `top` rows itself, because Dataverse
-   * answers `$top` with a single page and no nextLink (query/page-results.md).
+   * answers `$top` with a single page and no nextLink (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/page-results).
    */
   top?: number;
   /** Navigation properties to expand (`$expand`); they are added to the row type. */
   expand?: ExpandOf<X>;
-  /** `$count=true`: each page carries `count` (capped at 5000 by Dataverse, count-rows.md). */
+  /** `$count=true`: each page carries `count` (capped at 5000 by Dataverse, https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/count-rows). */
   count?: boolean;
   /** Rows per page (`Prefer: odata.maxpagesize`), 1–5000. Default: the service's (5000). */
   maxPageSize?: number;
@@ -216,7 +216,7 @@ export interface UpdateOptions<R, K extends ColumnOf<R>> extends OperationOption
   detectDuplicates?: boolean;
 }
 
-/** What {@link DynamicsClient.upsert} may do (perform-conditional-operations-using-web-api.md). */
+/** What {@link DynamicsClient.upsert} may do (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/perform-conditional-operations-using-web-api). */
 export type UpsertMode = 'upsert' | 'createOnly' | 'updateOnly';
 
 /** Options of {@link DynamicsClient.upsert}. */
@@ -255,32 +255,36 @@ export interface OperationCallOptions extends OperationOptions {
   bound?: BoundTarget;
 }
 
+/**
+ * A value for a function parameter, written as an OData literal in a parameter alias
+ * (`Fn(p=@p1)?@p1=<literal>`, https://learn.microsoft.com/power-apps/developer/data-platform/webapi/use-web-api-functions, "Passing parameters to a function"):
+ *
+ * - strings are quoted with `'` doubled (`O'Brien` → `'O''Brien'`);
+ * - numbers, booleans and `null` as is; a `Date` as an ISO 8601 `Edm.DateTimeOffset`;
+ * - `{ type: 'guid', value }` unquoted (`Edm.Guid`), `{ type: 'raw', value }` verbatim (enum members such
+ *   as `Microsoft.Dynamics.CRM.EntityFilters'Entity'`);
+ * - arrays and other objects as JSON (collections, entity references `{ '@odata.id': 'accounts(…)' }`).
+ */
+export type FunctionParameterValue =
+  | string
+  | number
+  | boolean
+  | null
+  | Date
+  | { type: 'guid' | 'raw' | 'duration' | 'decimal'; value: string }
+  | readonly unknown[]
+  | { readonly [key: string]: unknown };
+
+
 // ---------------------------------------------------------------------------------------------
 // $batch
 
-/** One operation of {@link DynamicsClient.batch}. */
-export interface BatchOperation {
-  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
-  /**
-   * Relative to the API root and already encoded (`accounts`, `accounts(<id>)`, `contacts?$select=fullname`),
-   * an absolute URL under the API root, or `$<contentId>/…` for a record created earlier in the same change set.
-   */
-  url: string;
-  /** The body: serialised as JSON unless it is a string. `"x@odata.bind": "$1"` refers to an earlier part of the change set. */
-  body?: unknown;
-  /** Headers of this part (`If-Match`, `Prefer`, `MSCRM.*`, …). */
-  headers?: Readonly<Record<string, string>>;
-  /** `Content-ID` of a part in a change set, so later parts of the same change set can use `$<contentId>`. Default: assigned (1, 2, …). */
-  contentId?: string;
-}
-
-/** Operations that succeed or fail together (one transaction). GET is not allowed inside. */
-export interface BatchChangeSet {
-  changeSet: readonly BatchOperation[];
-}
-
-/** An item of {@link DynamicsClient.batch}: an operation, or a change set of them. */
-export type BatchItem = BatchOperation | BatchChangeSet;
+/*
+ * The operations of {@link DynamicsClient.batch} are odata's `$batch` shapes, declared once in
+ * src/odata/batch/types.ts: `BatchOperation` (one request), `BatchChangeSet` (a transaction) and
+ * `BatchItem` (either).
+ */
+export type { BatchChangeSet, BatchItem, BatchOperation } from '../odata/batch/types';
 
 /** Codes of batch results that never ran or were undone. */
 export const BatchErrorCode = {
@@ -339,8 +343,8 @@ export interface RawResponse<T = unknown> {
   data: T;
 }
 
-/** HTTP methods {@link DynamicsClient.request} accepts. */
-export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+/** HTTP methods {@link DynamicsClient.request} accepts (and `$batch` operations use): the library's one method type. */
+export type { HttpMethod } from '../net/method';
 
 // ---------------------------------------------------------------------------------------------
 // Client options

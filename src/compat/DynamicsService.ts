@@ -1,7 +1,12 @@
-import { MsalTokenProvider, type MsalTokenProviderOptions } from '../auth/MsalTokenProvider';
-import { createTokenCache } from '../auth/config';
-import type { PartitionedTokenCache, TokenCachePlugin } from '../auth/cache/types';
-import { DynamicsClient } from '../client/DynamicsClient';
+import {
+  createTokenCache,
+  DynamicsClient,
+  MsalTokenProvider,
+  type HttpMethod,
+  type MsalTokenProviderOptions,
+  type PartitionedTokenCache,
+  type TokenCachePlugin,
+} from '../client';
 import { ConfigurationError, DynamicsError, ErrorCode, type ConfigurationIssue } from '../errors';
 import { silentLogger, type Logger } from '../logger';
 import {
@@ -14,8 +19,6 @@ import {
 } from './config';
 import { resolveUrl, toCallOptions, toResult, toTokenSet } from './request';
 import type { DynamicsGrantType, DynamicsRequestConfig, ITokenSet } from './types';
-
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 /**
  * The `@edirect/dynamics` API on top of {@link DynamicsClient}: swap the import, keep the
@@ -187,7 +190,7 @@ export class DynamicsService {
     await this.#closeCache?.();
   }
 
-  async #send<T>(method: Method, url: string, data: unknown, options: DynamicsRequestConfig | undefined, grantType: DynamicsGrantType | undefined): Promise<T | null> {
+  async #send<T>(method: HttpMethod, url: string, data: unknown, options: DynamicsRequestConfig | undefined, grantType: DynamicsGrantType | undefined): Promise<T | null> {
     if (!this.enabled) return null;
     const grant = checkGrant(grantType);
     const target = resolveUrl(url, this.#resource());

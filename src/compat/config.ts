@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
+import type { PartitionedTokenCache, TokenCachePlugin } from '../client';
 import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import type { Logger } from '../logger';
-import type { PartitionedTokenCache, TokenCachePlugin } from '../auth/cache/types';
 import type { DynamicsGrantType } from './types';
 
 /**

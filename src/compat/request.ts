@@ -1,5 +1,6 @@
+import { parseEntityReference } from '../client';
 import { DynamicsError, ErrorCode } from '../errors';
-import { parseEntityReference } from '../odata';
+import { isHeaderName, isHeaderValue } from '../net/headerSyntax';
 import type { DynamicsEntityReference, DynamicsRequestConfig, ITokenSet } from './types';
 
 /** What a compat call hands to `DynamicsClient.request`. */
@@ -16,9 +17,6 @@ const HONOURED = new Set(['headers', 'params', 'timeout', 'responseType', 'signa
 
 /** axios's per-method header groups, merged under the top-level headers (axios `mergeConfig` + `AxiosHeaders.concat`). */
 const HEADER_GROUPS = ['common', 'delete', 'get', 'head', 'options', 'post', 'put', 'patch', 'purge', 'link', 'unlink'];
-
-/** RFC 9110 `token` characters: what a header name may contain. */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function invalid(message: string): DynamicsError {
   return new DynamicsError(message, { code: ErrorCode.invalidArgument });
@@ -83,7 +81,7 @@ function flattenHeaders(method: string, headers: NonNullable<DynamicsRequestConf
       // Header names are case-insensitive: a later spelling replaces an earlier one.
       for (const existing of Object.keys(out)) if (existing.toLowerCase() === name.toLowerCase()) delete out[existing];
       if (value === undefined) continue;
-      if (!HEADER_NAME.test(name)) throw invalid(`${where}: ${JSON.stringify(name)} is not a valid header name`);
+      if (!isHeaderName(name)) throw invalid(`${where}: ${JSON.stringify(name)} is not a valid header name`);
       out[name] = value;
     }
   };
@@ -103,7 +101,7 @@ function headerText(value: unknown, where: string): string | undefined {
   else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) text = value.join(', ');
   else throw invalid(`${where}: expected a string, number, boolean or string array`);
   // A line break would let a value inject headers (RFC 9110 §5.5): refuse instead of sending.
-  if (/[\r\n\0]/.test(text)) throw invalid(`${where}: a header value may not contain line breaks`);
+  if (!isHeaderValue(text)) throw invalid(`${where}: a header value may not contain line breaks or control characters`);
   return text;
 }
 

@@ -1,6 +1,6 @@
 /*
  * Public types of DynamicsService, the `@edirect/dynamics` API. They are structural on purpose:
- * no axios or MSAL type appears here (STYLE.md), yet a value typed as axios's `AxiosRequestConfig`
+ * no axios or MSAL type appears here (no public type of the library exposes either), yet a value typed as axios's `AxiosRequestConfig`
  * is accepted where `DynamicsRequestConfig` is expected (proven by test/unit/compat/types.test.ts).
  */
 
@@ -49,7 +49,7 @@ export interface DynamicsRequestConfig {
 
 /**
  * What a create (or an update/upsert) answered with `204 No Content` returns: the record's id,
- * read from the `OData-EntityId` header (create-entity-web-api.md), and the header itself.
+ * read from the `OData-EntityId` header (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/create-entity-web-api), and the header itself.
  *
  * @example { id: '7d577253-3ef0-4a0a-bb7f-8335c2596e70', entityId: 'https://org.crm.dynamics.com/api/data/v9.2/accounts(7d577253-3ef0-4a0a-bb7f-8335c2596e70)' }
  */

@@ -1,7 +1,7 @@
 import { ConfigurationError } from '../../../src/errors';
 import { DynamicsClient } from '../../../src/client/DynamicsClient';
 import { resolveClientOptions, DEFAULT_CLIENT_OPTIONS } from '../../../src/client/options';
-import { functionCall, functionLiteral, operationPath } from '../../../src/client/functions';
+import { functionCall, functionLiteral, operationPath } from '../../../src/client/operations/operations';
 
 const provider = { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 3_600_000 }) };
 

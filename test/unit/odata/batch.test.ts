@@ -313,6 +313,28 @@ describe('decodeBatchResponse: tolerance and robustness', () => {
     expect(decodeBatchResponse('--b--\r\n', 'multipart/mixed; boundary=b')).toEqual([]);
   });
 
+  it('keeps part headers named after Object.prototype members as ordinary headers, in a map without a prototype', () => {
+    const body =
+      '--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\nConstructor: c1\r\n__proto__: p1\r\nhasOwnProperty: h1\r\nOData-Version: 4.0\r\n\r\n\r\n--b--';
+    const [part] = decodeBatchResponse(body, 'multipart/mixed; boundary=b');
+    expect(Object.getPrototypeOf(part.headers)).toBeNull();
+    expect(Object.keys(part.headers)).toEqual(['constructor', '__proto__', 'hasownproperty', 'odata-version']);
+    expect(part.headers.constructor).toBe('c1');
+    expect(part.headers['__proto__']).toBe('p1');
+    expect(part.headers.hasownproperty).toBe('h1');
+    expect(JSON.stringify(part.headers)).toBe('{"constructor":"c1","__proto__":"p1","hasownproperty":"h1","odata-version":"4.0"}');
+  });
+
+  it('reads JSON behind a byte order mark as the same JSON, whether the BOM starts a part body or the whole response', () => {
+    const error = { error: { code: '0x80040217', message: 'Entity account With Id = x Does Not Exist' } };
+    const part = (contentType: string) =>
+      `--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 404 Not Found\r\n${contentType}\r\n\uFEFF${JSON.stringify(error)}\r\n--b--`;
+    expect(decodeBatchResponse(part('Content-Type: application/json; odata.metadata=minimal\r\n'), 'multipart/mixed; boundary=b')[0].body).toEqual(error);
+    expect(decodeBatchResponse(part(''), 'multipart/mixed; boundary=b')[0].body).toEqual(error);
+    const whole = Buffer.from(`\uFEFF${part('Content-Type: application/json\r\n')}`, 'utf8');
+    expect(decodeBatchResponse(whole, 'multipart/mixed; boundary=b')).toEqual([{ status: 404, statusText: 'Not Found', headers: { 'content-type': 'application/json' }, body: error }]);
+  });
+
   it.each<[string, string, RegExp]>([
     ['no delimiter at all', 'HTTP/1.1 200 OK\r\n\r\n', /no part starts with "--b"/],
     ['no closing delimiter', '--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n', /ends before the closing delimiter "--b--"/],

@@ -1,26 +1,13 @@
-import { invalidArgument } from '../odata/fail';
-import { entityPath, isGuid, type RecordKey } from '../odata/keys';
-import type { BoundTarget } from './types';
-
 /**
- * A value for a function parameter, written as an OData literal in a parameter alias
- * (`Fn(p=@p1)?@p1=<literal>`, use-web-api-functions.md "Passing parameters to a function"):
- *
- * - strings are quoted with `'` doubled (`O'Brien` → `'O''Brien'`);
- * - numbers, booleans and `null` as is; a `Date` as an ISO 8601 `Edm.DateTimeOffset`;
- * - `{ type: 'guid', value }` unquoted (`Edm.Guid`), `{ type: 'raw', value }` verbatim (enum members such
- *   as `Microsoft.Dynamics.CRM.EntityFilters'Entity'`);
- * - arrays and other objects as JSON (collections, entity references `{ '@odata.id': 'accounts(…)' }`).
+ * Actions and functions, bound and unbound
+ * (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/use-web-api-actions,
+ * …/webapi/use-web-api-functions).
  */
-export type FunctionParameterValue =
-  | string
-  | number
-  | boolean
-  | null
-  | Date
-  | { type: 'guid' | 'raw' | 'duration' | 'decimal'; value: string }
-  | readonly unknown[]
-  | { readonly [key: string]: unknown };
+import { invalidArgument } from '../../odata/fail';
+import { entityPath, isGuid, type RecordKey } from '../../odata/keys';
+import type { ClientContext } from '../context';
+import { readJson } from '../response';
+import type { BoundTarget, FunctionParameterValue, OperationCallOptions } from '../types';
 
 /** Function and action names: an identifier, optionally namespace-qualified (`Microsoft.Dynamics.CRM.WhoAmI`). */
 const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
@@ -85,7 +72,7 @@ export function functionLiteral(value: FunctionParameterValue, argument: string)
 
 /**
  * `Name(a=@a,b=@b)` and `?@a=…&@b=…` for a function call: every parameter goes through an alias, so
- * that values never have to be escaped for a path segment (use-web-api-functions.md).
+ * that values never have to be escaped for a path segment (the use-web-api-functions page cited above).
  *
  * @example functionCall('Fn', { name: "O'Brien" }) // { path: "Fn(name=@p1)", query: "?@p1='O''Brien'" }
  */
@@ -103,4 +90,24 @@ export function functionCall(path: string, params: Readonly<Record<string, Funct
     aliases.push(`${alias}=${encodeAliasValue(functionLiteral(params[name], `params.${name}`), `params.${name}`)}`);
   });
   return `${path}(${inside.join(',')})?${aliases.join('&')}`;
+}
+
+/**
+ * `POST <name>` (or bound: `POST <entitySet>(<key>)/Microsoft.Dynamics.CRM.<name>`) with `params` as
+ * the JSON body: the response body, or undefined for 204. See `DynamicsClient.callAction`.
+ */
+export async function callAction<T>(ctx: ClientContext, name: string, params: Readonly<Record<string, unknown>> | undefined, options?: OperationCallOptions): Promise<T> {
+  const path = operationPath(name, options?.bound);
+  if (params !== undefined && (params === null || typeof params !== 'object' || Array.isArray(params))) {
+    throw invalidArgument('params', 'an object of parameter values', params);
+  }
+  const result = await ctx.call({ method: 'POST', url: ctx.apiRoot + path, body: params ?? {}, options });
+  return (result.response.status === 204 ? undefined : readJson(result)) as T;
+}
+
+/** `GET <name>(p=@p1)?@p1=…`: the response body, or undefined for 204. See `DynamicsClient.callFunction`. */
+export async function callFunction<T>(ctx: ClientContext, name: string, params: Readonly<Record<string, FunctionParameterValue>> | undefined, options?: OperationCallOptions): Promise<T> {
+  const path = functionCall(operationPath(name, options?.bound), params);
+  const result = await ctx.call({ method: 'GET', url: ctx.apiRoot + path, options });
+  return (result.response.status === 204 ? undefined : readJson(result)) as T;
 }

@@ -1,0 +1,132 @@
+/**
+ * What every capability of the client (src/client/operations/*) is handed: the environment's URLs
+ * and one way to send a call through the pipeline. A new capability is a new module that takes a
+ * {@link ClientContext}, plus a one-line method on `DynamicsClient`.
+ */
+import { ValidationError, type DynamicsError } from '../errors';
+import { createPipeline, type Pipeline } from '../http/pipeline';
+import type { HttpRequest, HttpResponse } from '../http/types';
+import { prepareRequest, type CallSpec } from './call';
+import { DEFAULT_CLIENT_OPTIONS, type ResolvedClientConfig } from './options';
+import type { RecordSchema } from './types';
+
+/** A call that got an answer. */
+export interface CallResult {
+  response: HttpResponse;
+  /** The request as the pipeline finished with it (`attempts`, `ambiguousRetries` filled in). */
+  request: HttpRequest;
+  /**
+   * True when the call was re-sent after an ambiguous failure (a 502, a 504, a reset: the first
+   * attempt may have been applied), so this answer may be the service's reply to a repeat of a
+   * request it already carried out: "already exists" or "not found" then need not be a failure.
+   */
+  ambiguous: boolean;
+}
+
+/** How a call ended when it got an answer: a success, or the error for a status ≥ 400, each with {@link CallResult.ambiguous}. */
+export type CallOutcome = (CallResult & { ok: true }) | (CallResult & { ok: false; error: DynamicsError });
+
+/**
+ * What a capability may do: know the environment's URLs, send calls, check records. Operations take
+ * this interface, not the class below, so that they can be exercised with a stub in unit tests.
+ */
+export interface ClientContext {
+  /** The environment URL, `https://contoso.crm.dynamics.com` (no trailing slash). */
+  readonly origin: string;
+  /** The Web API root, `https://contoso.crm.dynamics.com/api/data/v9.2/`. */
+  readonly apiRoot: string;
+  /**
+   * Sends one call and reports how it ended, a status ≥ 400 included (as `ok: false` with its
+   * DynamicsError), so that a capability can read {@link CallResult.ambiguous} before deciding
+   * whether a failure is one.
+   *
+   * @throws DynamicsError when no answer came (network, timeout, abort, token) or a per-call option is bad.
+   */
+  send(spec: CallSpec): Promise<CallOutcome>;
+  /**
+   * Sends one call and resolves with its answer.
+   *
+   * @throws DynamicsError for a status ≥ 400 (the subclass a caller acts on), and as {@link ClientContext.send} does.
+   */
+  call(spec: CallSpec): Promise<CallResult>;
+  /**
+   * Checks a record against the zod schema given for its entity set, when `validate` is on.
+   *
+   * @param partial - an update: every column optional (zod's `.partial()`).
+   * @throws ValidationError listing each issue.
+   */
+  validateRecord(entitySet: string, record: object, partial: boolean): void;
+}
+
+/**
+ * The {@link ClientContext} of a `DynamicsClient`: its configuration and its pipeline. The settings
+ * sit in `#` fields: the pipeline holds the token provider, which no rendering of a client may reach.
+ */
+export class PipelineContext implements ClientContext {
+  /** The environment URL, `https://contoso.crm.dynamics.com` (no trailing slash). */
+  readonly origin: string;
+  /** The Web API root, `https://contoso.crm.dynamics.com/api/data/v9.2/`. */
+  readonly apiRoot: string;
+  readonly #pipeline: Pipeline;
+  readonly #timeoutInMs: number;
+  readonly #validate: boolean;
+  readonly #schemas: Readonly<Record<string, RecordSchema | undefined>>;
+
+  constructor(config: ResolvedClientConfig) {
+    this.origin = config.origin;
+    this.apiRoot = config.apiRoot;
+    this.#timeoutInMs = config.timeoutInMs;
+    this.#validate = config.validate;
+    this.#schemas = config.schemas;
+    this.#pipeline = createPipeline({
+      origin: config.origin,
+      ca: config.ca,
+      tokenProvider: config.tokenProvider,
+      logger: config.logger,
+      maxRetries: config.maxRetries,
+      maxRetryAfterInMs: config.maxRetryAfterInMs,
+      maxConcurrency: config.maxConcurrency,
+      initialConcurrency: DEFAULT_CLIENT_OPTIONS.initialConcurrency,
+    });
+  }
+
+  async send(spec: CallSpec): Promise<CallOutcome> {
+    const request = prepareRequest(spec, this.#timeoutInMs);
+    return this.#outcome(spec, request, await this.#pipeline.send(request));
+  }
+
+  async call(spec: CallSpec): Promise<CallResult> {
+    const request = prepareRequest(spec, this.#timeoutInMs);
+    // Not `await this.send()`: one promise fewer on the path every request takes.
+    const outcome = this.#outcome(spec, request, await this.#pipeline.send(request));
+    if (!outcome.ok) throw outcome.error;
+    return outcome;
+  }
+
+  #outcome(spec: CallSpec, request: HttpRequest, response: HttpResponse): CallOutcome {
+    const ambiguous = (request.ambiguousRetries ?? 0) > 0;
+    if (response.status >= 400 && !(spec.acceptStatus?.(response.status, response.headers) ?? false)) {
+      return { ok: false, error: this.#pipeline.fail(response, request), response, request, ambiguous };
+    }
+    return { ok: true, response, request, ambiguous };
+  }
+
+  validateRecord(entitySet: string, record: object, partial: boolean): void {
+    if (!this.#validate) return;
+    const schema = this.#schemas[entitySet];
+    if (schema === undefined) return;
+    const checker = partial && typeof schema.partial === 'function' ? schema.partial() : schema;
+    const result = checker.safeParse(record);
+    if (!result.success) {
+      throw new ValidationError(
+        entitySet,
+        result.error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message })),
+      );
+    }
+  }
+
+  /** Ends the keep-alive connections; calls made afterwards open new ones. */
+  close(): void {
+    this.#pipeline.close();
+  }
+}

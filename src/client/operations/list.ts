@@ -1,0 +1,95 @@
+/**
+ * Collections: `list()` with paging, and `count()`
+ * (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/page-results,
+ * …/webapi/query/count-rows).
+ */
+import { DynamicsError, ErrorCode } from '../../errors';
+import { decodeText } from '../../net/body';
+import { parseCollectionPage } from '../../odata/collection';
+import { invalidArgument } from '../../odata/fail';
+import { buildQuery, composePrefer, MAX_PAGE_SIZE, type QueryOptions } from '../../odata/query';
+import { entityPath, odataPart } from '../arguments';
+import type { ClientContext } from '../context';
+import { checkContinuation, nextLinkOf, pagedIterator, prefetchPages, type FetchedPage } from '../paging';
+import { readJson } from '../response';
+import type { ColumnOf, ContinuablePage, FilterQuery, ListQuery, OperationOptions, PagedAsyncIterableIterator, PageSettings } from '../types';
+
+/**
+ * The records of `entitySet` matching `query`, page by page, following `@odata.nextLink` unmodified.
+ * Nothing is sent until the caller iterates. See `DynamicsClient.list`.
+ *
+ * @throws DynamicsError `invalid_argument` at once (not at the first iteration) for a bad query.
+ */
+export function list<T, R, K extends ColumnOf<R>, X extends string>(ctx: ClientContext, entitySet: string, query?: ListQuery<R, K, X>): PagedAsyncIterableIterator<T> {
+  const path = entityPath(entitySet);
+  // Built now so that a bad query throws at the call, not at the first iteration.
+  const odata = odataPart(query) ?? {};
+  const top = query?.top;
+  // Dataverse answers `$top` with one page and no nextLink, and `$top` does not mix with a page size
+  // (the page-results page cited above): `$top` goes to the server only when one page can hold it;
+  // otherwise the client pages and stops after `top` rows itself.
+  const serverTop = top !== undefined && query?.maxPageSize === undefined && top <= MAX_PAGE_SIZE;
+  if (top !== undefined && !serverTop) delete odata.top;
+  const { queryString, preferences } = buildQuery(odata as QueryOptions, 'query');
+  if (top !== undefined && !serverTop) {
+    buildQuery({ top }, 'query');
+    if (top > 0) preferences.maxPageSize = Math.min(preferences.maxPageSize ?? MAX_PAGE_SIZE, top);
+  }
+  const firstUrl = ctx.apiRoot + path + queryString;
+
+  async function* pages(settings: PageSettings = {}): AsyncIterableIterator<ContinuablePage<T>> {
+    if (settings === null || typeof settings !== 'object') throw invalidArgument('settings', '{ maxPageSize?, continuationToken? }', settings);
+    const prefer = composePrefer({ ...preferences, ...(settings.maxPageSize === undefined ? {} : { maxPageSize: settings.maxPageSize }) });
+    let url: string | undefined = firstUrl;
+    // `top` counts from the first page; a resumed walk cannot know how many rows came before.
+    let remaining = top === 0 ? undefined : top;
+    if (top === 0 && !serverTop) url = undefined;
+    if (settings.continuationToken !== undefined) {
+      url = checkContinuation(settings.continuationToken, ctx.origin, 'settings.continuationToken');
+      remaining = undefined;
+    }
+    const fetchPage = async (pageUrl: string, signal: AbortSignal): Promise<FetchedPage<T, string>> => {
+      const result = await ctx.call({ method: 'GET', url: pageUrl, options: { ...query, abortSignal: signal }, headers: { Prefer: prefer } });
+      const collection = parseCollectionPage<T>(readJson(result));
+      let rows = collection.value;
+      let next = nextLinkOf(collection.nextLink, pageUrl, ctx.apiRoot);
+      if (remaining !== undefined) {
+        if (rows.length >= remaining) {
+          rows = rows.slice(0, remaining);
+          next = undefined;
+        }
+        remaining -= rows.length;
+      }
+      const page = rows as ContinuablePage<T>;
+      page.continuationToken = next;
+      if (collection.count !== undefined) page.count = collection.count;
+      if (collection.totalRecordCount !== undefined) page.totalRecordCount = collection.totalRecordCount;
+      if (collection.totalRecordCountLimitExceeded !== undefined) page.totalRecordCountLimitExceeded = collection.totalRecordCountLimitExceeded;
+      return { page, next };
+    };
+    yield* prefetchPages(url, fetchPage, query?.abortSignal);
+  }
+
+  return pagedIterator(pages);
+}
+
+/**
+ * `GET <entitySet>/$count`, which answers `text/plain`. See `DynamicsClient.count`.
+ *
+ * @throws DynamicsError `malformed_response` when the answer is not a whole number.
+ */
+export async function count<R>(ctx: ClientContext, entitySet: string, filter?: FilterQuery<R>, options?: OperationOptions): Promise<number> {
+  const path = entityPath(entitySet);
+  const query = filter === undefined ? '' : buildQuery({ filter: filter as QueryOptions['filter'] }, 'filter').queryString;
+  const { response, request } = await ctx.call({ method: 'GET', url: `${ctx.apiRoot}${path}/$count${query}`, options });
+  const text = decodeText(response.body).trim();
+  const n = Number(text);
+  if (text === '' || !Number.isInteger(n) || n < 0) {
+    throw new DynamicsError(`GET ${request.url}: expected a count, got ${JSON.stringify(text.slice(0, 80))}`, {
+      code: ErrorCode.malformedResponse,
+      status: response.status,
+      request: { method: request.method, url: request.url },
+    });
+  }
+  return n;
+}

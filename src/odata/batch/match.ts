@@ -1,0 +1,87 @@
+/**
+ * Pairing the parts of a decoded `$batch` response with the operations that were sent, including
+ * the single error part that answers for a whole failed change set (OData v4 Part 1 §11.7.4).
+ */
+import { malformedResponse } from '../fail';
+import type { BatchOperationResult, BatchOperationSlot, BatchOutcome, BatchPartResponse } from './types';
+
+/**
+ * Pairs the decoded response parts with the encoded operations, in order. A successful change set
+ * answers with one part per operation (matched by Content-ID); a failed change set answers with a
+ * single error part in its place (OData v4 Part 1 §11.7.4), which is reported as `failed` for the
+ * operation it names by Content-ID and `rolledBack` for the others; operations after the point where
+ * the batch stopped are `notExecuted`.
+ *
+ * @throws DynamicsError `malformed_response` when the parts cannot belong to these operations (more
+ *   parts than operations, a change-set response where a single operation was sent, unknown Content-IDs).
+ */
+export function matchBatchResponses(
+  operations: readonly BatchOperationSlot[],
+  parts: readonly BatchPartResponse[],
+): BatchOperationResult[] {
+  const results: BatchOperationResult[] = [];
+  const outcomeOf = (part: BatchPartResponse): BatchOutcome => (part.status >= 400 ? 'failed' : 'succeeded');
+  let p = 0;
+  let i = 0;
+  while (i < operations.length) {
+    const slot = operations[i];
+    if (slot.changeSetIndex === undefined) {
+      const part = parts[p];
+      if (part === undefined) results.push({ ...slot, outcome: 'notExecuted' });
+      else {
+        if (part.changeSetIndex !== undefined) {
+          throw malformedResponse(`$batch response: part ${p + 1} is a change-set response, but operation ${i} was sent on its own`);
+        }
+        results.push({ ...slot, outcome: outcomeOf(part), response: part });
+        p++;
+      }
+      i++;
+      continue;
+    }
+    // The operations of this change set.
+    let end = i;
+    while (end < operations.length && operations[end].changeSetIndex === slot.changeSetIndex) end++;
+    const group = operations.slice(i, end);
+    const first = parts[p];
+    if (first === undefined) {
+      for (const s of group) results.push({ ...s, outcome: 'notExecuted' });
+    } else if (first.changeSetIndex === undefined) {
+      // The change set failed as a whole: one part answers for all of it.
+      p++;
+      const named = first.contentId !== undefined && group.some((s) => s.contentId === first.contentId);
+      const failed = first.status >= 400;
+      for (const s of group) {
+        const outcome: BatchOutcome = !failed ? 'succeeded' : !named || s.contentId === first.contentId ? 'failed' : 'rolledBack';
+        results.push({ ...s, outcome, response: first });
+      }
+    } else {
+      const csIndex = first.changeSetIndex;
+      const answered: BatchPartResponse[] = [];
+      while (p < parts.length && parts[p].changeSetIndex === csIndex) answered.push(parts[p++]);
+      if (answered.length > group.length) {
+        throw malformedResponse(`$batch response: change set ${slot.changeSetIndex} got ${answered.length} answers for ${group.length} operations`);
+      }
+      const byId = new Map<string, BatchPartResponse>();
+      for (const part of answered) if (part.contentId !== undefined) byId.set(part.contentId, part);
+      group.forEach((s, k) => {
+        // Match by Content-ID (the server may answer a change set in any order), else by position.
+        const part = (s.contentId !== undefined ? byId.get(s.contentId) : undefined) ?? (byId.size === 0 ? answered[k] : undefined);
+        if (part !== undefined) {
+          results.push({ ...s, outcome: outcomeOf(part), response: part });
+          return;
+        }
+        // Some servers wrap a failed change set's single error in a change-set response.
+        const failure = answered.find((a) => a.status >= 400);
+        if (failure === undefined) {
+          throw malformedResponse(`$batch response: no answer for Content-ID ${s.contentId ?? '(none)'} of change set ${slot.changeSetIndex}`);
+        }
+        results.push({ ...s, outcome: 'rolledBack', response: failure });
+      });
+    }
+    i = end;
+  }
+  if (p < parts.length) {
+    throw malformedResponse(`$batch response: ${parts.length} parts for ${operations.length} operations`);
+  }
+  return results;
+}
