@@ -65,7 +65,9 @@ describe('SingleFlight', () => {
     const impatient = settled(flights.run(start, { abortSignal: controller.signal }));
     controller.abort();
     // Bounded, so that a wait the abort failed to end shows up as such rather than as a test timeout.
-    const outcome = await Promise.race([impatient, new Promise<{ error: unknown }>((r) => setTimeout(() => r({ error: 'still waiting' }), 1000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([impatient, new Promise<{ error: unknown }>((r) => (timer = setTimeout(() => r({ error: 'still waiting' }), 1000)))]);
+    clearTimeout(timer);
     expect(outcome.error).toBeInstanceOf(DynamicsError);
     expect((outcome.error as DynamicsError).code).toBe(ErrorCode.aborted);
     // Still one acquisition, still in flight, and the other caller gets its result.
