@@ -35,7 +35,9 @@ export interface ResolvedAuthority {
 /**
  * Turns `tokenUrl` (v1 `…/oauth2/token` or v2 `…/oauth2/v2.0/token`), `authority` or
  * `tenantId` + `authorityHost` into an MSAL authority. A v1 token URL maps to
- * `origin + "/" + first path segment` (protocol brief §3); MSAL then talks v2 to that authority.
+ * `origin + "/" + first path segment`, the `https://<instance>/<tenant>` form of an authority
+ * (https://learn.microsoft.com/entra/identity-platform/msal-client-application-configuration#authority);
+ * MSAL then talks v2 to that authority.
  */
 export function resolveAuthority(
   input: { tokenUrl?: string; authority?: string; tenantId?: string; authorityHost?: string },

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import type { Logger } from '../logger';
+import { GUID_PATTERN } from '../net/guid';
+import { MULTI_TENANT_ALIASES } from './authority';
 import { fileTokenCache } from './cache/fileTokenCache';
 import { redisTokenCache, type RedisLike } from './cache/redisTokenCache';
 import type { PartitionedTokenCache, TokenCachePlugin } from './cache/types';
@@ -20,9 +22,9 @@ export interface AuthConfig extends MsalTokenProviderOptions {
   caFile?: string;
 }
 
-const guid = z.guid();
+const guid = z.string().regex(GUID_PATTERN);
 const httpsUrl = z.url({ protocol: /^https$/ });
-const tenant = z.union([z.guid(), z.string().regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/)]);
+const tenant = z.union([guid, z.string().regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/)]);
 const tokenUrl = httpsUrl.refine((v) => /^\/[^/]+\/oauth2\/(v2\.0\/)?token\/?$/i.test(new URL(v).pathname));
 const redisUrl = z.url({ protocol: /^rediss?$/ });
 
@@ -104,7 +106,7 @@ export function loadAuthConfig(env: Record<string, string | undefined> = process
     if (secret.value === undefined) issues.push({ name: secret.name, expected: 'the client secret (client_credentials grant), or a user name and password' });
     if (out.tokenUrl || out.tenantId) {
       const t = (out.tenantId ?? new URL(out.tokenUrl as string).pathname.split('/')[1]).toLowerCase();
-      if (['common', 'organizations', 'consumers'].includes(t)) issues.push({ name: where.name, expected: `a specific tenant, not '${t}', for the client_credentials grant` });
+      if (MULTI_TENANT_ALIASES.has(t)) issues.push({ name: where.name, expected: `a specific tenant, not '${t}', for the client_credentials grant` });
     }
   }
   if (secret.value !== undefined) out.clientSecret = secret.value;

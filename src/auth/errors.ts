@@ -2,22 +2,6 @@ import { AuthError, ServerError } from '@azure/msal-node';
 import { AuthenticationError, DynamicsError, ErrorCode } from '../errors';
 import { TransportFailure } from './networkClient';
 
-/**
- * Replaces every configured secret (client secret, password, refresh token, private key) and
- * anything shaped like a JWT with `[redacted]`. Applied to every MSAL log line and error
- * message we pass on, as a second line of defence: MSAL logs with PII off, and Entra's
- * `error_description` does not echo credentials, but neither is ours to guarantee.
- */
-export function makeRedactor(secrets: Array<string | undefined>): (text: string) => string {
-  const list = secrets.filter((s): s is string => typeof s === 'string' && s.length >= 4).sort((a, b) => b.length - a.length);
-  return (text: string) => {
-    let out = text;
-    for (const s of list) out = out.split(s).join('[redacted]');
-    // JWTs (access and id tokens) and long opaque base64url blobs such as Entra refresh tokens.
-    return out.replace(/eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*/g, '[redacted-jwt]');
-  };
-}
-
 /** AADSTS codes from an MSAL `ServerError`: its message is `Error(s): 50126,50127 - Timestamp: …`. */
 function entraCodes(err: AuthError): number[] | undefined {
   const fromList = /Error\(s\):\s*([\d,\s]+)\s*-/.exec(err.errorMessage ?? '');
@@ -36,7 +20,8 @@ function entraCodes(err: AuthError): number[] | undefined {
  * Turns whatever MSAL threw into a {@link DynamicsError}: our own transport failures
  * (throttled, network, timeout, malformed) unchanged, Entra's refusals into an
  * {@link AuthenticationError} with `entraErrorCodes` and `correlationId`. The MSAL error is not
- * kept as `cause`; a redacted copy of its message is.
+ * kept as `cause`; a copy of its message passed through `redact` (the provider's `createRedactor`
+ * from src/net/redact.ts, which knows its secrets) is.
  */
 export function toDynamicsError(err: unknown, what: string, redact: (s: string) => string, lastTransportFailure?: DynamicsError): DynamicsError {
   if (err instanceof DynamicsError) return err;

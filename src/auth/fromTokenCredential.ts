@@ -1,4 +1,6 @@
-import { AuthenticationError, DynamicsError, ErrorCode } from '../errors';
+import { AuthenticationError, ErrorCode } from '../errors';
+import { redact } from '../net/redact';
+import { SingleFlight, throwIfAborted } from './singleFlight';
 import type { AccessToken, GetTokenOptions, TokenProvider } from './types';
 
 /**
@@ -24,7 +26,8 @@ export interface FromTokenCredentialOptions {
  * Adapts any `@azure/identity` credential (managed identity, workload identity, certificate,
  * `DefaultAzureCredential`, …) to a {@link TokenProvider}: concurrent callers share one
  * `getToken` call, and the token is reused until `refreshAfterTimestamp` or five minutes
- * before it expires.
+ * before it expires. The credential and the token stay in this function's closure: the returned
+ * object shows nothing but its method to a logger or `util.inspect`.
  *
  * @example
  * ```ts
@@ -41,8 +44,7 @@ export function fromTokenCredential(credential: TokenCredentialLike, options: Fr
   const scopes = [...options.scopes];
   const margin = options.refreshBeforeExpiryInMs ?? 300_000;
   let current: AccessToken | undefined;
-  let inFlight: Promise<AccessToken> | undefined;
-  let inFlightForced: Promise<AccessToken> | undefined;
+  const flights = new SingleFlight<AccessToken>();
 
   const fresh = (t: AccessToken | undefined): t is AccessToken => {
     if (!t) return false;
@@ -55,9 +57,10 @@ export function fromTokenCredential(credential: TokenCredentialLike, options: Fr
     try {
       result = await credential.getToken(scopes);
     } catch (err) {
-      // Azure Identity errors carry Entra's description, never the credential itself; keep the message only.
+      // Azure Identity errors carry Entra's description, not the credential; keep the message only,
+      // redacted all the same, since a credential of the caller's own making is not ours to trust.
       const e = err as Error;
-      throw new AuthenticationError(`TokenCredential.getToken failed: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`, { code: ErrorCode.authenticationFailed });
+      throw new AuthenticationError(`TokenCredential.getToken failed: ${e?.name ?? 'Error'}: ${redact(e?.message ?? String(err))}`, { code: ErrorCode.authenticationFailed });
     }
     if (!result || typeof result.token !== 'string' || !result.token || !Number.isFinite(result.expiresOnTimestamp)) {
       throw new AuthenticationError('TokenCredential.getToken returned no token', { code: ErrorCode.authenticationFailed });
@@ -74,31 +77,10 @@ export function fromTokenCredential(credential: TokenCredentialLike, options: Fr
 
   return {
     async getToken(opts: GetTokenOptions = {}): Promise<AccessToken> {
-      if (opts.abortSignal?.aborted) throw new DynamicsError('The token request was aborted', { code: ErrorCode.aborted });
+      throwIfAborted(opts.abortSignal);
       if (!opts.forceRefresh && fresh(current)) return { ...current };
-      let flight: Promise<AccessToken>;
-      if (opts.forceRefresh) {
-        current = undefined;
-        flight = inFlightForced ??= fetchToken().finally(() => (inFlightForced = undefined));
-      } else {
-        flight = inFlightForced ?? (inFlight ??= fetchToken().finally(() => (inFlight = undefined)));
-      }
-      if (!opts.abortSignal) return { ...(await flight) };
-      const signal = opts.abortSignal;
-      return new Promise<AccessToken>((resolve, reject) => {
-        const onAbort = (): void => reject(new DynamicsError('The token request was aborted', { code: ErrorCode.aborted }));
-        signal.addEventListener('abort', onAbort, { once: true });
-        flight.then(
-          (t) => {
-            signal.removeEventListener('abort', onAbort);
-            resolve({ ...t });
-          },
-          (e: unknown) => {
-            signal.removeEventListener('abort', onAbort);
-            reject(e);
-          },
-        );
-      });
+      if (opts.forceRefresh) current = undefined;
+      return { ...(await flights.run(fetchToken, opts)) };
     },
   };
 }

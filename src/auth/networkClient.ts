@@ -5,10 +5,12 @@ import { AuthenticationError, DynamicsError, ErrorCode, NetworkError, ThrottledE
 import type { Logger } from '../logger';
 import { parseJson } from '../net/body';
 import { TransportError } from '../net/errors';
+import { requestIdOf } from '../net/headers';
 import type { HttpMethod } from '../net/method';
 import { createTunnelingAgent, proxyFor } from '../net/proxy';
+import { redact as redactCredentials } from '../net/redact';
 import { sendRaw, type RequestFunction } from '../net/request';
-import { backoffDelay, retryDecisionForFailure, retryDecisionForStatus } from '../net/retry';
+import { backoffDelay, retryAfterDelay, retryDecisionForFailure, retryDecisionForStatus } from '../net/retry';
 import { parseRetryAfter } from '../net/retryAfter';
 
 /**
@@ -29,15 +31,36 @@ export interface TokenRetryOptions {
   maxRetryAfterInMs?: number;
 }
 
+/**
+ * The written-down defaults of {@link TokenRetryOptions}. Shorter than the Web API's (10 retries,
+ * `Retry-After` up to 5 minutes): every call of the client waits for the token, so a token endpoint
+ * that stays unavailable is better reported soon than waited out.
+ */
+export const DEFAULT_TOKEN_RETRY: Readonly<Required<TokenRetryOptions>> = Object.freeze({
+  maxRetries: 3,
+  retryDelayInMs: 500,
+  maxRetryDelayInMs: 8_000,
+  maxRetryAfterInMs: 60_000,
+});
+
+/** Default deadline of one token-request attempt, the whole response included. */
+export const DEFAULT_TOKEN_TIMEOUT_IN_MS = 30_000;
+
 export interface HttpsNetworkClientOptions {
   /** PEM of extra trusted CA certificates (added to Node's default roots). */
   ca?: string;
   /** `http://host:port` of an HTTP proxy that supports CONNECT. Default: from the environment (`HTTPS_PROXY`, `NO_PROXY`). */
   proxy?: string;
+  /** Default: {@link DEFAULT_TOKEN_RETRY}. */
   retry?: TokenRetryOptions;
-  /** Deadline of one attempt, the whole response included. Default: 30000. */
+  /** Deadline of one attempt, the whole response included. Default: {@link DEFAULT_TOKEN_TIMEOUT_IN_MS}. */
   timeoutInMs?: number;
   logger: Logger;
+  /**
+   * Applied to the text of an Entra error body before it is put into an error (the provider passes
+   * one that also knows its own secrets). Default: the library's credential-pattern redactor.
+   */
+  redact?: (text: string) => string;
   /** Environment to read proxy settings from. Default: `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** Injected for tests. Default: `Math.random`. */
@@ -70,6 +93,10 @@ const MAX_TOKEN_RESPONSE_BYTES = 4 * 1024 * 1024;
  * - A 500 is transient: MSAL.NET retries the token endpoint on every 5xx
  *   (https://learn.microsoft.com/entra/msal/dotnet/advanced/exceptions/retry-policy), whereas a 500
  *   from Dataverse is a real error (a plug-in) and is not retried.
+ * - Fewer retries and a shorter longest `Retry-After` ({@link DEFAULT_TOKEN_RETRY}): every call waiting
+ *   for the token waits through them.
+ * - No client-wide pause after a 429: the providers' single flight already collapses concurrent token
+ *   requests into one.
  */
 const TOKEN_RETRY_RULES = { retrySafe: true, retryInternalServerError: true } as const;
 
@@ -86,6 +113,10 @@ interface RawResponse {
  * trickling bytes cannot hold a request open), a bounded body and a strict JSON decoder. A non-JSON
  * body (an HTML 502 page from a gateway) is an error: turning it into `{}` makes MSAL resolve with an
  * empty access token.
+ *
+ * Everything it holds (the proxy URL, which may carry credentials, its agents, the last failure)
+ * is in private fields: MSAL keeps this object in its configuration, and a dump of either must not
+ * show them.
  */
 export class HttpsNetworkClient implements INetworkModule {
   readonly #direct: https.Agent;
@@ -97,24 +128,30 @@ export class HttpsNetworkClient implements INetworkModule {
   readonly #proxy?: URL;
   readonly #env: NodeJS.ProcessEnv;
   readonly #random: () => number;
-  /** The last failure, so that MSAL's generic `endpoints_resolution_error` can be explained. */
-  lastFailure?: DynamicsError;
+  readonly #redact: (text: string) => string;
+  #lastFailure?: DynamicsError;
 
   constructor(options: HttpsNetworkClientOptions) {
     this.#logger = options.logger;
-    this.#timeoutInMs = options.timeoutInMs ?? 30_000;
+    this.#timeoutInMs = options.timeoutInMs ?? DEFAULT_TOKEN_TIMEOUT_IN_MS;
     this.#retry = {
-      maxRetries: options.retry?.maxRetries ?? 3,
-      retryDelayInMs: options.retry?.retryDelayInMs ?? 500,
-      maxRetryDelayInMs: options.retry?.maxRetryDelayInMs ?? 8_000,
-      maxRetryAfterInMs: options.retry?.maxRetryAfterInMs ?? 60_000,
+      maxRetries: options.retry?.maxRetries ?? DEFAULT_TOKEN_RETRY.maxRetries,
+      retryDelayInMs: options.retry?.retryDelayInMs ?? DEFAULT_TOKEN_RETRY.retryDelayInMs,
+      maxRetryDelayInMs: options.retry?.maxRetryDelayInMs ?? DEFAULT_TOKEN_RETRY.maxRetryDelayInMs,
+      maxRetryAfterInMs: options.retry?.maxRetryAfterInMs ?? DEFAULT_TOKEN_RETRY.maxRetryAfterInMs,
     };
+    this.#redact = options.redact ?? redactCredentials;
     this.#proxy = options.proxy ? new URL(options.proxy) : undefined;
     this.#env = options.env ?? process.env;
     this.#random = options.random ?? Math.random;
     const ca = options.ca ? [...tls.rootCertificates, options.ca] : undefined;
     this.#agentOptions = { keepAlive: true, maxSockets: 16, ...(ca ? { ca } : {}) };
     this.#direct = new https.Agent(this.#agentOptions);
+  }
+
+  /** The last failure of a request, until a request succeeds: it explains MSAL's generic `endpoints_resolution_error`. */
+  get lastFailure(): DynamicsError | undefined {
+    return this.#lastFailure;
   }
 
   sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
@@ -161,15 +198,17 @@ export class HttpsNetworkClient implements INetworkModule {
       const retryAfterInMs = parseRetryAfter(raw.headers['retry-after']);
       const decision = retryDecisionForStatus(raw.status, TOKEN_RETRY_RULES);
       if (decision.retry || raw.status >= 500) {
-        const canWait = retryAfterInMs === undefined || retryAfterInMs <= this.#retry.maxRetryAfterInMs;
+        // As for the Web API, `Retry-After` sets the wait on the statuses that mean "come back later".
+        const wait = decision.retry && decision.throttled ? retryAfterInMs : undefined;
+        const canWait = wait === undefined || wait <= this.#retry.maxRetryAfterInMs;
         if (decision.retry && attempt < this.#retry.maxRetries && canWait) {
-          const delay = retryAfterInMs ?? this.backoff(attempt);
+          const delay = wait === undefined ? this.backoff(attempt) : Math.round(retryAfterDelay(wait, this.#random));
           this.#logger.warn(`Token endpoint answered ${raw.status}; retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
           await sleep(delay);
           continue;
         }
         const parsed = parseJson(raw.body);
-        const body = sanitizeErrorBody(parsed.ok ? parsed.value : undefined);
+        const body = sanitizeErrorBody(parsed.ok ? parsed.value : undefined, this.#redact);
         const entra = entraDetails(parsed.ok ? parsed.value : undefined);
         const base = {
           status: raw.status,
@@ -177,7 +216,7 @@ export class HttpsNetworkClient implements INetworkModule {
           retryAfterInMs,
           request: { method, url: where },
           headers: pickHeaders(raw.headers),
-          requestId: raw.headers['x-ms-request-id'],
+          requestId: requestIdOf(raw.headers),
         };
         const failure =
           raw.status === 429
@@ -203,13 +242,13 @@ export class HttpsNetworkClient implements INetworkModule {
         });
         throw this.fail(failure);
       }
-      this.lastFailure = undefined;
+      this.#lastFailure = undefined;
       return { status: raw.status, headers: raw.headers, body: body as T };
     }
   }
 
   private fail(failure: DynamicsError): TransportFailure {
-    this.lastFailure = failure;
+    this.#lastFailure = failure;
     return new TransportFailure(failure);
   }
 
@@ -271,21 +310,18 @@ function describeUrl(url: string): string {
   }
 }
 
-function tryParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Keeps only the documented error fields of an Entra error body (never tokens). */
-export function sanitizeErrorBody(body: unknown): Record<string, unknown> | undefined {
+/**
+ * Keeps only the documented error fields of an Entra error body
+ * (https://learn.microsoft.com/entra/identity-platform/reference-error-codes), with their text
+ * redacted: it is server text copied into an error.
+ */
+function sanitizeErrorBody(body: unknown, redact: (text: string) => string = redactCredentials): Record<string, unknown> | undefined {
   if (!body || typeof body !== 'object') return undefined;
   const b = body as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const k of ['error', 'error_description', 'error_codes', 'suberror', 'correlation_id', 'trace_id', 'timestamp']) {
-    if (b[k] !== undefined) out[k] = b[k];
+    const value = b[k];
+    if (value !== undefined) out[k] = typeof value === 'string' ? redact(value) : value;
   }
   return Object.keys(out).length ? out : undefined;
 }

@@ -275,7 +275,10 @@ describe('MsalTokenProvider against the emulator', () => {
       expect(t.token).toBeTruthy();
       const retries = logger.lines.filter((l) => l.startsWith('warn Token endpoint answered 429'));
       expect(retries).toHaveLength(2);
-      expect(retries[0]).toContain('"delayInMs":1000');
+      // Retry-After (1 s) plus the jitter of up to 10% that the Web API adds too (src/net/retry.ts).
+      const delay = Number(/"delayInMs":(\d+)/.exec(retries[0])?.[1]);
+      expect(delay).toBeGreaterThanOrEqual(1000);
+      expect(delay).toBeLessThanOrEqual(1100);
     });
 
     it('retries 5xx and an HTML gateway page with backoff', async () => {

@@ -35,7 +35,9 @@ export interface RedisTokenCacheOptions {
  *   grant finds the user's tokens without signing in again.
  *
  * Each {@link MsalTokenProvider} gets its own plugin bound to its partition, so app-only and user
- * tokens never end up in one blob (which reusing one MSAL app across partitions does).
+ * tokens never end up in one blob (which reusing one MSAL app across partitions does). Neither the
+ * cache nor its plugins expose the Redis client (which holds its own credentials): logging or
+ * inspecting them shows no token and no password.
  *
  * @example
  * ```ts
@@ -64,30 +66,37 @@ export function redisTokenCache(redis: RedisLike, options: RedisTokenCacheOption
 }
 
 class RedisPartitionPlugin implements PartitionedCachePlugin {
-  private homeAccountId?: string;
+  // Private fields: the Redis client carries its own credentials (and, queued, the blobs it writes),
+  // and MsalTokenProvider hands this plugin to MSAL, whose configuration a dump may show.
+  readonly #redis: RedisLike;
+  readonly #prefix: string;
+  readonly #ttlInSeconds: number | undefined;
+  readonly #logger: Logger;
+  readonly #target: { key: string } | { user: TokenCachePartition };
+  #homeAccountId?: string;
 
-  constructor(
-    private readonly redis: RedisLike,
-    private readonly prefix: string,
-    private readonly ttlInSeconds: number | undefined,
-    private readonly logger: Logger,
-    private readonly target: { key: string } | { user: TokenCachePartition },
-  ) {}
+  constructor(redis: RedisLike, prefix: string, ttlInSeconds: number | undefined, logger: Logger, target: { key: string } | { user: TokenCachePartition }) {
+    this.#redis = redis;
+    this.#prefix = prefix;
+    this.#ttlInSeconds = ttlInSeconds;
+    this.#logger = logger;
+    this.#target = target;
+  }
 
   setAccount(homeAccountId: string): void {
-    this.homeAccountId = homeAccountId;
+    this.#homeAccountId = homeAccountId;
   }
 
   async beforeCacheAccess(context: TokenCacheAccessContext): Promise<void> {
-    const key = await this.readKey();
-    const blob = key ? await this.redis.get(key) : null;
+    const key = await this.#readKey();
+    const blob = key ? await this.#redis.get(key) : null;
     if (blob) {
       try {
         JSON.parse(blob);
         context.tokenCache.deserialize(blob);
         return;
       } catch {
-        this.logger.warn('Token cache entry in Redis is corrupt; treating it as empty', { key });
+        this.#logger.warn('Token cache entry in Redis is corrupt; treating it as empty', { key });
       }
     }
     context.tokenCache.deserialize('{}');
@@ -97,43 +106,43 @@ class RedisPartitionPlugin implements PartitionedCachePlugin {
     if (!context.cacheHasChanged) return;
     const blob = context.tokenCache.serialize();
     let key: string | undefined;
-    if ('key' in this.target) {
-      key = this.target.key;
+    if ('key' in this.#target) {
+      key = this.#target.key;
     } else {
       // Like msal-node's DistributedCachePlugin: a user blob is filed under its account.
-      this.homeAccountId ??= firstHomeAccountId(blob);
-      if (!this.homeAccountId) {
-        this.logger.warn('Not persisting a user token cache without an account (the token response had no id_token/client_info)');
+      this.#homeAccountId ??= firstHomeAccountId(blob);
+      if (!this.#homeAccountId) {
+        this.#logger.warn('Not persisting a user token cache without an account (the token response had no id_token/client_info)');
         return;
       }
-      key = this.userKey(this.target.user, this.homeAccountId);
-      if (this.target.user.username) await this.write(this.indexKey(this.target.user), this.homeAccountId);
+      key = this.#userKey(this.#target.user, this.#homeAccountId);
+      if (this.#target.user.username) await this.#write(this.#indexKey(this.#target.user), this.#homeAccountId);
     }
-    await this.write(key, blob);
+    await this.#write(key, blob);
   }
 
-  private async readKey(): Promise<string | undefined> {
-    if ('key' in this.target) return this.target.key;
-    const user = this.target.user;
-    if (!this.homeAccountId && user.username) {
-      this.homeAccountId = (await this.redis.get(this.indexKey(user))) ?? undefined;
+  async #readKey(): Promise<string | undefined> {
+    if ('key' in this.#target) return this.#target.key;
+    const user = this.#target.user;
+    if (!this.#homeAccountId && user.username) {
+      this.#homeAccountId = (await this.#redis.get(this.#indexKey(user))) ?? undefined;
     }
-    return this.homeAccountId ? this.userKey(user, this.homeAccountId) : undefined;
+    return this.#homeAccountId ? this.#userKey(user, this.#homeAccountId) : undefined;
   }
 
-  private userKey(user: TokenCachePartition, homeAccountId: string): string {
-    return `${this.prefix}user:${user.clientId}:${homeAccountId}`;
+  #userKey(user: TokenCachePartition, homeAccountId: string): string {
+    return `${this.#prefix}user:${user.clientId}:${homeAccountId}`;
   }
 
   /** The user name is hashed: key names show up in monitoring, user names are personal data. */
-  private indexKey(user: TokenCachePartition): string {
+  #indexKey(user: TokenCachePartition): string {
     const hash = createHash('sha256').update(`${user.tenantId.toLowerCase()}\n${(user.username ?? '').toLowerCase()}`).digest('hex');
-    return `${this.prefix}user-index:${user.clientId}:${hash}`;
+    return `${this.#prefix}user-index:${user.clientId}:${hash}`;
   }
 
-  private async write(key: string, value: string): Promise<void> {
-    if (this.ttlInSeconds) await this.redis.set(key, value, 'EX', this.ttlInSeconds);
-    else await this.redis.set(key, value);
+  async #write(key: string, value: string): Promise<void> {
+    if (this.#ttlInSeconds) await this.#redis.set(key, value, 'EX', this.#ttlInSeconds);
+    else await this.#redis.set(key, value);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { ConfigurationIssue } from '../../../src/errors';
 import { resolveAuthority } from '../../../src/auth/authority';
-import { makeRedactor } from '../../../src/auth/errors';
+import { createRedactor } from '../../../src/net/redact';
 import { parseRetryAfter } from '../../../src/net/retryAfter';
 
 describe('resolveAuthority', () => {
@@ -41,11 +41,11 @@ describe('resolveAuthority', () => {
   });
 });
 
-describe('makeRedactor', () => {
+describe('createRedactor (the redactor of auth errors and MSAL log lines)', () => {
   it('removes configured secrets and JWTs', () => {
-    const redact = makeRedactor(['s3cret-value', undefined, 'abc']);
+    const redact = createRedactor(['s3cret-value', undefined, 'abc']);
     const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl';
-    expect(redact(`secret=s3cret-value token=${jwt} short=abc`)).toBe('secret=[redacted] token=[redacted-jwt] short=abc');
+    expect(redact(`secret=s3cret-value token=${jwt} short=abc`)).toBe('secret=[redacted] token=[redacted] short=abc');
   });
 });
 
