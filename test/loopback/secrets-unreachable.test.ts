@@ -18,6 +18,7 @@ import {
   redisTokenCache,
   type TokenProvider,
 } from '../../src';
+import Redis from 'ioredis';
 import type { Emulator } from '../../src/emulator';
 import { startTestEmulator } from '../helpers/emulator';
 import { describeIfAvailable } from '../helpers/prerequisite';
@@ -160,11 +161,10 @@ describe('no secret reachable from library objects', () => {
 
   describeIfAvailable(redisServerAvailable() ? undefined : 'redis-server is not installed')('with Redis', () => {
     let redis: TestRedis;
-    let client: import('ioredis').Redis;
+    let client: Redis;
 
     beforeAll(async () => {
       redis = await startRedis();
-      const { Redis } = await import('ioredis');
       client = new Redis(redis.url);
     });
 
