@@ -9,8 +9,8 @@ export {
   type AcquireTokenByCodeOptions,
   type DeviceCodeOptions,
 } from './MsalTokenProvider';
-export type { DeviceCodePrompt } from './publicClient';
-export type { TokenRetryOptions } from './networkClient';
+export type { DeviceCodePrompt } from './msal/types';
+export type { TokenRetryOptions } from './retryOptions';
 export { fromTokenCredential, type TokenCredentialLike, type FromTokenCredentialOptions } from './fromTokenCredential';
 export { fileTokenCache, type FileTokenCacheOptions } from './cache/fileTokenCache';
 export { redisTokenCache, type RedisLike, type RedisTokenCacheOptions } from './cache/redisTokenCache';

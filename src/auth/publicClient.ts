@@ -23,6 +23,8 @@ import type {
 } from '@azure/msal-node';
 import { ConfigurationError } from '../errors';
 
+export type { DeviceCodePrompt } from './msal/types';
+
 /** What the provider needs from an MSAL client application. */
 export interface MsalApp {
   readonly kind: 'confidential' | 'public';
@@ -63,15 +65,4 @@ export function createPublicApp(config: Configuration): MsalApp {
   }
   const app = new Ctor(config);
   return Object.assign(app, { kind: 'public' as const });
-}
-
-/** What the user must be told to complete a device-code sign-in. */
-export interface DeviceCodePrompt {
-  /** The code to type in. */
-  userCode: string;
-  /** Where to type it. */
-  verificationUri: string;
-  /** Entra's ready-made instruction, e.g. "To sign in, use a web browser to open …". */
-  message: string;
-  expiresInSeconds: number;
 }

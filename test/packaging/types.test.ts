@@ -5,12 +5,12 @@
  * application keeps real types (a wrong option is an error).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { describeIfAvailable } from '../helpers/prerequisite';
-import { distMissing, packTarball, ROOT, scratchFromTarball, type ScratchInstall } from './scratch';
+import { DIST, distMissing, packTarball, ROOT, scratchFromTarball, type ScratchInstall } from './scratch';
 
 const run = promisify(execFile);
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -38,7 +38,40 @@ async function tsc(dir: string, files: Record<string, string>, extra: Record<str
   }
 }
 
+/** Every module a declaration file imports, followed through relative imports from `entry`. */
+function declarationImports(entry: string): Map<string, string> {
+  const seen = new Set<string>();
+  const external = new Map<string, string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
+      const spec = m[1];
+      if (spec.startsWith('.')) {
+        const base = path.resolve(path.dirname(file), spec);
+        const next = [`${base}.d.ts`, path.join(base, 'index.d.ts')].find((f) => existsSync(f));
+        if (next) visit(next);
+      } else if (!spec.startsWith('node:')) {
+        external.set(spec, path.relative(DIST, file));
+      }
+    }
+  };
+  visit(entry);
+  return external;
+}
+
 describeBuilt('published declarations with skipLibCheck: false', () => {
+  it('no public declaration reaches MSAL, axios or (outside dynamics-odata/nest) Nest', () => {
+    for (const entry of ['index.d.ts', 'emulator/index.d.ts', 'codegen/index.d.ts', 'nest/index.d.ts']) {
+      const external = declarationImports(path.join(DIST, entry));
+      const forbidden = [...external].filter(([spec]) => /^(@azure\/msal-|axios)/.test(spec) || (entry !== 'nest/index.d.ts' && spec.startsWith('@nestjs/')));
+      expect({ entry, forbidden }).toEqual({ entry, forbidden: [] });
+      if (entry === 'nest/index.d.ts') expect([...external.keys()]).toContain('@nestjs/common');
+    }
+  });
+
+
   let packDir: string;
   let tarball: string;
   const scratches: ScratchInstall[] = [];

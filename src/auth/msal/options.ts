@@ -7,7 +7,7 @@ import { silentLogger, type Logger } from '../../logger';
 import { isGuid } from '../../net/guid';
 import { DEFAULT_AUTHORITY_HOST, MULTI_TENANT_ALIASES, resolveAuthority } from '../authority';
 import type { PartitionedTokenCache, TokenCachePlugin } from '../cache/types';
-import { DEFAULT_TOKEN_RETRY, DEFAULT_TOKEN_TIMEOUT_IN_MS, type TokenRetryOptions } from '../networkClient';
+import { DEFAULT_TOKEN_RETRY, DEFAULT_TOKEN_TIMEOUT_IN_MS, type TokenRetryOptions } from '../retryOptions';
 import type { GrantType } from '../types';
 
 /**

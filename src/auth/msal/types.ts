@@ -1,5 +1,4 @@
 /** What {@link MsalTokenProvider}'s methods take and return, besides its options. */
-import type { DeviceCodePrompt } from '../publicClient';
 
 /** A token with what the `@edirect/dynamics`-style service needs besides it. */
 export interface TokenSet {
@@ -52,4 +51,15 @@ export interface DeviceCodeOptions {
   /** Stop polling after this many seconds. Default: until the code expires. */
   timeoutInSeconds?: number;
   abortSignal?: AbortSignal;
+}
+
+/** What the user must be told to complete a device-code sign-in. */
+export interface DeviceCodePrompt {
+  /** The code to type in. */
+  userCode: string;
+  /** Where to type it. */
+  verificationUri: string;
+  /** Entra's ready-made instruction, e.g. "To sign in, use a web browser to open …". */
+  message: string;
+  expiresInSeconds: number;
 }
