@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import type { GenerateOptions } from '../src/codegen';
 import { generate } from '../src/codegen';
-import { loadModel } from '../src/codegen/model';
+import { loadModel } from '../src/csdl';
 import { stableGuid } from '../src/emulator/dataverse/api';
 import { MetadataApi } from '../src/emulator/dataverse/metadata';
 import { buildSchema } from '../src/emulator/dataverse/schema';

@@ -11,8 +11,8 @@ import { loadEnvironment } from './config';
 import { describeFailure, download, type DownloadProgress } from './download';
 import { GENERATED_MARKER, emit, type SourceInfo } from './emit';
 import { CodegenError } from './errors';
-import { loadModel } from './model';
-import type { EntityTypeModel, ServiceModel } from './model/types';
+import { loadModel } from './csdl';
+import type { EntityTypeModel, ServiceModel } from '../csdl';
 import { canonicalCatalog, readOptionSets, type OptionSetCatalog } from './optionsets';
 
 /** Options of {@link generate}. Give exactly one source: `metadata`, `url`, or a `config` environment. */

@@ -9,10 +9,9 @@
  */
 export { generate, generatorVersion, selectEntities, type GenerateOptions, type GenerateResult } from './generate';
 export { loadEnvironment, type EnvironmentConfig } from './config';
-export { readCsdl } from './read';
-export type * from './read/types';
-export { buildModel, loadModel } from './model';
-export type * from './model/types';
+export { readCsdl, buildModel, loadModel } from './csdl';
+export type * from '../csdl/read/types';
+export type * from '../csdl/model/types';
 export { emit, edmMapping, GENERATED_MARKER, type EmitOptions, type EmittedFile, type SourceInfo } from './emit';
 export { readOptionSets, type OptionSetCatalog, type ColumnOptionSet, type OptionModel } from './optionsets';
 export type { DownloadProgress } from './download';

@@ -28,7 +28,7 @@ import {
 } from './query';
 import type { ColumnInfo, EntitySetInfo, NavigationInfo, ServiceSchema } from './schema';
 import { normaliseId, type DataStore, type Row } from './store';
-import type { OperationModel } from '../../codegen/model/types';
+import type { OperationModel } from '../../csdl';
 
 /** One Web API request, already authenticated. */
 export interface ApiRequest {

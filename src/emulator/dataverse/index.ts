@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { loadModel } from '../../codegen/model';
+import { loadModel } from '../../csdl';
 import { DataverseApi, errorResponse, stableGuid, type ApiResponse } from './api';
 import type { CreateDataverseService, DataverseService } from './contract';
 import { DataverseHttpError, dvErrors } from './errors';
