@@ -4,7 +4,9 @@
  * synchronous on purpose: a request (and a whole `$batch`) runs to completion before another starts,
  * so a change set's undo journal only ever holds its own changes.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { GUID_PATTERN } from '../../net/guid';
+import { stableGuid } from '../ids';
 import { parseBatch, writeBatchResponse, type BatchRequestPart, type BatchResponseItem, type BatchResponsePart } from './batch';
 import { DataverseHttpError, dvErrors, errorBody } from './errors';
 import { compareKeys, compileFilter, parseFilter, sortKey, type FilterRuntime, type RowPredicate, type ValueKind } from './filter';
@@ -68,14 +70,9 @@ const ERROR_TYPE = 'application/json; odata.metadata=minimal';
 const FORMATTED = 'OData.Community.Display.V1.FormattedValue';
 const LOOKUP_LOGICAL = 'Microsoft.Dynamics.CRM.lookuplogicalname';
 const ASSOCIATED_NAV = 'Microsoft.Dynamics.CRM.associatednavigationproperty';
-const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const QUERY_CACHE_SIZE = 32;
 
-/** A deterministic GUID from text (sha1, version-5 layout), for ids stable across runs. */
-export function stableGuid(text: string): string {
-  const h = createHash('sha1').update(text).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
-}
+export { stableGuid };
 
 interface Context {
   req: ApiRequest;
@@ -362,7 +359,7 @@ export class DataverseApi {
         return n;
       }
       case 'Edm.Guid':
-        return typeof value === 'string' && GUID_RE.test(value) ? value.toLowerCase() : bad();
+        return typeof value === 'string' && GUID_PATTERN.test(value) ? value.toLowerCase() : bad();
       case 'Edm.DateTimeOffset': {
         if (typeof value !== 'string') bad();
         const t = Date.parse(value as string);
