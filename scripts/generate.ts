@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import type { GenerateOptions } from '../src/codegen';
 import { generate } from '../src/codegen';
 import { loadModel } from '../src/csdl';
-import { stableGuid } from '../src/emulator/dataverse/api';
+import { stableGuid } from '../src/emulator/ids';
 import { MetadataApi } from '../src/emulator/dataverse/metadata';
 import { buildSchema } from '../src/emulator/dataverse/schema';
 import { DEFAULT_METADATA_XML } from '../src/emulator/schema/default-metadata';
