@@ -4,6 +4,7 @@
  */
 import { buildModel as csdlBuildModel, CsdlError, loadModel as csdlLoadModel, readCsdl as csdlReadCsdl } from '../../../src/csdl';
 import { CodegenError, generate, loadModel, readCsdl } from '../../../src/codegen';
+import { startEmulator } from '../../../src/emulator';
 
 const NOT_CSDL = '<html><body>Sign in</body></html>';
 const NO_NAME = '<edmx:Edmx xmlns:edmx="x" Version="4.0"><edmx:DataServices><Schema Namespace="N"><EntityType/></Schema></edmx:DataServices></edmx:Edmx>';
@@ -28,6 +29,12 @@ describe('CsdlError from src/csdl', () => {
     expect(err).toBeInstanceOf(CsdlError);
     expect(err).not.toBeInstanceOf(CodegenError);
     expect(err).toMatchObject({ name: 'CsdlError', code: 'invalid_csdl', message: expect.stringMatching(message) });
+  });
+
+  it('is what startEmulator rejects a metadata document that is not CSDL with', async () => {
+    const err = await startEmulator({ metadata: NOT_CSDL }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CsdlError);
+    expect(err).toMatchObject({ code: 'invalid_csdl', message: expect.stringMatching(/expected an <edmx:Edmx> root element/) });
   });
 
   it('reads a valid document without the generator', () => {
