@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadModel } from '../src/codegen/model';
+import { loadModel } from '../src/csdl';
 import { DEFAULT_METADATA_XML } from '../src/emulator/schema/default-metadata';
 
 const repoRoot = path.resolve(__dirname, '..');

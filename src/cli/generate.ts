@@ -4,9 +4,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CodegenError } from '../codegen/errors';
-import { generate, type GenerateOptions } from '../codegen/generate';
-import type { DownloadProgress } from '../codegen/download';
+// The package entry, not codegen/generate: it is the composition root that gives `--url` its
+// authentication from the DYNAMICS_* variables (the generator itself does not load src/auth).
+import { CodegenError, generate, type DownloadProgress, type GenerateOptions } from '../codegen';
 
 const USAGE = `usage: dynamics-odata generate (--url <environment> | --metadata <file>) --out <dir> [options]
 

@@ -1,7 +1,7 @@
 /**
  * Thrown by the code generator for input it cannot use: a document that is not CSDL, a reference
- * to a type the document does not define, invalid options. The generator shares nothing with the
- * runtime (STYLE.md), so it has its own small error class rather than `DynamicsError`.
+ * to a type the document does not define, invalid options. The generator does not load the runtime
+ * client, so it has its own small error class rather than `DynamicsError`.
  */
 export class CodegenError extends Error {
   override readonly name = 'CodegenError';

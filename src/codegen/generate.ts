@@ -5,15 +5,34 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TokenProvider } from '../auth/types';
+import type { EntityTypeModel, ServiceModel } from '../csdl';
 import type { Logger } from '../logger';
 import { loadEnvironment } from './config';
+import { loadModel } from './csdl';
 import { describeFailure, download, type DownloadProgress } from './download';
 import { GENERATED_MARKER, emit, type SourceInfo } from './emit';
 import { CodegenError } from './errors';
-import { loadModel } from './model';
-import type { EntityTypeModel, ServiceModel } from './model/types';
 import { canonicalCatalog, readOptionSets, type OptionSetCatalog } from './optionsets';
+
+/** CA certificates to trust, as Node's `tls` takes them. */
+export type CaCertificates = string | Buffer | Array<string | Buffer>;
+
+/**
+ * What {@link GenerateOptions.auth} must offer: `getToken()` resolving to a bearer token for the
+ * environment. `MsalTokenProvider`, `fromTokenCredential(...)` and any `TokenProvider` fit. Declared
+ * here, structurally, so that the generator never loads the client's authentication code.
+ */
+export interface GenerateTokenProvider {
+  getToken(): Promise<{ token: string }>;
+}
+
+/**
+ * How live generation authenticates when no `auth` is given: a token for `resource` (and the CA to
+ * trust, when the variables name one) from environment variables. The `dynamics-odata/codegen` entry
+ * point and the CLI supply one that reads the `DYNAMICS_*`/`AZURE_*` variables with the client's
+ * MSAL provider; the generator itself only calls it.
+ */
+export type EnvironmentTokenSource = (env: Record<string, string | undefined>, resource: string) => Promise<{ token: string; ca?: CaCertificates }>;
 
 /** Options of {@link generate}. Give exactly one source: `metadata`, `url`, or a `config` environment. */
 export interface GenerateOptions {
@@ -25,7 +44,7 @@ export interface GenerateOptions {
    * Token provider for `url` (e.g. `MsalTokenProvider`). Default: one built by `loadAuthConfig(env)`
    * from the same `DYNAMICS_*`/`AZURE_*` variables the client uses, with `resource` defaulting to `url`.
    */
-  auth?: TokenProvider;
+  auth?: GenerateTokenProvider;
   /** Environment variables for the default `auth`. Default: `process.env`. */
   env?: Record<string, string | undefined>;
   /** Output folder; created if missing. Generated files no longer produced are removed; other files are left alone. */
@@ -47,7 +66,7 @@ export interface GenerateOptions {
   /** Label language for option sets (e.g. 1033). Default: the user's localized label. */
   languageCode?: number;
   /** PEM of CA certificates to trust for `url` (the emulator's). Default: `auth`'s `ca` from the environment, else Node's roots. */
-  ca?: string | Buffer | Array<string | Buffer>;
+  ca?: CaCertificates;
   /** A `dynamics-odata.config.json` to take the environment from; explicit options win over it. */
   config?: string;
   /** Environment name in `config`. Default: its `defaultEnvironment`, or its only environment. */
@@ -149,18 +168,12 @@ export function selectEntities(model: ServiceModel, names: string[]): Set<string
   return out;
 }
 
-async function tokenFor(options: GenerateOptions, url: string): Promise<{ token: string; ca?: string | Buffer | Array<string | Buffer> }> {
+async function tokenFor(options: GenerateOptions, url: string, fromEnvironment: EnvironmentTokenSource | undefined): Promise<{ token: string; ca?: CaCertificates }> {
   if (options.auth) return { token: (await options.auth.getToken()).token };
-  // Loaded only for live generation: generating from a file never loads MSAL. `require`, not
-  // `import()`: under module Node16 a CommonJS build keeps `import()` as a real ESM import.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const auth = require('../auth') as typeof import('../auth');
-  const env = { ...(options.env ?? process.env) };
-  if (!env['DYNAMICS_RESOURCE'] && !env['DYNAMICS_URL']) env['DYNAMICS_RESOURCE'] = url;
-  const config = auth.loadAuthConfig(env);
-  const provider = new auth.MsalTokenProvider(config);
-  const token = (await provider.getToken()).token;
-  return config.ca === undefined ? { token } : { token, ca: config.ca };
+  if (!fromEnvironment) {
+    throw new CodegenError('invalid_option', 'auth: live generation from url needs a token provider (auth), or the DYNAMICS_* variables through the dynamics-odata/codegen entry point');
+  }
+  return fromEnvironment(options.env ?? process.env, url);
 }
 
 const OPTION_SET_CASTS = [
@@ -179,7 +192,7 @@ const OPTION_SET_CASTS = [
 async function downloadOptionSets(
   apiRoot: string,
   entities: EntityTypeModel[],
-  auth: { token: string; ca?: string | Buffer | Array<string | Buffer> },
+  auth: { token: string; ca?: CaCertificates },
   options: GenerateOptions,
   notes: string[],
 ): Promise<unknown[] | undefined> {
@@ -207,14 +220,13 @@ async function downloadOptionSets(
 }
 
 /**
- * Generate typed models from `$metadata`.
+ * {@link generate} with its environment-variable authentication passed in: what the
+ * `dynamics-odata/codegen` entry point and the CLI call. Without `fromEnvironment`, live generation
+ * needs `options.auth`.
  *
- * @example
- * await generate({ metadata: 'metadata.xml', out: 'src/generated', entities: ['account', 'contact'] });
- * await generate({ url: 'https://contoso.crm4.dynamics.com', out: 'src/generated' }); // auth from DYNAMICS_* variables
  * @throws CodegenError naming the option at fault (`invalid_option`, `invalid_config`, `invalid_csdl`, `download_failed`, `invalid_option_sets`).
  */
-export async function generate(options: GenerateOptions): Promise<GenerateResult> {
+export async function generateWith(options: GenerateOptions, fromEnvironment?: EnvironmentTokenSource): Promise<GenerateResult> {
   const opts: GenerateOptions = { ...options };
   if (opts.config !== undefined) {
     const env = loadEnvironment(opts.config, opts.environment);
@@ -240,7 +252,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
 
   let xml: string;
   let label: string;
-  let live: { apiRoot: string; auth: { token: string; ca?: string | Buffer | Array<string | Buffer> } } | undefined;
+  let live: { apiRoot: string; auth: { token: string; ca?: CaCertificates } } | undefined;
   if (opts.metadata !== undefined) {
     if (opts.metadata.trimStart().startsWith('<')) {
       xml = opts.metadata;
@@ -264,7 +276,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     if (base.username || base.password) throw new CodegenError('invalid_option', 'url: must not contain credentials; authenticate with auth or the DYNAMICS_* variables');
     const apiVersion = opts.apiVersion ?? '9.2';
     const apiRoot = `${base.origin}${base.pathname.replace(/\/+$/, '')}/api/data/v${apiVersion}`;
-    const auth = await tokenFor(opts, base.origin);
+    const auth = await tokenFor(opts, base.origin, fromEnvironment);
     if (opts.ca !== undefined) auth.ca = opts.ca;
     const metadataUrl = `${apiRoot}/$metadata`;
     const res = await download(metadataUrl, { token: auth.token, accept: 'application/xml', what: '$metadata', ...(auth.ca !== undefined ? { ca: auth.ca } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });

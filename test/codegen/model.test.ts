@@ -1,8 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CodegenError } from '../../src/codegen/errors';
-import { buildModel, loadModel } from '../../src/codegen/model';
-import { readCsdl } from '../../src/codegen/read';
+import { buildModel, CodegenError, loadModel, readCsdl } from '../../src/codegen';
 
 const REAL = path.resolve(__dirname, '../../../shared/fixtures/real');
 

@@ -194,6 +194,9 @@ describe('malformed header values', () => {
       ['CallerObjectId', ''],
       ['MSCRMCallerID', '1234'],
       ['MSCRMCallerID', `${ALICE.objectId}x`],
+      // Braces come in pairs, as the Dataverse UI copies ids: one alone is not a GUID.
+      ['CallerObjectId', `{${ALICE.objectId}`],
+      ['CallerObjectId', `${ALICE.objectId}}`],
     ] as const) {
       for (const r of [await api(em, app, 'WhoAmI()', { headers: { [header]: value } }), await api(em, app, 'accounts', { body: { name: 'bad' }, headers: { [header]: value } })]) {
         expect(r.status).toBe(400);

@@ -25,7 +25,7 @@
  * Enum types (`EnumType`) are sent as their member names (`"ReadAccess"`, flags as
  * `"ReadAccess,WriteAccess"`), so their TypeScript type is the union of member names.
  */
-import type { EdmPrimitive } from '../model/types';
+import type { EdmPrimitive } from '../../csdl';
 
 export interface EdmMapping {
   /** TypeScript type text. */

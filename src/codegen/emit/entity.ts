@@ -4,8 +4,7 @@
  * imports only `zod` and, when a column needs them, types from `./complex-types` and `./enums`:
  * never another entity's file, so importing three entities loads three files.
  */
-import { entityDerivedNames, pascalCase } from '../model/names';
-import type { EntityTypeModel, NavigationPropertyModel, PropertyModel } from '../model/types';
+import { entityDerivedNames, pascalCase, type EntityTypeModel, type NavigationPropertyModel, type PropertyModel } from '../../csdl';
 import type { ColumnOptionSet } from '../optionsets';
 import { edmMapping } from './edm';
 import { arrayOf, byCodeUnit, doc, key, str } from './text';

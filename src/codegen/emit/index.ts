@@ -4,8 +4,7 @@
  * model and the options: files, members and imports are sorted by code unit, and headers carry
  * the source's hash but no timestamp, so the same input gives byte-identical files.
  */
-import { NameRegistry, entityDerivedNames, enumDerivedNames, operationDerivedNames } from '../model/names';
-import type { EntityTypeModel, ServiceModel } from '../model/types';
+import { NameRegistry, entityDerivedNames, enumDerivedNames, operationDerivedNames, type EntityTypeModel, type ServiceModel } from '../../csdl';
 import { emitEntity } from './entity';
 import { emitBarrel, emitComplexTypes, emitEnums, emitOperations, emitSchema } from './shared';
 import { byCodeUnit } from './text';

@@ -2,8 +2,7 @@
  * The files every generated folder has besides the entity files: enum types, complex types,
  * actions and functions with typed wrappers, the `Schema` type map, and the barrel.
  */
-import { enumDerivedNames, operationDerivedNames } from '../model/names';
-import type { EntityTypeModel, OperationModel, ParameterModel } from '../model/types';
+import { enumDerivedNames, operationDerivedNames, type EntityTypeModel, type OperationModel, type ParameterModel } from '../../csdl';
 import { arrayOf, byCodeUnit, doc, key, str } from './text';
 import { Imports, typeText, type EmitContext, type EmittedFile } from './types';
 

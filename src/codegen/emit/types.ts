@@ -1,6 +1,5 @@
 /** Shared state of one emit run. */
-import type { NameRegistry } from '../model/names';
-import type { ServiceModel, TypeRef } from '../model/types';
+import type { NameRegistry, ServiceModel, TypeRef } from '../../csdl';
 import type { OptionSetCatalog } from '../optionsets';
 import { edmMapping } from './edm';
 import { arrayOf, str } from './text';

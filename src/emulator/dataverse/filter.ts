@@ -7,6 +7,7 @@
  * (`Microsoft.Dynamics.CRM.In(PropertyName='x',PropertyValues=['a','b'])`, dp/webapi/query/filter-rows.md)
  * are supported for the common ones listed in {@link QUERY_FUNCTIONS}.
  */
+import { GUID_PATTERN } from '../../net/guid';
 import { dvErrors } from './errors';
 
 /** Value category of a column or literal, enough to compare like Dataverse does. */
@@ -29,7 +30,6 @@ type Token =
   | { t: 'word'; v: string }
   | { t: 'punct'; v: '(' | ')' | ',' | '/' | '[' | ']' | '=' };
 
-const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/;
 const NUMBER_RE = /^-?\d+(\.\d+)?([eE][+-]?\d+)?[mMdDfFlL]?$/;
 const IDENT_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
@@ -38,7 +38,7 @@ const IDENT_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 export function literalOf(word: string): { kind: ValueKind; value: string | number | boolean | null } | undefined {
   if (word === 'null') return { kind: 'null', value: null };
   if (word === 'true' || word === 'false') return { kind: 'boolean', value: word === 'true' };
-  if (GUID_RE.test(word)) return { kind: 'guid', value: word.toLowerCase() };
+  if (GUID_PATTERN.test(word)) return { kind: 'guid', value: word.toLowerCase() };
   if (DATE_RE.test(word)) return { kind: 'date', value: word };
   if (NUMBER_RE.test(word)) return { kind: 'number', value: Number(word.replace(/[mMdDfFlL]$/, '')) };
   return undefined;
@@ -179,7 +179,7 @@ class Parser {
     }
     if (v === 'null') return { k: 'lit', kind: 'null', value: null };
     if (v === 'true' || v === 'false') return { k: 'lit', kind: 'boolean', value: v === 'true' };
-    if (GUID_RE.test(v)) return { k: 'lit', kind: 'guid', value: v.toLowerCase() };
+    if (GUID_PATTERN.test(v)) return { k: 'lit', kind: 'guid', value: v.toLowerCase() };
     if (DATE_RE.test(v)) return { k: 'lit', kind: 'date', value: v };
     if (NUMBER_RE.test(v)) return { k: 'lit', kind: 'number', value: Number(v.replace(/[mMdDfFlL]$/, '')) };
     if (!IDENT_RE.test(v)) this.fail(`Syntax error: character '${v[0]}' is not valid at position ${this.pos - 1}`);

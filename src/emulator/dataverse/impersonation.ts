@@ -13,7 +13,8 @@
  * any user or app that has presented a token to this emulator's Web API since it started. Dataverse
  * likewise only knows users provisioned into the environment, not every account in the tenant.
  */
-import { createHash } from 'node:crypto';
+import { BRACED_GUID_PATTERN, GUID_PATTERN } from '../../net/guid';
+import { stableGuid } from '../ids';
 import { dvErrors } from './errors';
 import type { ServiceSchema } from './schema';
 import { normaliseId, type DataStore, type Row } from './store';
@@ -34,23 +35,22 @@ export interface EffectiveUser {
   onBehalfOf?: UserIdentity;
 }
 
-const GUID_RE = /^\{?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\}?$/i;
-
 /**
  * The systemuserid the emulator gives the user or app with this Entra object id: deterministic, so the
  * same token user, or a `CallerObjectId` naming them, always maps to the same row across runs.
  */
 export function systemUserIdFor(objectId: string): string {
-  const h = createHash('sha1').update(`dynamics-odata-emulator#systemuser#${objectId.toLowerCase()}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+  return stableGuid(`dynamics-odata-emulator#systemuser#${objectId.toLowerCase()}`);
 }
 
+/** A GUID header value, bare or between braces (as the Dataverse UI copies ids), in lower case. */
 function parseGuidHeader(name: string, value: string): string {
-  const m = GUID_RE.exec(value.trim());
+  const text = value.trim();
+  const guid = GUID_PATTERN.test(text) ? text : BRACED_GUID_PATTERN.exec(text)?.[1];
   // Dataverse's answer to a malformed header value is not documented; InvalidArgument (0x80040203) is the
   // code Dataverse uses for bad argument values, with a message naming the header.
-  if (!m) throw dvErrors.invalidArgument(`The value of the ${name} header must be a GUID, got '${value}'.`);
-  return (m[1] as string).toLowerCase();
+  if (guid === undefined) throw dvErrors.invalidArgument(`The value of the ${name} header must be a GUID, got '${value}'.`);
+  return guid.toLowerCase();
 }
 
 /** Resolves impersonation headers against the store and the token users seen so far. */

@@ -1,19 +1,22 @@
 /**
  * The Dataverse Web API half of the emulator: everything under `/api/data/v9.x/`. The server hands
  * each request here after reading its body; this module checks the bearer token, applies service
- * protection and artificial latency, counts the request, and answers through {@link DataverseApi}.
+ * protection and artificial latency, counts the request, and answers through {@link DataverseRouter}.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { loadModel } from '../../codegen/model';
-import { DataverseApi, errorResponse, stableGuid, type ApiResponse } from './api';
-import type { CreateDataverseService, DataverseService } from './contract';
-import { DataverseHttpError, dvErrors } from './errors';
-import { systemUserIdFor } from './impersonation';
+import { loadModel } from '../../csdl';
+import { stableGuid } from '../ids';
 import { DEFAULT_OPTION_SETS } from '../schema/default-optionsets';
+import type { ApiResponse } from './context';
+import type { CreateDataverseService, DataverseService } from './contract';
+import { dvErrors } from './errors';
+import { systemUserIdFor } from './impersonation';
 import { MetadataApi } from './metadata';
+import { DataverseRouter } from './router';
 import { buildSchema } from './schema';
 import { seed } from './seed';
+import { errorResponse, unexpectedError } from './shared/responses';
 import { DataStore } from './store';
 import { ServiceProtection } from './throttle';
 
@@ -58,7 +61,13 @@ export const createDataverseService: CreateDataverseService = async (options, co
   store.load();
   if (options.seed > 0 && (!schema.sets.has('accounts') || store.count('accounts') === 0)) seed(store, schema, options.seed);
   // The embedded option sets apply to whichever of their columns the loaded $metadata has.
-  const api = new DataverseApi(schema, store, options.metadataXml, context.environmentUrl, new MetadataApi(schema, DEFAULT_OPTION_SETS, stableGuid));
+  const api = new DataverseRouter({
+    schema,
+    store,
+    metadata: new MetadataApi(schema, DEFAULT_OPTION_SETS, stableGuid),
+    metadataXml: options.metadataXml,
+    environmentUrl: context.environmentUrl,
+  });
   const protection = new ServiceProtection({ ...options.serviceProtection });
   let latencyInMs = options.latencyInMs;
 
@@ -134,8 +143,7 @@ export const createDataverseService: CreateDataverseService = async (options, co
           admission.release();
         }
       } catch (err) {
-        const e = err instanceof DataverseHttpError ? err : new DataverseHttpError(500, '0x80040216', `An unexpected error occurred: ${(err as Error).message}`);
-        write(res, errorResponse(e), common);
+        write(res, errorResponse(unexpectedError(err)), common);
       }
     },
     store,

@@ -18,7 +18,7 @@ import type { EmbeddedAttribute, EmbeddedEntityOptionSets, EmbeddedOption, Embed
 import { DataverseHttpError, dvErrors } from './errors';
 import { parseKey, parseQueryString, type PathSegment } from './query';
 import type { ServiceSchema } from './schema';
-import type { EntityTypeModel } from '../../codegen/model/types';
+import type { EntityTypeModel } from '../../csdl';
 
 type Json = Record<string, unknown>;
 

@@ -1,9 +1,9 @@
 /**
  * The emulator's view of a `$metadata` document: per entity set, the columns, keys, lookups and
- * navigation properties it needs to answer requests. Built from the generator's {@link ServiceModel}
- * (`loadModel`), so the emulator never parses CSDL itself.
+ * navigation properties it needs to answer requests. Built from the {@link ServiceModel} of the shared
+ * CSDL reader (`src/csdl`, which the code generator uses too).
  */
-import type { EntityTypeModel, OperationModel, ServiceModel } from '../../codegen/model/types';
+import type { EntityTypeModel, OperationModel, ServiceModel } from '../../csdl';
 import type { ValueKind } from './filter';
 
 export interface ColumnInfo {

@@ -24,13 +24,6 @@ export const DEFAULT_USER: EmulatorUser = {
   displayName: 'Dev User',
 };
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Whether a string is a GUID in its usual 8-4-4-4-12 form. */
-export function isGuid(value: string): boolean {
-  return GUID.test(value);
-}
-
 /** A GUID derived from a name, so the same user or client keeps its object id across runs. */
 export function deterministicGuid(namespace: string, name: string): string {
   const hex = createHash('sha256').update(`${namespace}:${name}`).digest('hex');

@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TokenCheck } from '../dataverse/contract';
 import type { EmulatorCounters, RefreshTokenReuse } from '../types';
 import { EntraError, entraErrorBody, entraErrors } from './errors';
-import { deterministicGuid, isGuid, type ResolvedClient, type ResolvedUser } from './identities';
+import { GUID_PATTERN } from '../../net/guid';
+import { deterministicGuid, type ResolvedClient, type ResolvedUser } from './identities';
 import { base64url, decodeJwt, SigningKey, type JwtClaims } from './jwt';
 import { normalizeResource, resolveScopes, type ResolvedScopes } from './scopes';
 
@@ -257,7 +258,7 @@ export class EntraService {
 
   /** Tenant GUIDs are taken as given; domain names and `common`/`organizations` resolve to the emulator's tenant. */
   private resolveTenant(segment: string): string {
-    if (isGuid(segment)) return segment;
+    if (GUID_PATTERN.test(segment)) return segment;
     if (segment in PUBLIC_TENANTS) return PUBLIC_TENANTS[segment] ?? this.config.tenantId;
     if (segment.includes('.')) return this.config.tenantId;
     throw new EntraError(
@@ -343,7 +344,7 @@ export class EntraService {
     }
     if (!clientId) throw entraErrors.missingParameter('client_id');
     const client = this.config.clients.find((c) => c.clientId.toLowerCase() === clientId.toLowerCase());
-    if (!client) throw isGuid(clientId) ? entraErrors.unknownClient(clientId, tid) : entraErrors.invalidClientId(clientId);
+    if (!client) throw GUID_PATTERN.test(clientId) ? entraErrors.unknownClient(clientId, tid) : entraErrors.invalidClientId(clientId);
     const assertion = params.get('client_assertion');
     if (assertion !== null) {
       if (params.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') throw entraErrors.badAssertionType();
@@ -617,7 +618,7 @@ export class EntraService {
     const clientId = params.get('client_id');
     if (!clientId) throw entraErrors.missingParameter('client_id');
     const client = this.config.clients.find((c) => c.clientId.toLowerCase() === clientId.toLowerCase());
-    if (!client) throw isGuid(clientId) ? entraErrors.unknownClient(clientId, tid) : entraErrors.invalidClientId(clientId);
+    if (!client) throw GUID_PATTERN.test(clientId) ? entraErrors.unknownClient(clientId, tid) : entraErrors.invalidClientId(clientId);
     let scope: string;
     if (flavor === 'v1') {
       const resource = params.get('resource');
@@ -655,7 +656,7 @@ export class EntraService {
     const clientId = q.get('client_id');
     if (!clientId) return page(entraErrors.missingParameter('client_id'));
     const client = this.config.clients.find((c) => c.clientId.toLowerCase() === clientId.toLowerCase());
-    if (!client) return page(isGuid(clientId) ? entraErrors.unknownClient(clientId, tid) : entraErrors.invalidClientId(clientId));
+    if (!client) return page(GUID_PATTERN.test(clientId) ? entraErrors.unknownClient(clientId, tid) : entraErrors.invalidClientId(clientId));
     const redirectUri = q.get('redirect_uri');
     if (!redirectUri) return page(entraErrors.missingParameter('redirect_uri'));
     let target: URL;

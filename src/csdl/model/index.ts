@@ -403,7 +403,7 @@ export function buildModel(doc: CsdlDocument): ServiceModel {
  * Read and model a `$metadata` document in one step.
  *
  * @param xml - CSDL XML text.
- * @throws CodegenError `invalid_csdl` when the text is not a CSDL document.
+ * @throws {@link CsdlError} `invalid_csdl` when the text is not a CSDL document.
  * @example
  * const model = loadModel(fs.readFileSync('metadata.xml', 'utf8'));
  */

@@ -4,7 +4,7 @@
  * re-serialisations (OData Connected Service, `xmllint --format`) read the same.
  */
 import { XMLParser } from 'fast-xml-parser';
-import { CodegenError } from '../errors';
+import { CsdlError } from '../errors';
 import type {
   CsdlAnnotation,
   CsdlComplexType,
@@ -61,7 +61,7 @@ function attr(node: Node, name: string): string | undefined {
 
 function requiredAttr(node: Node, name: string, element: string): string {
   const value = attr(node, name);
-  if (value === undefined) throw new CodegenError('invalid_csdl', `invalid CSDL: <${element}> without the required ${name} attribute`);
+  if (value === undefined) throw new CsdlError(`invalid CSDL: <${element}> without the required ${name} attribute`);
   return value;
 }
 
@@ -330,29 +330,29 @@ function readSchema(s: Node, r: NameResolver): CsdlSchema {
  *
  * @param xml - the document text; whitespace, attribute order and the XML declaration do not matter.
  * @returns every schema with aliases resolved to namespaces.
- * @throws {@link CodegenError} `invalid_csdl` when the text is not well-formed XML or not an `edmx:Edmx` document.
+ * @throws {@link CsdlError} `invalid_csdl` when the text is not well-formed XML or not an `edmx:Edmx` document.
  *
  * @example
  * const doc = readCsdl(fs.readFileSync('metadata.xml', 'utf8'));
  * doc.schemas[0].entityTypes.length; // 423
  */
 export function readCsdl(xml: string): CsdlDocument {
-  if (typeof xml !== 'string') throw new CodegenError('invalid_csdl', 'invalid CSDL: expected the XML text of a $metadata document');
+  if (typeof xml !== 'string') throw new CsdlError('invalid CSDL: expected the XML text of a $metadata document');
   let parsed: Node;
   try {
     parsed = newParser().parse(xml) as Node;
   } catch (err) {
-    throw new CodegenError('invalid_csdl', `invalid CSDL: not well-formed XML (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    throw new CsdlError(`invalid CSDL: not well-formed XML (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
   const edmx = children(parsed, 'Edmx')[0];
   if (!edmx) {
     const snippet = xml.slice(0, 80).replace(/\s+/g, ' ');
-    throw new CodegenError('invalid_csdl', `invalid CSDL: expected an <edmx:Edmx> root element, got "${snippet}${xml.length > 80 ? '…' : ''}"`);
+    throw new CsdlError(`invalid CSDL: expected an <edmx:Edmx> root element, got "${snippet}${xml.length > 80 ? '…' : ''}"`);
   }
   const dataServices = children(edmx, 'DataServices')[0];
-  if (!dataServices) throw new CodegenError('invalid_csdl', 'invalid CSDL: <edmx:Edmx> has no <edmx:DataServices> element');
+  if (!dataServices) throw new CsdlError('invalid CSDL: <edmx:Edmx> has no <edmx:DataServices> element');
   const schemaNodes = children(dataServices, 'Schema');
-  if (schemaNodes.length === 0) throw new CodegenError('invalid_csdl', 'invalid CSDL: <edmx:DataServices> has no <Schema> element');
+  if (schemaNodes.length === 0) throw new CsdlError('invalid CSDL: <edmx:DataServices> has no <Schema> element');
 
   const references = children(edmx, 'Reference').map((ref) => ({
     uri: attr(ref, 'Uri') ?? '',

@@ -1,0 +1,16 @@
+/**
+ * The Web API's handlers, one module per concern. For a given kind of target and method, the router
+ * asks them in this order and the first answer wins (a route may return undefined to pass), so a
+ * capability added later (FetchXML, `$apply`, bulk messages, change tracking, file columns) is a new
+ * module here and one line in this list, ahead of the handler whose requests it takes over.
+ */
+import type { Handler } from '../context';
+import { batchHandler } from './batch';
+import { collections } from './collections';
+import { serviceMetadata } from './metadata';
+import { operations } from './operations';
+import { records } from './records';
+import { relationships } from './relationships';
+
+/** Every handler of the emulator's Web API, in precedence order. */
+export const HANDLERS: readonly Handler[] = [serviceMetadata, batchHandler, records, collections, relationships, operations];
