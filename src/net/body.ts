@@ -122,55 +122,54 @@ export interface CollectOptions {
 }
 
 /**
- * Reads a response stream into one Buffer, refusing it as soon as `Content-Length` or the bytes
- * received pass `maxBytes` (the socket is destroyed: nothing more is read).
- *
- * @throws TransportError `too_large`, or `network` when the stream fails.
+ * Reads a response stream into one Buffer and calls `done` with it, or `fail` as soon as
+ * `Content-Length` or the bytes received pass `maxBytes` (the socket is destroyed: nothing more is
+ * read), or when the stream fails or closes early. Exactly one of the two is called, once.
+ * Callbacks rather than a promise: this runs for every response, and a promise layer costs per call.
  */
-export function collectBody(res: IncomingMessage, options: CollectOptions): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const declared = Number(res.headers['content-length']);
-    if (Number.isFinite(declared) && declared > options.maxBytes) {
+export function readBody(res: IncomingMessage, maxBytes: number, onData: ((receivedBytes: number) => void) | undefined, done: (body: Buffer) => void, fail: (error: TransportError) => void): void {
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    res.destroy();
+    fail(tooLarge('response body (Content-Length)', maxBytes));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let length = 0;
+  let finished = false;
+  const stop = (error: TransportError): void => {
+    if (finished) return;
+    finished = true;
+    chunks.length = 0;
+    fail(error);
+  };
+  res.on('data', (chunk: Buffer) => {
+    if (finished) return;
+    length += chunk.length;
+    if (length > maxBytes) {
       res.destroy();
-      reject(tooLarge('response body (Content-Length)', options.maxBytes));
+      stop(tooLarge('response body', maxBytes));
       return;
     }
-    const chunks: Buffer[] = [];
-    let length = 0;
-    let done = false;
-    res.on('data', (chunk: Buffer) => {
-      if (done) return;
-      length += chunk.length;
-      if (length > options.maxBytes) {
-        done = true;
-        chunks.length = 0;
-        res.destroy();
-        reject(tooLarge('response body', options.maxBytes));
-        return;
-      }
-      chunks.push(chunk);
-      options.onData?.(length);
-    });
-    res.on('error', (error: NodeJS.ErrnoException) => {
-      if (done) return;
-      done = true;
-      reject(new TransportError('network', error.message, error.code));
-    });
-    res.on('aborted', () => {
-      if (done) return;
-      done = true;
-      reject(new TransportError('network', 'the connection closed before the response body was complete', 'ECONNRESET'));
-    });
-    res.on('end', () => {
-      if (done) return;
-      done = true;
-      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
-    });
-    // The backstop: a stream that closes without 'end' or 'error' was cut short.
-    res.on('close', () => {
-      if (done) return;
-      done = true;
-      reject(new TransportError('network', 'the connection closed before the response body was complete', 'ECONNRESET'));
-    });
+    chunks.push(chunk);
+    onData?.(length);
   });
+  res.on('error', (error: NodeJS.ErrnoException) => {
+    if (!finished) stop(new TransportError('network', error.message, error.code));
+  });
+  res.on('end', () => {
+    if (finished) return;
+    finished = true;
+    done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
+  });
+  // The backstop: a stream that closes without 'end' or 'error' was cut short.
+  // (Built only when needed: an Error captures a stack trace, too dear for every response.)
+  res.on('close', () => {
+    if (!finished) stop(new TransportError('network', 'the connection closed before the response body was complete', 'ECONNRESET'));
+  });
+}
+
+/** {@link readBody} as a promise, for callers off the hot path. */
+export function collectBody(res: IncomingMessage, options: CollectOptions): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => readBody(res, options.maxBytes, options.onData, resolve, reject));
 }

@@ -7,7 +7,7 @@
  * through it.
  */
 import type * as http from 'node:http';
-import { collectBody, DEFAULT_MAX_RESPONSE_BYTES, inflate } from './body';
+import { DEFAULT_MAX_RESPONSE_BYTES, inflate, readBody } from './body';
 import { TransportError } from './errors';
 
 /** node's `http.request` or `https.request`. */
@@ -100,19 +100,21 @@ export function sendRaw(send: RequestFunction, request: RawRequest): Promise<Raw
     req.on('response', (res) => {
       const declared = Number(res.headers['content-length']);
       const declaredBytes = Number.isFinite(declared) ? declared : undefined;
-      collectBody(res, { maxBytes, onData: request.onData === undefined ? undefined : (n) => request.onData?.(n, declaredBytes) })
-        .then((raw) => {
-          if (settled) return undefined;
-          const encoding = res.headers['content-encoding'];
-          return inflate(raw, Array.isArray(encoding) ? encoding.join(',') : encoding, maxBytes);
-        })
-        .then(
-          (body) => {
-            if (body === undefined) return;
-            settle(undefined, { status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, body });
-          },
-          (error: unknown) => settle(error instanceof TransportError ? error : new TransportError('network', error instanceof Error ? error.message : String(error))),
+      const onData = request.onData;
+      const finish = (raw: Buffer): void => {
+        if (settled) return;
+        const encoding = res.headers['content-encoding'];
+        const done = (body: Buffer) => settle(undefined, { status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, body });
+        // The common case (no Content-Encoding) settles in this tick: no promise layer per request.
+        if (encoding === undefined || raw.length === 0) {
+          done(raw);
+          return;
+        }
+        inflate(raw, Array.isArray(encoding) ? encoding.join(',') : encoding, maxBytes).then(done, (error: unknown) =>
+          settle(error instanceof TransportError ? error : new TransportError('undecodable', error instanceof Error ? error.message : String(error))),
         );
+      };
+      readBody(res, maxBytes, onData === undefined ? undefined : (n) => onData(n, declaredBytes), finish, (error) => settle(error));
     });
     if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
     if (timeout > 0) {
