@@ -4,6 +4,7 @@ import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequest
 import { createTunnelingAgent, proxyFor } from '../net/proxy';
 import { originOf, sameOrigin } from '../net/origin';
 import { sendRaw, type RequestFunction } from '../net/request';
+import { timerDelay } from '../net/timers';
 import { TransportError, type HttpRequest, type HttpResponse } from './types';
 
 /** The library's one origin comparison lives in net (src/net/origin.ts); re-exported for the transport's callers. */
@@ -154,7 +155,7 @@ function createLeanAdapter(request: RequestFunction, agent: http.Agent, target: 
       abortSignal: config.signal as AbortSignal | undefined,
       maxResponseBytes: lean.maxResponseBytes,
       // Passed through node's Agent to the tunnel, so a CONNECT left unanswered gives up with the request.
-      ...(tunnelled && deadline !== Infinity ? { extra: { tunnelTimeoutInMs: Math.max(1, deadline - Date.now()) } } : {}),
+      ...(tunnelled && deadline !== Infinity ? { extra: { tunnelTimeoutInMs: Math.max(1, timerDelay(deadline - Date.now())) } } : {}),
     }).then(
       (res) =>
         ({
