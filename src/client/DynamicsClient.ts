@@ -252,7 +252,14 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
    * - Dataverse takes at most 1000 operations per batch: more are split across several `$batch` requests,
    *   sent one after another (a change set is never split). Without `continueOnError` a failure stops the
    *   rest, including later requests: those parts report `batch_not_executed`.
-   * - Re-sent after 429/503; re-sent after an ambiguous failure only when it holds nothing but GETs.
+   * - A multipart answer is read whatever its status (a 500 part after a committed change set makes the
+   *   whole answer 500): committed parts keep their results and ids, and a part that cannot be read is
+   *   that part's `malformed_response`. An operation no part answered, unless the service said it
+   *   stopped, reports `batch_outcome_unknown`: it may have run, so check before re-sending it. When a
+   *   request after the first fails as a whole, its operations report that and the earlier results are
+   *   still returned.
+   * - Re-sent after 429/503 without a multipart body; re-sent after an ambiguous failure only when it
+   *   holds nothing but GETs. An answer with a multipart body is never re-sent.
    */
   batch(operations: readonly BatchItem[], options?: BatchOptions): Promise<BatchResult[]> {
     return batchOperations.batch(this.#context, operations, options);
@@ -264,9 +271,10 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
   /**
    * Sends any request through the same pipeline (token, retries, throttling, errors). `path` is relative
    * to the API root (`accounts?$top=1`; a leading `/api/data/…` is taken from the environment URL), or an
-   * absolute URL **on the same origin as `url`**: the bearer token is never sent anywhere else.
+   * absolute URL **on the same origin as `url`** (without userinfo): the bearer token is never sent anywhere else.
    *
-   * @throws DynamicsError for a status ≥ 400, with `response` (`status`, `data`, `headers`) as an AxiosError would have.
+   * @throws DynamicsError for a status ≥ 400, with `response` (`status`, `data`, `headers`) as an AxiosError
+   *   would have; `malformed_response` for a redirect (never followed) or any status outside 2xx.
    */
   request<T = unknown>(method: HttpMethod, path: string, body?: unknown, options?: RawRequestOptions): Promise<RawResponse<T>> {
     return raw.request<T>(this.#context, method, path, body, options);

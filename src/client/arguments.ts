@@ -2,12 +2,13 @@
  * Checks of the arguments the capabilities share, made before anything is sent, so that a bad
  * argument is a `DynamicsError` `invalid_argument` naming it.
  */
+import { isHeaderValue } from '../net/headerSyntax';
 import { invalidArgument } from '../odata/fail';
 import { entityPath as odataEntityPath, type RecordKey } from '../odata/keys';
 import type { EntityKey } from './types';
 
 /** Per-call option names of a query object (`OperationOptions`); everything else in it goes to OData. */
-const PER_CALL_KEYS: ReadonlySet<string> = new Set(['abortSignal', 'timeoutInMs', 'headers', 'impersonate']);
+const PER_CALL_KEYS: ReadonlySet<string> = new Set(['abortSignal', 'timeoutInMs', 'maxResponseBytes', 'headers', 'impersonate']);
 
 /** odata's entityPath over the client's typed keys (an optional column in a typed key is simply absent). */
 export function entityPath(entitySet: string, key?: EntityKey<object>): string {
@@ -43,4 +44,16 @@ export function checkNavigation(name: unknown): void {
 /** A `{ entitySet, key }` target of a relationship. */
 export function checkTarget(target: unknown): asserts target is { entitySet: string; key: EntityKey } {
   if (target === null || typeof target !== 'object') throw invalidArgument('target', '{ entitySet, key }', target);
+}
+
+/**
+ * An etag for `If-Match` (`options.ifMatch`): a non-empty string that can go into a header as is, like
+ * every other header value (no line break or control character). Undefined stays undefined.
+ */
+export function checkEtag(value: unknown, argument: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.trim() === '' || !isHeaderValue(value)) {
+    throw invalidArgument(argument, 'an @odata.etag value such as W/"12345", or "*" (a string without line breaks)', value);
+  }
+  return value;
 }

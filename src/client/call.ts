@@ -4,7 +4,9 @@
  * abort signal), the body's serialisation, and whether re-sending after an ambiguous failure is safe.
  */
 import type { HttpRequest, HttpResponse } from '../http/types';
+import { isResponseByteLimit, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
 import { isHeaderName, isHeaderValue } from '../net/headerSyntax';
+import { isDuration, MAX_DURATION_TEXT } from '../net/timers';
 import type { HttpMethod } from '../net/method';
 import { invalidArgument } from '../odata/fail';
 import { normalizeGuid } from '../odata/keys';
@@ -32,14 +34,25 @@ export interface CallSpec {
   url: string;
   /** Serialised as JSON unless it is a string or a Buffer (sent as is). */
   body?: unknown;
+  /** The argument the body came from, for the error when it cannot be serialised. Default: `'body'`. */
+  bodyArgument?: string;
   /** The caller's per-call options. */
   options?: OperationOptions;
   /** Method-specific headers (If-Match, Prefer, …), applied before the caller's own; undefined values are left out. */
   headers?: Record<string, string | undefined>;
   /** Overrides the method-based retry safety of {@link isRetrySafe} (a `$batch` of GETs is safe). */
   retrySafe?: boolean;
-  /** Error statuses that are still a usable answer (a stopped `$batch`). */
+  /**
+   * Error statuses that are still a usable answer (a `$batch` answered with a multipart body). Such
+   * an answer is also never re-sent (the pipeline's `isFinal`): it reports work that was done.
+   */
   acceptStatus?: (status: number, headers: HttpResponse['headers']) => boolean;
+  /**
+   * The statuses below 400 this call succeeds with (`[204]` for a delete). Anything else below 400 (a
+   * redirect, which is never followed; a 1xx; a 2xx the operation has no reading for) is a
+   * `malformed_response` error naming the status and `Location`. Default: any 2xx.
+   */
+  expect?: readonly number[];
 }
 
 /**
@@ -49,35 +62,49 @@ export interface CallSpec {
  *
  * @throws DynamicsError `invalid_argument` for a bad per-call option (nothing is sent).
  */
-export function prepareRequest(spec: CallSpec, defaultTimeoutInMs: number): HttpRequest {
+export function prepareRequest(spec: CallSpec, defaultTimeoutInMs: number, defaultMaxResponseBytes?: number): HttpRequest {
   const options = spec.options;
   const isRead = spec.method === 'GET';
   const headers: Record<string, string> = { ...(spec.body === undefined ? (isRead ? READ_HEADERS : COMMON_HEADERS) : WRITE_HEADERS) };
   if (spec.headers !== undefined) {
     for (const name of Object.keys(spec.headers)) {
       const value = spec.headers[name];
-      if (value !== undefined) headers[name] = value;
+      if (value === undefined) continue;
+      // The method's headers carry caller values too (an etag, preferences): never a line break.
+      if (!isHeaderValue(value)) throw invalidArgument(`headers.${name}`, 'a string value without line breaks or control characters', value);
+      headers[name] = value;
     }
   }
   let timeoutInMs = defaultTimeoutInMs;
+  let maxResponseBytes = defaultMaxResponseBytes;
   if (options !== undefined) {
+    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object of per-call options', options);
     if (options.headers !== undefined) mergeCallerHeaders(headers, options.headers);
     if (options.impersonate !== undefined) {
       const id = options.impersonate?.callerObjectId;
       headers.CallerObjectId = normalizeGuid(id, 'options.impersonate.callerObjectId');
     }
     if (options.timeoutInMs !== undefined) {
-      if (typeof options.timeoutInMs !== 'number' || !(options.timeoutInMs > 0)) throw invalidArgument('options.timeoutInMs', 'a number of milliseconds > 0', options.timeoutInMs);
+      // Above 2^31-1 ms node's timers fire at once: a "no timeout" of Number.MAX_SAFE_INTEGER would fail every call.
+      if (!isDuration(options.timeoutInMs) || !(options.timeoutInMs > 0)) {
+        throw invalidArgument('options.timeoutInMs', `a number of milliseconds > 0 and ${MAX_DURATION_TEXT}`, options.timeoutInMs);
+      }
       timeoutInMs = options.timeoutInMs;
+    }
+    if (options.maxResponseBytes !== undefined) {
+      if (!isResponseByteLimit(options.maxResponseBytes)) {
+        throw invalidArgument('options.maxResponseBytes', `a whole number of bytes from 1 to ${MAX_RESPONSE_BYTES_LIMIT} (1 GiB)`, options.maxResponseBytes);
+      }
+      maxResponseBytes = options.maxResponseBytes;
     }
     if (options.abortSignal !== undefined && !(options.abortSignal instanceof AbortSignal)) throw invalidArgument('options.abortSignal', 'an AbortSignal', options.abortSignal);
   }
   let body: string | Buffer | undefined;
   if (spec.body !== undefined) {
     if (typeof spec.body === 'string' || Buffer.isBuffer(spec.body)) body = spec.body;
-    else body = JSON.stringify(spec.body);
+    else body = serialise(spec.body, spec.bodyArgument ?? 'body');
   }
-  return {
+  const request: HttpRequest = {
     method: spec.method,
     url: spec.url,
     headers,
@@ -86,6 +113,22 @@ export function prepareRequest(spec: CallSpec, defaultTimeoutInMs: number): Http
     deadline: Date.now() + timeoutInMs,
     retrySafe: spec.retrySafe ?? isRetrySafe(spec.method, headers),
   };
+  if (maxResponseBytes !== undefined) request.maxResponseBytes = maxResponseBytes;
+  const accept = spec.acceptStatus;
+  if (accept !== undefined) request.isFinal = (response) => response.status >= 400 && accept(response.status, response.headers);
+  return request;
+}
+
+/** JSON for a body; a BigInt, a cycle or a throwing `toJSON` is a bad argument, never a raw TypeError. */
+function serialise(value: unknown, argument: string): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw invalidArgument(argument, `a JSON-serialisable value (${error instanceof Error ? error.message.split('\n')[0].slice(0, 120) : 'it cannot be serialised'})`);
+  }
+  if (text === undefined) throw invalidArgument(argument, 'a JSON-serialisable value', value);
+  return text;
 }
 
 /**

@@ -4,6 +4,7 @@
  * {@link ClientContext}, plus a one-line method on `DynamicsClient`.
  */
 import { ValidationError, type DynamicsError } from '../errors';
+import { unexpectedStatusError } from '../http/errors';
 import { createPipeline, type Pipeline } from '../http/pipeline';
 import type { HttpRequest, HttpResponse } from '../http/types';
 import { prepareRequest, type CallSpec } from './call';
@@ -69,6 +70,7 @@ export class PipelineContext implements ClientContext {
   readonly apiRoot: string;
   readonly #pipeline: Pipeline;
   readonly #timeoutInMs: number;
+  readonly #maxResponseBytes: number;
   readonly #validate: boolean;
   readonly #schemas: Readonly<Record<string, RecordSchema | undefined>>;
 
@@ -76,6 +78,7 @@ export class PipelineContext implements ClientContext {
     this.origin = config.origin;
     this.apiRoot = config.apiRoot;
     this.#timeoutInMs = config.timeoutInMs;
+    this.#maxResponseBytes = config.maxResponseBytes;
     this.#validate = config.validate;
     this.#schemas = config.schemas;
     this.#pipeline = createPipeline({
@@ -91,12 +94,12 @@ export class PipelineContext implements ClientContext {
   }
 
   async send(spec: CallSpec): Promise<CallOutcome> {
-    const request = prepareRequest(spec, this.#timeoutInMs);
+    const request = prepareRequest(spec, this.#timeoutInMs, this.#maxResponseBytes);
     return this.#outcome(spec, request, await this.#pipeline.send(request));
   }
 
   async call(spec: CallSpec): Promise<CallResult> {
-    const request = prepareRequest(spec, this.#timeoutInMs);
+    const request = prepareRequest(spec, this.#timeoutInMs, this.#maxResponseBytes);
     // Not `await this.send()`: one promise fewer on the path every request takes.
     const outcome = this.#outcome(spec, request, await this.#pipeline.send(request));
     if (!outcome.ok) throw outcome.error;
@@ -105,8 +108,15 @@ export class PipelineContext implements ClientContext {
 
   #outcome(spec: CallSpec, request: HttpRequest, response: HttpResponse): CallOutcome {
     const ambiguous = (request.ambiguousRetries ?? 0) > 0;
-    if (response.status >= 400 && !(spec.acceptStatus?.(response.status, response.headers) ?? false)) {
+    const status = response.status;
+    if (status >= 400) {
+      if (spec.acceptStatus?.(status, response.headers) ?? false) return { ok: true, response, request, ambiguous };
       return { ok: false, error: this.#pipeline.fail(response, request), response, request, ambiguous };
+    }
+    // A redirect (never followed), a 1xx, or a 2xx the operation cannot read: reporting it as a
+    // success would say a write was done when it may not have been.
+    if (spec.expect === undefined ? status < 200 || status > 299 : !spec.expect.includes(status)) {
+      return { ok: false, error: unexpectedStatusError(response, request, spec.expect), response, request, ambiguous };
     }
     return { ok: true, response, request, ambiguous };
   }

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { MsalTokenProvider, type MsalTokenProviderOptions, type TokenProvider } from '../auth';
 import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import { silentLogger, type Logger } from '../logger';
+import { DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
+import { MAX_DURATION_TEXT, MAX_TIMER_DELAY_IN_MS } from '../net/timers';
 import type { UntypedSchema } from './schema';
 import type { RecordSchema, SchemaConstraint } from './types';
 
@@ -18,12 +20,24 @@ export interface DynamicsClientOptions<S extends SchemaConstraint<S> = UntypedSc
   apiVersion?: string;
   /** Extra CA certificates (PEM) to trust, e.g. the emulator's `caPem`. Default: Node's built-in list. */
   ca?: string | Buffer | Array<string | Buffer>;
-  /** Time limit of one call, retry waits included. Default: 300000 (5 minutes). */
+  /**
+   * Time limit of one call, retry waits and the wait for a token included. Default: 300000 (5 minutes).
+   * At most 2147483647 (about 24.8 days, the longest timer Node.js can arm); a larger value is refused.
+   */
   timeoutInMs?: number;
   /** How many times one call may be re-sent (after 429/503, safe retries of 502/504/resets, one after a 401). Default: 10. */
   maxRetries?: number;
-  /** The longest `Retry-After` the client waits for; a longer one fails at once with `ThrottledError`. Default: 300000. */
+  /** The longest `Retry-After` the client waits for; a longer one fails at once with `ThrottledError`. Default: 300000. At most 2147483647. */
   maxRetryAfterInMs?: number;
+  /**
+   * The largest response body accepted, in bytes, both as received and once decompressed (gzip,
+   * deflate, br are inflated off the event loop, never past this). A larger answer fails with a
+   * DynamicsError `response_too_large` naming the limit, and its connection is closed. Applies to
+   * every call, `$batch` included; a call can lower or raise it with its own `maxResponseBytes`.
+   * Default: 134217728 (128 MiB: the largest real answers, `$metadata` of a big organisation or a
+   * 5,000-row page with every column, are tens of MB). From 1 to 1073741824 (1 GiB).
+   */
+  maxResponseBytes?: number;
   /** Requests in flight at once. Default: the service's `x-ms-dop-hint` (5 until the first response). */
   maxConcurrency?: number;
   /** Where the client logs retries and throttling (never tokens). Default: silent. */
@@ -42,6 +56,8 @@ export const DEFAULT_CLIENT_OPTIONS = {
   maxRetries: 10,
   /** The service-protection window is 300 s (https://learn.microsoft.com/power-apps/developer/data-platform/api-limits): no honest Retry-After is longer. */
   maxRetryAfterInMs: 300_000,
+  /** 128 MiB, raw and decompressed (net's DEFAULT_MAX_RESPONSE_BYTES). */
+  maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
   /** Until the first `x-ms-dop-hint`; the Dataverse ServiceClient's `RecommendedDegreesOfParallelism` default is 5. */
   initialConcurrency: 5,
   validate: false,
@@ -59,6 +75,7 @@ export interface ResolvedClientConfig {
   timeoutInMs: number;
   maxRetries: number;
   maxRetryAfterInMs: number;
+  maxResponseBytes: number;
   maxConcurrency?: number;
   logger: Logger;
   validate: boolean;
@@ -76,9 +93,10 @@ const EXPECTED: Record<string, string> = {
   auth: 'a TokenProvider (an object with getToken()) or MsalTokenProvider options ({ clientId, clientSecret, tenantId | authority | tokenUrl, … })',
   apiVersion: 'a Web API version such as "9.2"',
   ca: 'PEM text or a Buffer, or an array of them',
-  timeoutInMs: 'a whole number of milliseconds, at least 1',
+  timeoutInMs: `a whole number of milliseconds, at least 1 and ${MAX_DURATION_TEXT}`,
   maxRetries: 'a whole number from 0 to 100',
-  maxRetryAfterInMs: 'a whole number of milliseconds, at least 0',
+  maxRetryAfterInMs: `a whole number of milliseconds, at least 0 and ${MAX_DURATION_TEXT}`,
+  maxResponseBytes: `a whole number of bytes from 1 to ${MAX_RESPONSE_BYTES_LIMIT} (1 GiB)`,
   maxConcurrency: 'a whole number from 1 to 1000',
   logger: 'an object with error(), warn() and info() methods',
   validate: 'true or false',
@@ -97,9 +115,10 @@ const optionsSchema = z.strictObject({
   auth: z.custom<TokenProvider | MsalTokenProviderOptions>((v) => v !== null && typeof v === 'object' && (isFunction((v as TokenProvider).getToken) || typeof (v as { clientId?: unknown }).clientId === 'string')),
   apiVersion: z.string().regex(/^\d+\.\d+$/).optional(),
   ca: z.union([pem, z.array(pem)]).optional(),
-  timeoutInMs: z.number().int().min(1).optional(),
+  timeoutInMs: z.number().int().min(1).max(MAX_TIMER_DELAY_IN_MS).optional(),
   maxRetries: z.number().int().min(0).max(100).optional(),
-  maxRetryAfterInMs: z.number().int().min(0).optional(),
+  maxRetryAfterInMs: z.number().int().min(0).max(MAX_TIMER_DELAY_IN_MS).optional(),
+  maxResponseBytes: z.number().int().min(1).max(MAX_RESPONSE_BYTES_LIMIT).optional(),
   maxConcurrency: z.number().int().min(1).max(1000).optional(),
   logger: z.custom<Logger>((v) => v !== null && typeof v === 'object' && ['error', 'warn', 'info'].every((m) => isFunction((v as Record<string, unknown>)[m]))).optional(),
   validate: z.boolean().optional(),
@@ -162,6 +181,7 @@ export function resolveClientOptions(options: unknown): ResolvedClientConfig {
     timeoutInMs: o.timeoutInMs ?? DEFAULT_CLIENT_OPTIONS.timeoutInMs,
     maxRetries: o.maxRetries ?? DEFAULT_CLIENT_OPTIONS.maxRetries,
     maxRetryAfterInMs: o.maxRetryAfterInMs ?? DEFAULT_CLIENT_OPTIONS.maxRetryAfterInMs,
+    maxResponseBytes: o.maxResponseBytes ?? DEFAULT_CLIENT_OPTIONS.maxResponseBytes,
     maxConcurrency: o.maxConcurrency,
     logger,
     validate: o.validate ?? DEFAULT_CLIENT_OPTIONS.validate,

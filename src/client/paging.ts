@@ -3,9 +3,11 @@
  * requested ahead, following an `@odata.nextLink` safely, and the iterator with `byPage()` that
  * `list()` returns (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/page-results).
  */
+import { createHash } from 'node:crypto';
 import { DynamicsError, ErrorCode } from '../errors';
-import { checkNextLink } from '../odata/collection';
-import { invalidArgument } from '../odata/fail';
+import { displayUrl } from '../net/excerpt';
+import { checkNextLink, outsideApiRoot } from '../odata/collection';
+import { invalidArgument, malformedResponse } from '../odata/fail';
 import type { ContinuablePage, PagedAsyncIterableIterator, PageSettings } from './types';
 
 /** A page as fetched, and where the next one is (undefined on the last page). */
@@ -59,32 +61,68 @@ export function pagedIterator<T>(pages: (settings?: PageSettings) => AsyncIterab
 }
 
 /**
- * The next page's URL, unmodified (a relative link is resolved against the page's URL), checked by
- * `checkNextLink` to stay under the API root so the bearer token goes nowhere else. A link back to
- * the same page would loop forever, so it is refused too.
- *
- * @throws DynamicsError `malformed_response` for a link outside the API root or to the same page.
+ * The links one walk has followed, so that a cycle of any length (A → B → A) is caught on its first
+ * repeat. Memory stays bounded per page: a SHA-1 digest (28 characters of base64) of each link, not the link, which
+ * can carry a paging cookie of several kilobytes.
  */
-export function nextLinkOf(link: string | undefined, current: string, apiRoot: string): string | undefined {
+export class PageWalk {
+  readonly #seen = new Set<string>();
+
+  /** Records `url`; false when this walk has already visited it. */
+  visit(url: string): boolean {
+    const digest = createHash('sha1').update(url).digest('base64');
+    if (this.#seen.has(digest)) return false;
+    this.#seen.add(digest);
+    return true;
+  }
+
+  /** Links visited so far. */
+  get size(): number {
+    return this.#seen.size;
+  }
+}
+
+/**
+ * The next page's URL, unmodified (a relative link is resolved against the page's URL), checked by
+ * `checkNextLink` to stay under the API root so the bearer token goes nowhere else. A link back to a
+ * page this walk has already fetched would loop forever (A → A, or A → B → A), so it is refused: with
+ * `walk`, against every page of the walk (the walk records the link); without, against the current page.
+ *
+ * @throws DynamicsError `malformed_response` for a link outside the API root or to a page already visited.
+ */
+export function nextLinkOf(link: string | undefined, current: string, apiRoot: string, walk?: PageWalk): string | undefined {
   if (link === undefined) return undefined;
-  const absolute = checkNextLink(/^https?:\/\//i.test(link) ? link : new URL(link, current).href, apiRoot);
-  if (absolute === current) {
-    throw new DynamicsError(`GET ${current}: @odata.nextLink points to the same page; stopping instead of looping`, {
-      code: ErrorCode.malformedResponse,
-      request: { method: 'GET', url: current },
-    });
+  let absolute: string;
+  try {
+    absolute = checkNextLink(/^https?:\/\//i.test(link) ? link : new URL(link, current).href, apiRoot);
+  } catch (error) {
+    if (error instanceof DynamicsError) throw new DynamicsError(`GET ${displayUrl(current)}: ${error.message}`, { code: error.code, request: { method: 'GET', url: displayUrl(current) } });
+    throw malformedResponse(`GET ${displayUrl(current)}: @odata.nextLink is not a URL: ${JSON.stringify(displayUrl(link).slice(0, 200))}`);
+  }
+  if (absolute === current || (walk !== undefined && !walk.visit(absolute))) {
+    throw new DynamicsError(
+      `GET ${displayUrl(current)}: @odata.nextLink ${JSON.stringify(displayUrl(absolute).slice(0, 200))} points to a page this walk has already fetched (a cycle); stopping instead of looping`,
+      {
+        code: ErrorCode.malformedResponse,
+        request: { method: 'GET', url: displayUrl(current) },
+      },
+    );
   }
   return absolute;
 }
 
 /**
- * A `continuationToken` is an `@odata.nextLink` of this environment, used unmodified.
+ * A `continuationToken` is an `@odata.nextLink` of this environment, used unmodified, and held to the
+ * same rule as one: an absolute URL under the API root (`apiRoot`), on its origin as net's one
+ * comparison sees it, without userinfo.
  *
  * @throws DynamicsError `invalid_argument` naming `argument` for anything else.
  */
-export function checkContinuation(token: unknown, origin: string, argument: string): string {
-  if (typeof token !== 'string' || !token.startsWith(`${origin}/`)) {
-    throw invalidArgument(argument, `an @odata.nextLink from this environment (starting with ${origin}/)`, token);
+export function checkContinuation(token: unknown, apiRoot: string, argument: string): string {
+  const root = apiRoot.endsWith('/') ? apiRoot : `${apiRoot}/`;
+  const problem = outsideApiRoot(token, root);
+  if (problem !== undefined) {
+    throw invalidArgument(argument, `an @odata.nextLink from this environment (under ${root}); this one ${problem}`);
   }
-  return token;
+  return token as string;
 }

@@ -67,8 +67,14 @@ export type EntityKey<R = Record<string, unknown>> = string | { readonly [P in C
 export interface OperationOptions {
   /** Cancels the call, including any wait before a retry. */
   abortSignal?: AbortSignal;
-  /** Overrides the client's `timeoutInMs` for this call (the whole call, retry waits included). */
+  /** Overrides the client's `timeoutInMs` for this call (the whole call, retry waits included). At most 2147483647 (about 24.8 days). */
   timeoutInMs?: number;
+  /**
+   * Overrides the client's `maxResponseBytes` for this call: the largest response body accepted, raw
+   * and decompressed, in bytes (1 to 1073741824). Past it the call fails with `response_too_large`.
+   * Default: the client's (128 MiB unless configured).
+   */
+  maxResponseBytes?: number;
   /** Extra request headers for this call (e.g. `MSCRM.BypassCustomPluginExecution: true`, `Consistency: Strong`). */
   headers?: Record<string, string>;
   /** Act on behalf of another user: sends `CallerObjectId: <Entra object id>` (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/impersonate-another-user-web-api). The caller needs `prvActOnBehalfOfAnotherUser`. */
@@ -290,8 +296,15 @@ export type { BatchChangeSet, BatchItem, BatchOperation } from '../odata/batch/t
 export const BatchErrorCode = {
   /** The part was in a change set that failed: it was rolled back (or never applied). */
   rolledBack: 'batch_rolled_back',
-  /** The batch stopped at an earlier failure before this part (see `continueOnError`). */
+  /** The batch stopped at an earlier failure before this part (see `continueOnError`), or the request carrying it was refused as a whole. */
   notExecuted: 'batch_not_executed',
+  /**
+   * Nothing says whether this part ran: the answer was cut short before it, had fewer parts than were
+   * sent for no stated reason, its part could not be read, or the request carrying it (after an
+   * earlier request of the same call) failed as a whole. It may have been carried out: check before
+   * re-sending a write.
+   */
+  outcomeUnknown: 'batch_outcome_unknown',
 } as const;
 
 /** The result of one batch operation, in the order given (operations of a change set in place, one each). */
@@ -304,8 +317,11 @@ export interface BatchResult {
   /** The id from `OData-EntityId` when the part created or upserted a record. */
   entityId?: string;
   /**
-   * Set when the part failed (status ≥ 400), was rolled back with its change set (code
-   * `batch_rolled_back`), or never ran because the batch stopped earlier (code `batch_not_executed`).
+   * Set when the part failed (status ≥ 400, with the service's error; `body` is then that error body,
+   * redacted), was rolled back with its change set (code `batch_rolled_back`), never ran because the
+   * batch stopped earlier (code `batch_not_executed`), has an unknown outcome (code
+   * `batch_outcome_unknown`, status 0), or succeeded but its answer could not be read completely
+   * (code `malformed_response`, with the part's 2xx status: do not re-send it).
    */
   error?: DynamicsError;
 }

@@ -194,7 +194,7 @@ export class DynamicsService {
     if (!this.enabled) return null;
     const grant = checkGrant(grantType);
     const target = resolveUrl(url, this.#resource());
-    const call = toCallOptions(method, options, (field) => this.#warnOnce(`option:${field}`, `options.${field} is not honoured by DynamicsService (only headers, params, timeout, responseType and signal are); it is ignored`));
+    const call = toCallOptions(method, options, (field) => this.#warnOnce(`option:${field}`, `options.${field} is not honoured by DynamicsService (only headers, params, timeout, responseType, signal and maxContentLength are); it is ignored`));
     const client = this.#client(grant);
     const response = await client.request(method, target, data, call);
     return toResult(response, call.responseType, () =>
@@ -218,13 +218,14 @@ export class DynamicsService {
     let client = this.#clients.get(grant);
     if (!client) {
       const config = this.#config!;
-      const { timeoutInMs, maxRetries } = this.#options;
+      const { timeoutInMs, maxRetries, maxResponseBytes } = this.#options;
       client = new DynamicsClient({
         url: this.#resource(),
         auth: provider,
         ...(config.ca !== undefined ? { ca: config.ca } : {}),
         ...(timeoutInMs !== undefined ? { timeoutInMs } : {}),
         ...(maxRetries !== undefined ? { maxRetries } : {}),
+        ...(maxResponseBytes !== undefined ? { maxResponseBytes } : {}),
         logger: this.#logger,
       });
       this.#clients.set(grant, client);

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { PartitionedTokenCache, TokenCachePlugin } from '../client';
 import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import type { Logger } from '../logger';
+import { isResponseByteLimit, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
+import { isDuration, MAX_DURATION_TEXT } from '../net/timers';
 import type { DynamicsGrantType } from './types';
 
 /**
@@ -55,8 +57,14 @@ export interface DynamicsServiceOptions {
   tokenCacheFile?: string;
   /** `DYNAMICS_REDIS_URL`: share the token cache in Redis (`redis://…` or `rediss://…`; needs the optional peer `ioredis`). */
   redisUrl?: string;
-  /** Whole-call timeout of each request, retry waits included. Default: 300000 (the client's). */
+  /** Whole-call timeout of each request, retry waits included. Default: 300000 (the client's). At most 2147483647 (about 24.8 days). */
   timeoutInMs?: number;
+  /**
+   * The largest response body accepted, raw and decompressed, in bytes (1 to 1073741824); a larger
+   * answer fails with a DynamicsError `response_too_large`. A call can set its own with axios's
+   * `maxContentLength`. Default: the client's, 134217728 (128 MiB).
+   */
+  maxResponseBytes?: number;
   /** Retries after 429/503 and transient failures. Default: 10 (the client's). */
   maxRetries?: number;
   /** Where warnings go (e.g. a Nest `Logger` or `console`). Default: silent. */
@@ -205,8 +213,11 @@ export function resolveServiceConfig(
     issues.push({ name: names.redisUrl, expected: 'a redis:// or rediss:// URL' });
   }
 
-  if (options.timeoutInMs !== undefined && !(Number.isInteger(options.timeoutInMs) && options.timeoutInMs >= 1)) {
-    issues.push({ name: 'timeoutInMs', expected: 'a whole number of milliseconds, at least 1' });
+  if (options.timeoutInMs !== undefined && !(Number.isInteger(options.timeoutInMs) && isDuration(options.timeoutInMs, 1))) {
+    issues.push({ name: 'timeoutInMs', expected: `a whole number of milliseconds, at least 1 and ${MAX_DURATION_TEXT}` });
+  }
+  if (options.maxResponseBytes !== undefined && !isResponseByteLimit(options.maxResponseBytes)) {
+    issues.push({ name: 'maxResponseBytes', expected: `a whole number of bytes from 1 to ${MAX_RESPONSE_BYTES_LIMIT} (1 GiB)` });
   }
   if (options.maxRetries !== undefined && !(Number.isInteger(options.maxRetries) && options.maxRetries >= 0)) {
     issues.push({ name: 'maxRetries', expected: 'a whole number, at least 0' });

@@ -1,6 +1,9 @@
 import { parseEntityReference } from '../client';
 import { DynamicsError, ErrorCode } from '../errors';
+import { isResponseByteLimit, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
 import { isHeaderName, isHeaderValue } from '../net/headerSyntax';
+import { sameOrigin } from '../net/origin';
+import { isDuration, MAX_DURATION_TEXT } from '../net/timers';
 import type { DynamicsEntityReference, DynamicsRequestConfig, ITokenSet } from './types';
 
 /** What a compat call hands to `DynamicsClient.request`. */
@@ -10,10 +13,11 @@ export interface CallOptions {
   timeoutInMs?: number;
   responseType?: 'json' | 'text' | 'arraybuffer';
   abortSignal?: AbortSignal;
+  maxResponseBytes?: number;
 }
 
 /** The `AxiosRequestConfig` fields that are honoured; any other field present is reported once through `onIgnored`. */
-const HONOURED = new Set(['headers', 'params', 'timeout', 'responseType', 'signal']);
+const HONOURED = new Set(['headers', 'params', 'timeout', 'responseType', 'signal', 'maxContentLength']);
 
 /** axios's per-method header groups, merged under the top-level headers (axios `mergeConfig` + `AxiosHeaders.concat`). */
 const HEADER_GROUPS = ['common', 'delete', 'get', 'head', 'options', 'post', 'put', 'patch', 'purge', 'link', 'unlink'];
@@ -44,8 +48,9 @@ export function toCallOptions(method: string, config: DynamicsRequestConfig | un
     if (Object.keys(params).length) out.params = params;
   }
   if (config.timeout !== undefined) {
-    if (typeof config.timeout !== 'number' || !Number.isFinite(config.timeout) || config.timeout < 0) {
-      throw invalid('options.timeout: expected milliseconds, a finite number ≥ 0 (0 means the default)');
+    // Above 2^31-1 ms node's timers fire at once: a huge "no timeout" would fail every call.
+    if (!isDuration(config.timeout)) {
+      throw invalid(`options.timeout: expected milliseconds, a finite number ≥ 0 (0 means the default) and ${MAX_DURATION_TEXT}`);
     }
     // axios reads 0 as "no timeout"; the client always has a deadline, so 0 keeps its default.
     if (config.timeout > 0) out.timeoutInMs = config.timeout;
@@ -56,6 +61,13 @@ export function toCallOptions(method: string, config: DynamicsRequestConfig | un
       throw invalid(`options.responseType: expected 'json', 'text' or 'arraybuffer' (got ${JSON.stringify(type)}; streams, blobs and documents are not supported)`);
     }
     out.responseType = type;
+  }
+  if (config.maxContentLength !== undefined && config.maxContentLength !== -1) {
+    // axios's limit of the response body; -1 (its default) means the client's own limit.
+    if (!isResponseByteLimit(config.maxContentLength)) {
+      throw invalid(`options.maxContentLength: expected a whole number of bytes from 1 to ${MAX_RESPONSE_BYTES_LIMIT} (1 GiB), or -1 for the default`);
+    }
+    out.maxResponseBytes = config.maxContentLength;
   }
   if (config.signal !== undefined && config.signal !== null) {
     if (!(config.signal instanceof AbortSignal)) throw invalid('options.signal: expected an AbortSignal');
@@ -142,8 +154,10 @@ export function resolveUrl(url: unknown, resource: string): string {
     } catch {
       throw invalid('url: not a valid URL');
     }
-    if (target.origin !== base.origin) {
-      throw invalid(`url: expected a URL on ${base.origin} (DYNAMICS_RESOURCE), got one on ${target.origin}; the token is only valid for the resource`);
+    // net's one origin comparison, the transport's: case-insensitive, and no userinfo.
+    if (!sameOrigin(url, base.origin)) {
+      const why = target.username !== '' || target.password !== '' ? 'one with userinfo' : `one on ${target.origin}`;
+      throw invalid(`url: expected a URL on ${base.origin} (DYNAMICS_RESOURCE), got ${why}; the token is only valid for the resource`);
     }
     return url;
   }

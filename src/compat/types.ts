@@ -26,7 +26,7 @@ export type DynamicsParamValue = string | number | boolean | Date | null | undef
 
 /**
  * The part of axios's `AxiosRequestConfig` that {@link DynamicsService} honours: `headers`, `params`,
- * `timeout`, `responseType`, and `signal`. A value typed as `AxiosRequestConfig` is accepted as is;
+ * `timeout`, `responseType`, `signal` and `maxContentLength`. A value typed as `AxiosRequestConfig` is accepted as is;
  * its other fields (`validateStatus`, `baseURL`, `auth`, interceptors, …) have no effect, because
  * the transport is ours (retries, keep-alive, the bearer token), and a warning is logged once per
  * field. In an object literal, TypeScript rejects those fields, which says the same thing earlier.
@@ -45,6 +45,12 @@ export interface DynamicsRequestConfig {
   responseType?: string;
   /** Cancels the call, retry waits included (axios's `signal`). */
   signal?: AbortSignal | object;
+  /**
+   * The largest response body accepted for this call, raw and decompressed, in bytes (axios's option
+   * of that name; 1 to 1073741824). A larger answer fails with `response_too_large`. `-1` (axios's
+   * default) or absent: the service's `maxResponseBytes`.
+   */
+  maxContentLength?: number;
 }
 
 /**

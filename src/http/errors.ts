@@ -9,8 +9,8 @@ import {
   TimeoutError,
   type DynamicsErrorOptions,
 } from '../errors';
-import { decodeText, isJsonContentType as isJson, parseJson } from '../net/body';
-import { excerpt } from '../net/excerpt';
+import { decodeText, isJsonContentType as isJson, parseJson, tryDecodeText } from '../net/body';
+import { displayUrl, excerpt, foreignText, MAX_URL_CHARS } from '../net/excerpt';
 import { headerValue, requestIdOf as readRequestId } from '../net/headers';
 import { parseServiceError } from './serviceError';
 import { TransportError, type HttpRequest, type HttpResponse } from './types';
@@ -18,24 +18,46 @@ import { TransportError, type HttpRequest, type HttpResponse } from './types';
 /** Headers never copied into an error: cookies carry session affinity, nothing a caller needs. */
 const DROPPED_HEADERS = new Set(['set-cookie', 'authorization', 'www-authenticate-internal']);
 
-/** The request as errors show it: method and URL, never headers. */
+/**
+ * The request as errors show it: method and URL, never headers. The URL is redacted and cut to
+ * 2,048 characters (net's `displayUrl`): a server may echo the bearer token into an
+ * `@odata.nextLink`, and a 1 MB filter must not make a 1 MB error.
+ */
 export function describeRequest(request: Pick<HttpRequest, 'method' | 'url'>): { method: string; url: string } {
-  return { method: request.method, url: request.url };
+  return { method: request.method, url: displayUrl(request.url) };
 }
 
-/** Response headers as a plain, lower-cased record without cookies. */
-export function plainResponseHeaders(headers: HttpResponse['headers']): Record<string, string> {
+/** `METHOD url` for an error message, with the URL as {@link describeRequest} shows it. */
+export function requestLine(request: Pick<HttpRequest, 'method' | 'url'>): string {
+  return `${request.method} ${displayUrl(request.url)}`;
+}
+
+/**
+ * Response headers as a plain, lower-cased record without cookies, every value redacted and cut to
+ * 2,048 characters: a server that echoes the `Authorization` header into a header of its own must
+ * not put the token into `error.response.headers`. A header named `__proto__` is kept as an ordinary
+ * entry, never taken for the record's prototype. `redact: false` keeps values as sent, for the
+ * headers of a successful answer handed to the caller (`request()`), which are data, not an error.
+ */
+export function plainResponseHeaders(headers: HttpResponse['headers'], options: { redact?: boolean } = {}): Record<string, string> {
   const out: Record<string, string> = {};
+  const redacted = options.redact !== false;
   for (const name of Object.keys(headers)) {
-    if (DROPPED_HEADERS.has(name)) continue;
+    if (DROPPED_HEADERS.has(name.toLowerCase())) continue;
     const value = headerValue(headers, name);
-    if (value !== undefined) out[name] = value;
+    if (value === undefined) continue;
+    const shown = redacted ? foreignText(value, MAX_URL_CHARS) : value;
+    if (name === '__proto__') Object.defineProperty(out, name, { value: shown, enumerable: true, writable: true, configurable: true });
+    else out[name.toLowerCase()] = shown;
   }
   return out;
 }
 
-/** `x-ms-service-request-id`, or `REQ_ID` / `request-id` as older front ends send it. */
-export const requestIdOf = readRequestId;
+/** `x-ms-service-request-id`, or `REQ_ID` / `request-id` as older front ends send it; redacted and bounded like any server text. */
+export function requestIdOf(headers: HttpResponse['headers']): string | undefined {
+  const id = readRequestId(headers);
+  return id === undefined ? undefined : foreignText(id, 100);
+}
 
 /** Whether the response says its body is JSON (`application/json`, with or without OData parameters). */
 export const isJsonContentType = isJson;
@@ -51,19 +73,72 @@ export function parseJsonBody(response: HttpResponse, request: Pick<HttpRequest,
   if (response.body.length === 0) return undefined;
   const parsed = parseJson(response.body);
   if (parsed.ok) return parsed.value;
+  if ((parsed.error as NodeJS.ErrnoException).code === 'ERR_STRING_TOO_LONG') {
+    throw responseTooLongForText(response, request);
+  }
   const quoted = excerpt(parsed.text);
-  throw new DynamicsError(
-    `${request.method} ${request.url}: the ${response.status} response is not valid JSON (${headerValue(response.headers, 'content-type') ?? 'no content-type'}, ${response.body.length} bytes): ${quoted}`,
-    {
-      code: ErrorCode.malformedResponse,
-      status: response.status,
-      body: quoted,
-      requestId: requestIdOf(response.headers),
-      request: describeRequest(request),
-      headers: plainResponseHeaders(response.headers),
-      cause: new Error(parsed.error.message),
-    },
-  );
+  const contentType = foreignText(headerValue(response.headers, 'content-type') ?? 'no content-type', 100);
+  throw new DynamicsError(`${requestLine(request)}: the ${response.status} response is not valid JSON (${contentType}, ${response.body.length} bytes): ${quoted}`, {
+    code: ErrorCode.malformedResponse,
+    status: response.status,
+    body: quoted,
+    requestId: requestIdOf(response.headers),
+    request: describeRequest(request),
+    headers: plainResponseHeaders(response.headers),
+    // JSON.parse's message quotes the body it choked on: redacted like the body itself.
+    cause: new Error(foreignText(parsed.error.message)),
+  });
+}
+
+/**
+ * The body of a response as text.
+ *
+ * @throws DynamicsError `response_too_large` when it is too long for one JavaScript string
+ *   (only possible with `maxResponseBytes` raised past 512 MiB), never node's raw `ERR_STRING_TOO_LONG`.
+ */
+export function responseText(response: HttpResponse, request: Pick<HttpRequest, 'method' | 'url'>): string {
+  const decoded = tryDecodeText(response.body);
+  if (decoded.ok) return decoded.text;
+  throw responseTooLongForText(response, request);
+}
+
+function responseTooLongForText(response: HttpResponse, request: Pick<HttpRequest, 'method' | 'url'>): DynamicsError {
+  const decoded = tryDecodeText(response.body);
+  const reason = decoded.ok ? 'the response body is too long to read as text' : decoded.error.message;
+  return new DynamicsError(`${requestLine(request)}: ${reason}`, {
+    code: decoded.ok || decoded.error.kind === 'too_large' ? ErrorCode.responseTooLarge : ErrorCode.malformedResponse,
+    status: response.status,
+    requestId: requestIdOf(response.headers),
+    request: describeRequest(request),
+    headers: plainResponseHeaders(response.headers),
+  });
+}
+
+/** Status classes as a message names them. */
+function describeStatuses(expected: readonly number[]): string {
+  return expected.length === 1 ? String(expected[0]) : `${expected.slice(0, -1).join(', ')} or ${expected[expected.length - 1]}`;
+}
+
+/**
+ * The DynamicsError for an answer whose status the operation does not expect: a redirect (never
+ * followed: the bearer token stays on the environment, and a write must not look done when it was
+ * only redirected), a 1xx, or a 2xx the operation has no reading for. Code `malformed_response`, with
+ * the status and the `Location` header named, so that a 302 from a proxy's login page is recognisable.
+ *
+ * @param expected - the statuses the operation succeeds with, or undefined for "any 2xx".
+ */
+export function unexpectedStatusError(response: HttpResponse, request: Pick<HttpRequest, 'method' | 'url'>, expected: readonly number[] | undefined): DynamicsError {
+  const location = headerValue(response.headers, 'location');
+  const reason = location === undefined ? '' : ` (Location: ${displayUrl(location)})`;
+  const redirect = response.status >= 300 && response.status < 400 ? '; redirects are never followed, so the request may not have been carried out' : '';
+  const wanted = expected === undefined ? 'a 2xx status' : describeStatuses(expected);
+  return new DynamicsError(`${requestLine(request)}: expected ${wanted}, got HTTP ${response.status}${reason}${redirect}`, {
+    code: ErrorCode.malformedResponse,
+    status: response.status,
+    requestId: requestIdOf(response.headers),
+    request: describeRequest(request),
+    headers: plainResponseHeaders(response.headers),
+  });
 }
 
 /**
@@ -99,7 +174,7 @@ export function statusError(
     request: describeRequest(request),
     headers: plainResponseHeaders(headers),
   };
-  const message = `${info.message} (${request.method} ${request.url}${attempts})`;
+  const message = `${info.message} (${requestLine(request)}${attempts})`;
   switch (status) {
     case 401:
     case 403:
@@ -129,7 +204,7 @@ const TRANSPORT_CODES: Readonly<Record<TransportError['kind'], string>> = {
 /** The DynamicsError for a request that got no response. */
 export function transportErrorToDynamicsError(error: TransportError, request: Pick<HttpRequest, 'method' | 'url' | 'attempts'>): DynamicsError {
   const attempts = request.attempts !== undefined && request.attempts > 1 ? ` after ${request.attempts} attempts` : '';
-  const where = `${request.method} ${request.url}${attempts}`;
+  const where = `${requestLine(request)}${attempts}`;
   const options: DynamicsErrorOptions = {
     code: TRANSPORT_CODES[error.kind],
     retryAfterInMs: error.retryAfterInMs,

@@ -1,7 +1,8 @@
 import type { TokenProvider } from '../auth/types';
 import { DynamicsError } from '../errors';
 import type { Logger } from '../logger';
-import { responseError, transportErrorToDynamicsError } from './errors';
+import { foreignText } from '../net/excerpt';
+import { describeRequest, requestLine, responseError, transportErrorToDynamicsError } from './errors';
 import { bearerTokenPolicy, TokenCycler } from './policies/bearerTokenPolicy';
 import { ConcurrencyLimiter, concurrencyPolicy } from './policies/concurrencyPolicy';
 import { retryPolicy } from './policies/retryPolicy';
@@ -71,9 +72,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         if (error instanceof TransportError) throw transportErrorToDynamicsError(error, request);
         if (error instanceof DynamicsError) throw error;
         // Nothing else should reach here; if it does, keep only its message (it may hold a config object).
-        throw new DynamicsError(`${request.method} ${request.url}: ${error instanceof Error ? error.message : String(error)}`, {
+        throw new DynamicsError(`${requestLine(request)}: ${foreignText(error instanceof Error ? error.message : String(error))}`, {
           code: 'internal_error',
-          request: { method: request.method, url: request.url },
+          request: describeRequest(request),
         });
       });
     },

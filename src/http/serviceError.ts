@@ -3,8 +3,8 @@
  * (compose-http-requests-handle-errors.md), or whatever a gateway sent instead, and `Retry-After`.
  */
 import { ErrorCode } from '../errors';
-import { decodeText, parseJson } from '../net/body';
-import { clip, excerpt } from '../net/excerpt';
+import { parseJson, tryDecodeText } from '../net/body';
+import { clip, excerpt, foreignText } from '../net/excerpt';
 import { headerValue, requestIdOf, type HeaderBag } from '../net/headers';
 import { redact } from '../net/redact';
 import { parseRetryAfter } from '../net/retryAfter';
@@ -51,11 +51,17 @@ const REASONS: Readonly<Record<number, string>> = {
 const SNIPPET_CHARS = 120;
 /** Longest service message kept (Dataverse messages are short; anything longer is not one). */
 const MESSAGE_CHARS = 2000;
+/** Longest error code, request id or content type kept (Dataverse's are 10 and 36 characters). */
+const CODE_CHARS = 100;
 
-function bodyToText(body: unknown): string | undefined {
+/** The body as text; `null` when it is bytes too long for one JavaScript string (never node's raw ERR_STRING_TOO_LONG). */
+function bodyToText(body: unknown): string | undefined | null {
   if (body === undefined || body === null) return undefined;
   if (typeof body === 'string') return body;
-  if (body instanceof Uint8Array) return decodeText(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  if (body instanceof Uint8Array) {
+    const decoded = tryDecodeText(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    return decoded.ok ? decoded.text : null;
+  }
   return undefined;
 }
 
@@ -99,8 +105,9 @@ function fromJson(json: unknown): { code?: string; message?: string } {
 export function parseServiceError(status: number, headers: ResponseHeaders | undefined | null, bodyText: unknown): ServiceErrorInfo {
   const statusText = `HTTP ${status}${REASONS[status] ? ` ${REASONS[status]}` : ''}`;
   const info: ServiceErrorInfo = { code: ErrorCode.httpError, message: statusText };
+  // Header values and the code are server text like the rest: redacted and bounded.
   const requestId = requestIdOf(headers);
-  if (requestId !== undefined) info.requestId = requestId;
+  if (requestId !== undefined) info.requestId = foreignText(requestId, CODE_CHARS);
   const retryAfterInMs = parseRetryAfter(headerValue(headers, 'retry-after'));
   if (retryAfterInMs !== undefined) info.retryAfterInMs = retryAfterInMs;
 
@@ -108,6 +115,11 @@ export function parseServiceError(status: number, headers: ResponseHeaders | und
   let parsed: unknown;
   let isJson = false;
   const text = bodyToText(bodyText);
+  if (text === null) {
+    info.code = ErrorCode.malformedResponse;
+    info.message = `${statusText}: the body is too long to read as text`;
+    return info;
+  }
   if (text === undefined) {
     if (bodyText !== undefined && bodyText !== null && typeof bodyText === 'object') {
       parsed = bodyText;
@@ -129,14 +141,14 @@ export function parseServiceError(status: number, headers: ResponseHeaders | und
       isJson = true;
     } else {
       info.code = ErrorCode.malformedResponse;
-      info.message = `${statusText}: the response was not JSON (${contentType || 'no content type'}): "${excerpt(text, SNIPPET_CHARS)}"`;
+      info.message = `${statusText}: the response was not JSON (${contentType === '' ? 'no content type' : foreignText(contentType, CODE_CHARS)}): "${excerpt(text, SNIPPET_CHARS)}"`;
       return info;
     }
   }
   if (isJson) {
     info.body = redactJson(parsed);
     const { code, message } = fromJson(parsed);
-    if (code !== undefined) info.code = code;
+    if (code !== undefined) info.code = foreignText(code, CODE_CHARS);
     if (message !== undefined) {
       // A service that echoes the request (the Authorization header, a form body) must not put a credential into the error.
       info.serviceMessage = clip(redact(message), MESSAGE_CHARS);
@@ -158,7 +170,10 @@ function redactJson(value: unknown, depth = 0): unknown {
   if (depth > 8) return '[nested too deep]';
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => redactJson(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value).slice(0, 100)) out[key] = redactJson((value as Record<string, unknown>)[key], depth + 1);
+  for (const key of Object.keys(value).slice(0, 100)) {
+    // Keys are server text too; `__proto__` stays an ordinary entry.
+    Object.defineProperty(out, foreignText(key, CODE_CHARS), { value: redactJson((value as Record<string, unknown>)[key], depth + 1), enumerable: true, writable: true, configurable: true });
+  }
   return out;
 }
 

@@ -2,8 +2,13 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import { createTunnelingAgent, proxyFor } from '../net/proxy';
+import { originOf, sameOrigin } from '../net/origin';
 import { sendRaw, type RequestFunction } from '../net/request';
+import { timerDelay } from '../net/timers';
 import { TransportError, type HttpRequest, type HttpResponse } from './types';
+
+/** The library's one origin comparison lives in net (src/net/origin.ts); re-exported for the transport's callers. */
+export { originOf, sameOrigin };
 
 /** Options of {@link createTransport}. */
 export interface TransportOptions {
@@ -150,7 +155,7 @@ function createLeanAdapter(request: RequestFunction, agent: http.Agent, target: 
       abortSignal: config.signal as AbortSignal | undefined,
       maxResponseBytes: lean.maxResponseBytes,
       // Passed through node's Agent to the tunnel, so a CONNECT left unanswered gives up with the request.
-      ...(tunnelled && deadline !== Infinity ? { extra: { tunnelTimeoutInMs: Math.max(1, deadline - Date.now()) } } : {}),
+      ...(tunnelled && deadline !== Infinity ? { extra: { tunnelTimeoutInMs: Math.max(1, timerDelay(deadline - Date.now())) } } : {}),
     }).then(
       (res) =>
         ({
@@ -168,15 +173,6 @@ function createLeanAdapter(request: RequestFunction, agent: http.Agent, target: 
   };
 }
 
-/**
- * Whether `url` is on `origin` (scheme and host compared without regard to case, as URLs define them;
- * userinfo refused). The path is not looked at. A fast path covers the URLs the pipeline builds itself.
- */
-export function sameOrigin(url: string, origin: string): boolean {
-  if (url.startsWith(origin) && url.charCodeAt(origin.length) === 47 /* / */) return true;
-  return originOf(url) === origin.toLowerCase();
-}
-
 /** Everything after the authority of an absolute URL (`/` when there is nothing). */
 function pathOf(url: string): string {
   const start = url.indexOf('//');
@@ -184,18 +180,6 @@ function pathOf(url: string): string {
   const query = url.indexOf('?', start + 2);
   if (slash === -1 || (query !== -1 && query < slash)) return `/${query === -1 ? '' : url.slice(query)}`;
   return url.slice(slash);
-}
-
-/** The lower-cased origin of an absolute http(s) URL, or undefined when it has none or carries userinfo. */
-export function originOf(url: string): string | undefined {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return undefined;
-  }
-  if ((parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || parsed.username !== '' || parsed.password !== '') return undefined;
-  return parsed.origin.toLowerCase();
 }
 
 /**

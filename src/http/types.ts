@@ -32,6 +32,12 @@ export interface HttpRequest {
   attempts?: number;
   /** Limit of the response body, raw and decompressed. Default: net's `DEFAULT_MAX_RESPONSE_BYTES`. */
   maxResponseBytes?: number;
+  /**
+   * Whether a response already reports what the service did, whatever its status, so that re-sending
+   * could repeat work that was done: a `$batch` answered with a multipart body (a 503 part after a
+   * committed change set makes the whole answer 503). Such a response is never re-sent.
+   */
+  isFinal?: (response: HttpResponse) => boolean;
 }
 
 /** A response as the transport read it: the body is raw bytes, decompressed. */

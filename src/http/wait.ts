@@ -1,3 +1,4 @@
+import { timerDelay } from '../net/timers';
 import { TransportError, type HttpRequest } from './types';
 
 /**
@@ -17,11 +18,12 @@ export function waitFor(ms: number, request: Pick<HttpRequest, 'abortSignal' | '
       clearTimeout(timer);
       reject(new TransportError('aborted', `the request was aborted during ${what}`, undefined, retryAfterInMs));
     };
+    // Clamped: node fires a delay above 2^31-1 ms at once, which would turn a long wait into none.
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       if (timedOut) reject(new TransportError('timeout', `timeoutInMs ran out during ${what}`, undefined, retryAfterInMs));
       else resolve();
-    }, delay);
+    }, timerDelay(delay));
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -2,6 +2,7 @@
  * Reading response bodies, once for the whole library: bounded in size (raw and decompressed),
  * decompressed without blocking the event loop, decoded as UTF-8 without a byte order mark.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import * as zlib from 'node:zlib';
 import { TransportError } from './errors';
@@ -35,8 +36,9 @@ export function parseJson(body: Buffer | string): JsonParse {
   try {
     text = decodeText(body);
   } catch (error) {
-    // A body too large for a string (ERR_STRING_TOO_LONG) is not JSON we can read.
-    return { ok: false, error: error instanceof Error ? error : new Error(String(error)), text: '' };
+    // A body too large for a string (ERR_STRING_TOO_LONG) is not JSON we can read. node's error is
+    // kept as is, its `code` with it (it may come from another realm, so no `instanceof Error`).
+    return { ok: false, error: typeof error === 'object' && error !== null && 'message' in error ? (error as Error) : new Error(String(error)), text: '' };
   }
   try {
     return { ok: true, value: JSON.parse(text) as unknown, text };
@@ -172,4 +174,40 @@ export function readBody(res: IncomingMessage, maxBytes: number, onData: ((recei
 /** {@link readBody} as a promise, for callers off the hot path. */
 export function collectBody(res: IncomingMessage, options: CollectOptions): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => readBody(res, options.maxBytes, options.onData, resolve, reject));
+}
+
+/** The longest JavaScript string, in UTF-16 code units (536,870,888 on 64-bit Node 20). */
+export const MAX_STRING_LENGTH: number = bufferConstants.MAX_STRING_LENGTH;
+
+/** The outcome of {@link tryDecodeText}. */
+export type TextDecode = { ok: true; text: string } | { ok: false; error: TransportError };
+
+/**
+ * {@link decodeText} without throwing: a body too long for one JavaScript string (node's
+ * `ERR_STRING_TOO_LONG`, possible only when `maxResponseBytes` was raised past
+ * {@link MAX_STRING_LENGTH}) gives a {@link TransportError} `too_large` that says so.
+ */
+export function tryDecodeText(body: Buffer | string): TextDecode {
+  try {
+    return { ok: true, text: decodeText(body) };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    const message =
+      code === 'ERR_STRING_TOO_LONG'
+        ? `the response body (${body.length} bytes) is too long to read as text (the longest JavaScript string is ${MAX_STRING_LENGTH} characters); lower maxResponseBytes, or read it with responseType 'arraybuffer'`
+        : `the response body could not be read as text: ${error instanceof Error ? error.message : String(error)}`;
+    return { ok: false, error: new TransportError(code === 'ERR_STRING_TOO_LONG' ? 'too_large' : 'undecodable', message, code) };
+  }
+}
+
+/**
+ * The highest `maxResponseBytes` the library accepts: 1 GiB. Larger buffers approach the limits of
+ * V8 and of zlib's one-shot output (a 2 GiB inflate aborts the process), and no Web API answer is
+ * that large.
+ */
+export const MAX_RESPONSE_BYTES_LIMIT = 2 ** 30;
+
+/** Whether `value` is a usable `maxResponseBytes`: a whole number from 1 to {@link MAX_RESPONSE_BYTES_LIMIT}. */
+export function isResponseByteLimit(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_RESPONSE_BYTES_LIMIT;
 }

@@ -1,4 +1,4 @@
-import { redact } from './redact';
+import { REDACTED, redact } from './redact';
 
 /** Longest excerpt of a server body quoted in an error message. */
 export const MAX_EXCERPT_CHARS = 200;
@@ -54,4 +54,31 @@ export function quote(value: unknown, max: number = MAX_QUOTED_CHARS): string {
     text = Object.prototype.toString.call(value);
   }
   return clip(text, max);
+}
+
+/** Longest URL quoted in an error message or kept in an error's `request.url`. */
+export const MAX_URL_CHARS = 2048;
+
+/**
+ * A URL as errors and log lines show it: redacted (a server can put the bearer token it was sent
+ * into an `@odata.nextLink`, which then becomes the URL of the next request) and cut to
+ * {@link MAX_URL_CHARS} characters plus an ellipsis, so that a 1 MB query string cannot make a 1 MB
+ * message.
+ */
+export function displayUrl(url: string): string {
+  if (typeof url !== 'string') return String(url);
+  // Redaction only reads the head: what is cut off is never shown.
+  const head = url.length > MAX_URL_CHARS + 1 ? url.slice(0, MAX_URL_CHARS + 1) : url;
+  // Userinfo (`https://user:password@host/`) is a credential too.
+  return clip(redact(head.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#@]*@/, `$1${REDACTED}@`)), MAX_URL_CHARS);
+}
+
+/**
+ * Text we did not write (a parser's message that quotes the body, a server's reason phrase), made
+ * fit for an error: redacted, on one line, at most `max` characters plus an ellipsis.
+ */
+export function foreignText(text: string, max: number = MAX_EXCERPT_CHARS): string {
+  const head = text.length > 64 * 1024 ? text.slice(0, 64 * 1024) : text;
+  // eslint-disable-next-line no-control-regex
+  return clip(redact(head).replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' '), max);
 }

@@ -9,6 +9,7 @@
 import type * as http from 'node:http';
 import { DEFAULT_MAX_RESPONSE_BYTES, inflate, readBody } from './body';
 import { TransportError } from './errors';
+import { timerDelay } from './timers';
 
 /** node's `http.request` or `https.request`. */
 export type RequestFunction = (options: http.RequestOptions) => http.ClientRequest;
@@ -118,8 +119,8 @@ export function sendRaw(send: RequestFunction, request: RawRequest): Promise<Raw
     });
     if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
     if (timeout > 0) {
-      // setTimeout's limit is 2^31-1 ms; anything longer is as good as no deadline here.
-      timer = setTimeout(() => settle(new TransportError('timeout', `no complete response within ${timeout} ms`, 'ETIMEDOUT')), Math.min(timeout, 2 ** 31 - 1));
+      // setTimeout's limit is 2^31-1 ms (./timers.ts); anything longer is as good as no deadline here.
+      timer = setTimeout(() => settle(new TransportError('timeout', `no complete response within ${timeout} ms`, 'ETIMEDOUT')), timerDelay(timeout));
     }
     req.end(request.body ?? undefined);
   });

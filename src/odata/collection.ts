@@ -2,6 +2,8 @@
  * Reading a collection page: `value`, `@odata.nextLink` and the count annotations
  * (query/page-results.md, query/count-rows.md).
  */
+import { displayUrl, foreignText } from '../net/excerpt';
+import { originOf } from '../net/origin';
 import { malformedResponse } from './fail';
 
 /** One page of a collection response. */
@@ -30,11 +32,14 @@ export interface CollectionPage<T = Record<string, unknown>> {
 export function parseCollectionPage<T = Record<string, unknown>>(body: unknown): CollectionPage<T> {
   let json: unknown = body;
   if (typeof body === 'string' || body instanceof Uint8Array) {
-    const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
     try {
+      // Decoding is inside the try: bytes too long for a string (ERR_STRING_TOO_LONG) are malformed too.
+      const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
       json = JSON.parse(text);
     } catch (cause) {
-      throw malformedResponse(`Collection response: the body is not JSON (${(cause as Error).message})`, { cause });
+      // JSON.parse's message quotes the body: redacted like any server text.
+      const reason = foreignText((cause as Error).message);
+      throw malformedResponse(`Collection response: the body is not JSON (${reason})`, { cause: new Error(reason) });
     }
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
@@ -60,24 +65,40 @@ export function parseCollectionPage<T = Record<string, unknown>>(body: unknown):
 /**
  * Checks that an `@odata.nextLink` (or any server-given URL the client will call with its bearer
  * token) stays under the API root, and returns it unmodified: the `$skiptoken` paging cookie is
- * opaque and must be sent back as is (query/page-results.md). A link to another host or path would
- * hand the token to someone else, so it is refused.
+ * opaque and must be sent back as is (query/page-results.md). A link to another origin or path would
+ * hand the token to someone else, so it is refused. Origins are compared by net's one comparison
+ * (src/net/origin.ts), the one the transport applies before sending: scheme and host without regard
+ * to case, a default port equal to none, and a link carrying userinfo (`https://user@host/…`) refused.
  *
  * @throws DynamicsError `malformed_response` when the link is not an absolute URL under `apiRootUrl`.
  * @example checkNextLink(page.nextLink, 'https://org.crm.dynamics.com/api/data/v9.2/')
  */
 export function checkNextLink(nextLink: string, apiRootUrl: string): string {
-  let link: URL;
-  let root: URL;
-  try {
-    link = new URL(nextLink);
-    root = new URL(apiRootUrl);
-  } catch (cause) {
-    throw malformedResponse(`@odata.nextLink is not an absolute URL: ${JSON.stringify(String(nextLink).slice(0, 200))}`, { cause });
-  }
-  const rootPath = root.pathname.endsWith('/') ? root.pathname : `${root.pathname}/`;
-  if (link.origin.toLowerCase() !== root.origin.toLowerCase() || !link.pathname.toLowerCase().startsWith(rootPath.toLowerCase())) {
-    throw malformedResponse(`@odata.nextLink points outside the API root ${root.origin}${rootPath}: ${JSON.stringify(`${link.origin}${link.pathname}`.slice(0, 200))}`);
-  }
+  const problem = outsideApiRoot(nextLink, apiRootUrl);
+  if (problem !== undefined) throw malformedResponse(`@odata.nextLink ${problem}`);
   return nextLink;
+}
+
+/**
+ * Why `url` is not under `apiRootUrl` (same origin as {@link originOf} sees it, path under the root's,
+ * no userinfo), in words that follow the name of what was checked; undefined when it is.
+ */
+export function outsideApiRoot(url: unknown, apiRootUrl: string): string | undefined {
+  const rootOrigin = originOf(apiRootUrl);
+  if (rootOrigin === undefined) return `cannot be checked: the API root ${JSON.stringify(apiRootUrl.slice(0, 200))} is not an absolute URL`;
+  const rootPath = new URL(apiRootUrl).pathname.replace(/\/?$/, '/');
+  if (typeof url !== 'string') return `is not a URL (got ${typeof url})`;
+  const shown = JSON.stringify(displayUrl(url).slice(0, 200));
+  let link: URL;
+  try {
+    link = new URL(url);
+  } catch {
+    return `is not an absolute URL: ${shown}`;
+  }
+  const origin = originOf(url);
+  if (origin === undefined && (link.protocol === 'https:' || link.protocol === 'http:')) return `carries userinfo, which the bearer token is never sent with: ${shown}`;
+  if (origin !== rootOrigin || !link.pathname.toLowerCase().startsWith(rootPath.toLowerCase())) {
+    return `points outside the API root ${rootOrigin}${rootPath}: ${shown}`;
+  }
+  return undefined;
 }

@@ -13,7 +13,8 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import * as zlib from 'node:zlib';
-import { createCertificates } from '../../src/emulator/cert';
+import { randomUUID } from 'node:crypto';
+import { generate } from 'selfsigned';
 
 /** A request as the hostile server saw it. */
 export interface SeenRequest {
@@ -43,9 +44,39 @@ export interface HostileServer {
 
 const DEFAULT: HostileHandler = (_req, res) => misbehave.json(res, 404, { error: { code: '0x80060888', message: 'no handler for this request' } });
 
+/**
+ * A CA and a server certificate for 127.0.0.1 / localhost, like the emulator's, but with a CA name of
+ * its own: a client may trust both (`ca: emulator.caPem + server.caPem`, the emulator as identity
+ * provider of a hostile Web API), and OpenSSL picks a CA by its name, so two CAs named alike would
+ * make one of the two servers fail with CERT_SIGNATURE_FAILURE.
+ */
+async function hostileCertificates(): Promise<{ caPem: string; certPem: string; keyPem: string }> {
+  const notBeforeDate = new Date(Date.now() - 86_400_000);
+  const notAfterDate = new Date(Date.now() + 30 * 86_400_000);
+  const common = { keyType: 'ec', curve: 'P-256', algorithm: 'sha256', notBeforeDate, notAfterDate } as const;
+  const ca = await generate([{ name: 'commonName', value: `dynamics-odata hostile CA ${randomUUID()}` }], {
+    ...common,
+    extensions: [
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    ],
+  });
+  const leaf = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
+    ...common,
+    ca: { key: ca.private, cert: ca.cert },
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] },
+    ],
+  });
+  return { caPem: ca.cert, certPem: leaf.cert, keyPem: leaf.private };
+}
+
 /** Starts a hostile HTTPS server on 127.0.0.1 and a free port. */
 export async function startHostileServer(handler: HostileHandler = DEFAULT): Promise<HostileServer> {
-  const certs = await createCertificates();
+  const certs = await hostileCertificates();
   let current = handler;
   const seen: SeenRequest[] = [];
   const sockets = new Set<Socket>();
@@ -96,9 +127,11 @@ export async function compressedZeros(encoding: 'br' | 'gzip' | 'deflate', infla
   const key = `${encoding}:${inflatedBytes}`;
   const cached = bombs.get(key);
   if (cached) return cached;
+  // Brotli quality 5 with a 16 MiB window: 2 GiB of zeros become about 1.6 KB in under 2 s
+  // (quality 1 gives 380 KB; quality 11 takes two minutes).
   const z =
     encoding === 'br'
-      ? zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } })
+      ? zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_LGWIN]: 24 } })
       : encoding === 'gzip'
         ? zlib.createGzip({ level: 9 })
         : zlib.createDeflate({ level: 9 });
@@ -209,3 +242,141 @@ export const misbehave = {
     res.end(data);
   },
 };
+
+// ---------------------------------------------------------------------------------------------
+// $batch answers
+
+/** One part of a scripted `$batch` answer. */
+export interface BatchPartScript {
+  status: number;
+  /** Reason phrase. Default: a standard one for the status. */
+  statusText?: string;
+  headers?: Record<string, string>;
+  /** A string is sent as is; anything else as JSON (with `Content-Type: application/json`). */
+  body?: unknown;
+  /** `Content-ID` of the part (in a change set). */
+  contentId?: string;
+}
+
+/** A scripted change-set answer: its parts, framed with a boundary of their own. */
+export interface BatchChangeSetScript {
+  changeSet: BatchPartScript[];
+}
+
+const REASON: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 400: 'Bad Request', 404: 'Not Found', 412: 'Precondition Failed', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+
+function framePart(part: BatchPartScript): string {
+  const lines = ['Content-Type: application/http', 'Content-Transfer-Encoding: binary'];
+  if (part.contentId !== undefined) lines.push(`Content-ID: ${part.contentId}`);
+  lines.push('', `HTTP/1.1 ${part.status} ${part.statusText ?? REASON[part.status] ?? 'Status'}`);
+  const headers = { ...(part.headers ?? {}) };
+  let body = '';
+  if (part.body !== undefined) {
+    body = typeof part.body === 'string' ? part.body : JSON.stringify(part.body);
+    if (typeof part.body !== 'string' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json; odata.metadata=minimal';
+  }
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  lines.push('', body);
+  return lines.join('\r\n');
+}
+
+/**
+ * A `$batch` answer body (multipart/mixed, CRLF, as Dataverse frames it) and its Content-Type. Parts
+ * are single answers or change-set answers with a boundary of their own.
+ *
+ * @example multipartBatch([{ changeSet: [{ status: 204, contentId: '1', headers: { 'OData-EntityId': '…' } }] }, { status: 500, body: { error: { code: '0x1', message: 'boom' } } }])
+ */
+export function multipartBatch(items: ReadonlyArray<BatchPartScript | BatchChangeSetScript>, boundary = 'batchresponse_hostile'): { body: string; contentType: string } {
+  let cs = 0;
+  const chunks = items.map((item) => {
+    if ('changeSet' in item) {
+      const inner = `changesetresponse_hostile_${cs++}`;
+      return `Content-Type: multipart/mixed; boundary=${inner}\r\n\r\n${item.changeSet.map((p) => `--${inner}\r\n${framePart(p)}\r\n`).join('')}--${inner}--\r\n`;
+    }
+    return `${framePart(item)}\r\n`;
+  });
+  return { body: `${chunks.map((c) => `--${boundary}\r\n${c}`).join('')}--${boundary}--\r\n`, contentType: `multipart/mixed; boundary=${boundary}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token providers that misbehave
+
+/** A token provider that never answers until told to, recording the options of every call. */
+export interface StalledTokenProvider {
+  getToken(options?: { forceRefresh?: boolean; abortSignal?: AbortSignal }): Promise<{ token: string; expiresOnTimestamp: number }>;
+  /** The options each `getToken` call received, in order. */
+  readonly calls: Array<{ forceRefresh?: boolean; abortSignal?: AbortSignal }>;
+  /** Answers every pending call with `token`. */
+  release(token?: string): void;
+}
+
+/** A token provider whose `getToken` hangs (as a token endpoint delayed for a minute does) until `release()`. */
+export function stalledToken(): StalledTokenProvider {
+  const calls: Array<{ forceRefresh?: boolean; abortSignal?: AbortSignal }> = [];
+  const waiting: Array<(token: string) => void> = [];
+  return {
+    calls,
+    getToken(options = {}) {
+      calls.push(options);
+      return new Promise((resolve) => waiting.push((token) => resolve({ token, expiresOnTimestamp: Date.now() + 3_600_000 })));
+    },
+    release(token = 'released-token-0123456789') {
+      for (const answer of waiting.splice(0)) answer(token);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Echoes of the Authorization header
+
+/** The shapes a server or gateway echoes a request's `Authorization` header in. */
+export type EchoShape = 'json400' | 'json401' | 'json403' | 'json404' | 'json500' | 'html502' | 'html200' | 'truncatedJson200' | 'text200' | 'header400';
+
+/**
+ * Answers with the request's `Authorization` header echoed in the given shape: a Dataverse JSON
+ * error whose message, code and inner error quote it, an HTML page, truncated JSON, plain text, or a
+ * header of its own.
+ */
+export function echoAuthorization(req: IncomingMessage, res: ServerResponse, shape: EchoShape): void {
+  const auth = String(req.headers.authorization ?? '');
+  const token = auth.replace(/^Bearer\s+/i, '');
+  const jsonError = (status: number) =>
+    misbehave.json(res, status, {
+      error: { code: '0x80040220', message: `Denied for ${auth}`, innererror: { message: `token=${token}`, stacktrace: `at Check(${auth})`, [auth]: token } },
+    });
+  switch (shape) {
+    case 'json400':
+      return jsonError(400);
+    case 'json401':
+      return jsonError(401);
+    case 'json403':
+      return jsonError(403);
+    case 'json404':
+      return jsonError(404);
+    case 'json500':
+      return jsonError(500);
+    case 'html502': {
+      const html = `<html><head><title>502 ${auth}</title></head><body>Upstream said: ${auth}</body></html>`;
+      res.writeHead(502, { 'Content-Type': 'text/html', 'Content-Length': String(Buffer.byteLength(html)) });
+      return void res.end(html);
+    }
+    case 'html200': {
+      const html = `<html><body>Welcome back, ${auth}</body></html>`;
+      res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Length': String(Buffer.byteLength(html)) });
+      return void res.end(html);
+    }
+    case 'truncatedJson200': {
+      const text = `{"value":[{"name":"${auth}"`;
+      return misbehave.json(res, 200, text);
+    }
+    case 'text200': {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(auth)) });
+      return void res.end(auth);
+    }
+    case 'header400': {
+      const body = JSON.stringify({ error: { code: '0x1', message: 'see headers' } });
+      res.writeHead(400, { 'Content-Type': 'application/json', 'X-Echo-Authorization': auth, 'x-ms-service-request-id': token, 'Content-Length': String(Buffer.byteLength(body)) });
+      return void res.end(body);
+    }
+  }
+}

@@ -4,15 +4,34 @@
  * …/webapi/query/count-rows).
  */
 import { DynamicsError, ErrorCode } from '../../errors';
-import { decodeText } from '../../net/body';
-import { parseCollectionPage } from '../../odata/collection';
+import { describeRequest, requestLine } from '../../http/errors';
+import { excerpt } from '../../net/excerpt';
+import { parseCollectionPage, type CollectionPage } from '../../odata/collection';
 import { invalidArgument } from '../../odata/fail';
 import { buildQuery, composePrefer, MAX_PAGE_SIZE, type QueryOptions } from '../../odata/query';
 import { entityPath, odataPart } from '../arguments';
-import type { ClientContext } from '../context';
-import { checkContinuation, nextLinkOf, pagedIterator, prefetchPages, type FetchedPage } from '../paging';
-import { readJson } from '../response';
+import type { CallResult, ClientContext } from '../context';
+import { checkContinuation, nextLinkOf, PageWalk, pagedIterator, prefetchPages, type FetchedPage } from '../paging';
+import { readJsonObject, readText } from '../response';
 import type { ColumnOf, ContinuablePage, FilterQuery, ListQuery, OperationOptions, PagedAsyncIterableIterator, PageSettings } from '../types';
+
+/** A collection page and `$count` answer 200; a redirect or any other status is an error. */
+const PAGE: readonly number[] = [200];
+
+/** A collection page of an answer: a JSON object with a `value` array, or `malformed_response` naming the request. */
+function readPage<T>(result: CallResult): CollectionPage<T> {
+  const body = readJsonObject(result, 'a collection page');
+  try {
+    return parseCollectionPage<T>(body);
+  } catch (error) {
+    if (!(error instanceof DynamicsError)) throw error;
+    throw new DynamicsError(`${requestLine(result.request)}: ${error.message}`, {
+      code: error.code,
+      status: result.response.status,
+      request: describeRequest(result.request),
+    });
+  }
+}
 
 /**
  * The records of `entitySet` matching `query`, page by page, following `@odata.nextLink` unmodified.
@@ -45,14 +64,17 @@ export function list<T, R, K extends ColumnOf<R>, X extends string>(ctx: ClientC
     let remaining = top === 0 ? undefined : top;
     if (top === 0 && !serverTop) url = undefined;
     if (settings.continuationToken !== undefined) {
-      url = checkContinuation(settings.continuationToken, ctx.origin, 'settings.continuationToken');
+      url = checkContinuation(settings.continuationToken, ctx.apiRoot, 'settings.continuationToken');
       remaining = undefined;
     }
+    // Every page this walk fetches, so that a nextLink cycle of any length stops at its first repeat.
+    const walk = new PageWalk();
+    if (url !== undefined) walk.visit(url);
     const fetchPage = async (pageUrl: string, signal: AbortSignal): Promise<FetchedPage<T, string>> => {
-      const result = await ctx.call({ method: 'GET', url: pageUrl, options: { ...query, abortSignal: signal }, headers: { Prefer: prefer } });
-      const collection = parseCollectionPage<T>(readJson(result));
+      const result = await ctx.call({ method: 'GET', url: pageUrl, options: { ...query, abortSignal: signal }, headers: { Prefer: prefer }, expect: PAGE });
+      const collection = readPage<T>(result);
       let rows = collection.value;
-      let next = nextLinkOf(collection.nextLink, pageUrl, ctx.apiRoot);
+      let next = nextLinkOf(collection.nextLink, pageUrl, ctx.apiRoot, walk);
       if (remaining !== undefined) {
         if (rows.length >= remaining) {
           rows = rows.slice(0, remaining);
@@ -81,14 +103,15 @@ export function list<T, R, K extends ColumnOf<R>, X extends string>(ctx: ClientC
 export async function count<R>(ctx: ClientContext, entitySet: string, filter?: FilterQuery<R>, options?: OperationOptions): Promise<number> {
   const path = entityPath(entitySet);
   const query = filter === undefined ? '' : buildQuery({ filter: filter as QueryOptions['filter'] }, 'filter').queryString;
-  const { response, request } = await ctx.call({ method: 'GET', url: `${ctx.apiRoot}${path}/$count${query}`, options });
-  const text = decodeText(response.body).trim();
-  const n = Number(text);
-  if (text === '' || !Number.isInteger(n) || n < 0) {
-    throw new DynamicsError(`GET ${request.url}: expected a count, got ${JSON.stringify(text.slice(0, 80))}`, {
+  const result = await ctx.call({ method: 'GET', url: `${ctx.apiRoot}${path}/$count${query}`, options, expect: PAGE });
+  const { response, request } = result;
+  const text = readText(result).trim();
+  const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new DynamicsError(`${requestLine(request)}: expected a count (a whole number as text/plain), got ${text === '' ? 'an empty body' : JSON.stringify(excerpt(text, 80))}`, {
       code: ErrorCode.malformedResponse,
       status: response.status,
-      request: { method: request.method, url: request.url },
+      request: describeRequest(request),
     });
   }
   return n;

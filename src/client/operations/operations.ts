@@ -6,7 +6,14 @@
 import { invalidArgument } from '../../odata/fail';
 import { entityPath, isGuid, type RecordKey } from '../../odata/keys';
 import type { ClientContext } from '../context';
-import { readJson } from '../response';
+import { readJsonObject } from '../response';
+
+/**
+ * What an action or function answers: 200 with its result (an OData JSON object, even for a
+ * primitive: `{ "value": … }`), or 204 when it returns nothing
+ * (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/use-web-api-actions).
+ */
+const ANSWERED: readonly number[] = [200, 204];
 import type { BoundTarget, FunctionParameterValue, OperationCallOptions } from '../types';
 
 /** Function and action names: an identifier, optionally namespace-qualified (`Microsoft.Dynamics.CRM.WhoAmI`). */
@@ -101,13 +108,13 @@ export async function callAction<T>(ctx: ClientContext, name: string, params: Re
   if (params !== undefined && (params === null || typeof params !== 'object' || Array.isArray(params))) {
     throw invalidArgument('params', 'an object of parameter values', params);
   }
-  const result = await ctx.call({ method: 'POST', url: ctx.apiRoot + path, body: params ?? {}, options });
-  return (result.response.status === 204 ? undefined : readJson(result)) as T;
+  const result = await ctx.call({ method: 'POST', url: ctx.apiRoot + path, body: params ?? {}, bodyArgument: 'params', options, expect: ANSWERED });
+  return (result.response.status === 204 ? undefined : readJsonObject(result, `the result of ${name}`)) as T;
 }
 
 /** `GET <name>(p=@p1)?@p1=…`: the response body, or undefined for 204. See `DynamicsClient.callFunction`. */
 export async function callFunction<T>(ctx: ClientContext, name: string, params: Readonly<Record<string, FunctionParameterValue>> | undefined, options?: OperationCallOptions): Promise<T> {
   const path = functionCall(operationPath(name, options?.bound), params);
-  const result = await ctx.call({ method: 'GET', url: ctx.apiRoot + path, options });
-  return (result.response.status === 204 ? undefined : readJson(result)) as T;
+  const result = await ctx.call({ method: 'GET', url: ctx.apiRoot + path, options, expect: ANSWERED });
+  return (result.response.status === 204 ? undefined : readJsonObject(result, `the result of ${name}`)) as T;
 }

@@ -2,13 +2,15 @@
  * The escape hatch: any request on the environment, through the same pipeline (token, retries,
  * throttling, errors) as the typed methods.
  */
-import { isJsonContentType, decodeText } from '../../net/body';
+import { isJsonContentType } from '../../net/body';
 import { plainResponseHeaders } from '../../http/errors';
+import { displayUrl } from '../../net/excerpt';
 import { HTTP_METHODS, isHttpMethod, type HttpMethod } from '../../net/method';
+import { sameOrigin } from '../../net/origin';
 import { invalidArgument } from '../../odata/fail';
 import { composePrefer } from '../../odata/query';
 import type { ClientContext } from '../context';
-import { readJson } from '../response';
+import { readJson, readText } from '../response';
 import type { RawRequestOptions, RawResponse } from '../types';
 
 const RESPONSE_TYPES: ReadonlySet<string> = new Set(['json', 'text', 'arraybuffer']);
@@ -26,11 +28,11 @@ export async function request<T>(ctx: ClientContext, method: HttpMethod, path: s
   const { response } = result;
   let data: unknown;
   if (responseType === 'arraybuffer') data = response.body;
-  else if (responseType === 'text') data = decodeText(response.body);
+  else if (responseType === 'text') data = readText(result);
   else if (response.body.length === 0) data = undefined;
   else if (isJsonContentType(response.headers)) data = readJson(result);
-  else data = decodeText(response.body);
-  return { status: response.status, headers: plainResponseHeaders(response.headers), data: data as T };
+  else data = readText(result);
+  return { status: response.status, headers: plainResponseHeaders(response.headers, { redact: false }), data: data as T };
 }
 
 /**
@@ -41,14 +43,9 @@ export async function request<T>(ctx: ClientContext, method: HttpMethod, path: s
 function resolvePath(ctx: ClientContext, path: unknown): string {
   if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a path relative to the API root such as "accounts", or an absolute URL on the same origin', path);
   if (/^[a-z][a-z0-9+.-]*:/i.test(path)) {
-    let origin: string;
-    try {
-      origin = new URL(path).origin;
-    } catch {
-      throw invalidArgument('path', 'a valid URL', path);
-    }
-    if (origin !== ctx.origin) {
-      throw invalidArgument('path', `a URL on ${ctx.origin} (the bearer token is never sent to another origin)`, path);
+    // net's one origin comparison, as the transport applies it: case-insensitive, userinfo refused.
+    if (!sameOrigin(path, ctx.origin)) {
+      throw invalidArgument('path', `a URL on ${ctx.origin}, without userinfo (the bearer token is never sent to another origin)`, displayUrl(path));
     }
     return encodeLoosely(path, 'path');
   }

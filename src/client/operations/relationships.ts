@@ -6,6 +6,9 @@ import { checkNavigation, checkTarget, entityPath } from '../arguments';
 import type { ClientContext } from '../context';
 import type { AssociateOptions, EntityKey, OperationOptions } from '../types';
 
+/** Associate and disassociate answer 204 (200 is read the same way); a redirect or any other status is an error. */
+const LINKED: readonly number[] = [200, 204];
+
 /** `POST <entitySet>(<key>)/<nav>/$ref`, or `PUT` for a single-valued one. See `DynamicsClient.associate`. */
 export async function associate(
   ctx: ClientContext,
@@ -24,6 +27,7 @@ export async function associate(
     url: `${ctx.apiRoot}${source}/${navigationProperty}/$ref`,
     body: { '@odata.id': ctx.apiRoot + targetPath },
     options,
+    expect: LINKED,
   });
 }
 
@@ -47,5 +51,5 @@ export async function disassociate(
     const targetPath = entityPath(target.entitySet, target.key);
     url = `${ctx.apiRoot}${source}/${navigationProperty}/$ref?$id=${encodeURIComponent(ctx.apiRoot + targetPath)}`;
   }
-  await ctx.call({ method: 'DELETE', url, options });
+  await ctx.call({ method: 'DELETE', url, options, expect: LINKED });
 }

@@ -1,7 +1,8 @@
 import type { AccessToken, TokenProvider } from '../../auth/types';
-import { AuthenticationError, DynamicsError, ErrorCode } from '../../errors';
+import { AuthenticationError, DynamicsError, ErrorCode, TimeoutError } from '../../errors';
 import type { Logger } from '../../logger';
-import type { HttpRequest, HttpResponse, PipelinePolicy, SendRequest } from '../types';
+import { timerDelay } from '../../net/timers';
+import { TransportError, type HttpRequest, type HttpResponse, type PipelinePolicy, type SendRequest } from '../types';
 
 /** Refresh this long before expiry when the token gives no `refreshAfterTimestamp` (as Azure's token cycler does). */
 const REFRESH_WINDOW_IN_MS = 2 * 60_000;
@@ -9,9 +10,26 @@ const REFRESH_WINDOW_IN_MS = 2 * 60_000;
 const FORCED_REFRESH_WINDOW_IN_MS = 30_000;
 
 /**
+ * How long one shared token refresh may take, start to end, before it is given up: 2 minutes. The
+ * provider is handed an AbortSignal that fires then (MsalTokenProvider aborts its request to the
+ * token endpoint), and the refresh fails with a TimeoutError even if the provider ignores the signal,
+ * so that a token endpoint that never answers cannot hold every later call. Each caller also stops
+ * waiting at its own deadline or abort, whichever comes first; the refresh itself runs on for the
+ * callers still waiting.
+ */
+export const TOKEN_REFRESH_TIMEOUT_IN_MS = 120_000;
+
+/** What a caller waiting for a token brings: its abort signal and its deadline (`Date.now()` ms, `Infinity` for none). */
+export type TokenWaiter = Partial<Pick<HttpRequest, 'abortSignal' | 'deadline'>>;
+
+/**
  * Holds the current token and refreshes it: proactively (in the background) after its refresh time,
  * synchronously when it is about to expire, and on demand after a 401. Concurrent callers share one
  * refresh, so a burst of requests or a burst of 401s costs one token request.
+ *
+ * The shared refresh belongs to no caller: it gets no caller's AbortSignal (one caller's abort must
+ * not fail the others) but a deadline of its own ({@link TOKEN_REFRESH_TIMEOUT_IN_MS}); each caller
+ * races it against its own signal and deadline.
  */
 export class TokenCycler {
   private current?: AccessToken;
@@ -21,6 +39,7 @@ export class TokenCycler {
   constructor(
     private readonly provider: TokenProvider,
     private readonly logger: Logger,
+    private readonly refreshTimeoutInMs: number = TOKEN_REFRESH_TIMEOUT_IN_MS,
   ) {}
 
   /** The cached token when it needs no refresh; the hot path, no await. */
@@ -28,30 +47,51 @@ export class TokenCycler {
     return this.current !== undefined && now < this.refreshAt ? this.current.token : undefined;
   }
 
-  async get(signal?: AbortSignal): Promise<string> {
+  /**
+   * A token for `waiter`: the cached one while it is valid, else the shared refresh.
+   *
+   * @throws TransportError `aborted` or `timeout` when the waiter's signal or deadline ends its wait;
+   *   the provider's failure (an AuthenticationError) otherwise.
+   */
+  async get(waiter: TokenWaiter = {}): Promise<string> {
     const now = Date.now();
     const token = this.current;
     if (token !== undefined && now < token.expiresOnTimestamp - FORCED_REFRESH_WINDOW_IN_MS) {
       if (now >= this.refreshAt && this.pending === undefined) {
-        this.refresh(false, signal).catch((error: unknown) =>
+        this.refresh(false).catch((error: unknown) =>
           this.logger.warn('background token refresh failed; the current token is still valid', { error: describe(error) }),
         );
       }
       return token.token;
     }
-    return (await this.refresh(false, signal)).token;
+    return (await waitFor(this.refresh(false), waiter)).token;
   }
 
   /** After a 401 with `rejected`: a new token, shared with every other caller that saw the same 401. */
-  async renewAfterRejection(rejected: string, signal?: AbortSignal): Promise<string> {
+  async renewAfterRejection(rejected: string, waiter: TokenWaiter = {}): Promise<string> {
     if (this.current !== undefined && this.current.token !== rejected) return this.current.token;
-    return (await this.refresh(true, signal)).token;
+    return (await waitFor(this.refresh(true), waiter)).token;
   }
 
-  private refresh(forceRefresh: boolean, signal?: AbortSignal): Promise<AccessToken> {
+  private refresh(forceRefresh: boolean): Promise<AccessToken> {
     if (this.pending === undefined) {
-      this.pending = this.provider
-        .getToken({ forceRefresh, abortSignal: signal })
+      const limit = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      const overdue = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const error = new TimeoutError(`The token provider gave no token within ${this.refreshTimeoutInMs} ms; the next call asks again.`, { code: ErrorCode.timeout });
+          reject(error);
+          limit.abort(error);
+        }, timerDelay(this.refreshTimeoutInMs));
+        timer.unref?.();
+      });
+      let asked: Promise<AccessToken>;
+      try {
+        asked = Promise.resolve(this.provider.getToken({ forceRefresh, abortSignal: limit.signal }));
+      } catch (error) {
+        asked = Promise.reject(error);
+      }
+      this.pending = Promise.race([asked, overdue])
         .then(
           (token) => {
             if (token === null || typeof token !== 'object' || typeof token.token !== 'string' || token.token === '') {
@@ -67,11 +107,55 @@ export class TokenCycler {
           },
         )
         .finally(() => {
+          clearTimeout(timer);
           this.pending = undefined;
         });
+      // A late failure of a provider that lost the race must not become an unhandled rejection.
+      asked.catch(() => undefined);
+      // Nor must a refresh every waiter has given up on.
+      this.pending.catch(() => undefined);
     }
     return this.pending;
   }
+}
+
+/**
+ * `shared` for one waiter: settles with it, or rejects when the waiter's signal fires or its deadline
+ * passes first. The shared promise runs on for the others.
+ */
+function waitFor<T>(shared: Promise<T>, waiter: TokenWaiter): Promise<T> {
+  const signal = waiter.abortSignal;
+  const deadline = waiter.deadline ?? Infinity;
+  if (signal === undefined && deadline === Infinity) return shared;
+  if (signal?.aborted) return Promise.reject(new TransportError('aborted', 'the request was aborted while waiting for an access token'));
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      done();
+      reject(new TransportError('aborted', 'the request was aborted while waiting for an access token'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (deadline !== Infinity) {
+      timer = setTimeout(() => {
+        done();
+        reject(new TransportError('timeout', 'timeoutInMs ran out while waiting for an access token', 'ETIMEDOUT'));
+      }, timerDelay(deadline - Date.now()));
+    }
+    shared.then(
+      (value) => {
+        done();
+        resolve(value);
+      },
+      (error: unknown) => {
+        done();
+        reject(error);
+      },
+    );
+  });
 }
 
 /** A provider's failure, as a DynamicsError. Only the message of a foreign error survives (no config objects). */
@@ -92,11 +176,11 @@ export function bearerTokenPolicy(tokens: TokenCycler): PipelinePolicy {
   return {
     name: 'bearerToken',
     async sendRequest(request: HttpRequest, next: SendRequest): Promise<HttpResponse> {
-      const token = tokens.peek(Date.now()) ?? (await tokens.get(request.abortSignal));
+      const token = tokens.peek(Date.now()) ?? (await tokens.get(request));
       request.headers.Authorization = `Bearer ${token}`;
       const response = await next(request);
       if (response.status !== 401) return response;
-      const renewed = await tokens.renewAfterRejection(token, request.abortSignal);
+      const renewed = await tokens.renewAfterRejection(token, request);
       request.headers.Authorization = `Bearer ${renewed}`;
       return next(request);
     },

@@ -1,3 +1,4 @@
+import { timerDelay } from '../../net/timers';
 import { TransportError, type HttpRequest, type HttpResponse, type PipelinePolicy, type SendRequest } from '../types';
 
 interface Waiter {
@@ -68,7 +69,8 @@ export class ConcurrencyLimiter {
       if (request.deadline !== Infinity) {
         timer = setTimeout(
           () => waiter.reject(new TransportError('timeout', 'timeoutInMs ran out while waiting for a free connection slot')),
-          Math.max(0, request.deadline - Date.now()),
+          // Clamped: node fires a delay above 2^31-1 ms at once.
+          timerDelay(request.deadline - Date.now()),
         );
       }
       this.queue.push(waiter);

@@ -1,4 +1,5 @@
 import type { Logger } from '../../logger';
+import { displayUrl } from '../../net/excerpt';
 import { backoffDelay, retryAfterDelay, retryDecisionForFailure, retryDecisionForStatus } from '../../net/retry';
 import { waitFor } from '../wait';
 import { TransportError, headerValue, type HttpRequest, type HttpResponse, type PipelinePolicy, type SendRequest } from '../types';
@@ -53,12 +54,13 @@ export function retryPolicy(gate: ThrottleGate, options: RetryPolicyOptions): Pi
         let reason: string;
         if (response !== undefined) {
           const status = response.status;
+          if (request.isFinal?.(response) === true) return response;
           const decision = retryDecisionForStatus(status, { retrySafe: request.retrySafe });
           if (!decision.retry || attempt >= options.maxRetries) return response;
           const retryAfter = decision.throttled ? options.parseRetryAfter(headerValue(response.headers, 'retry-after'), Date.now()) : undefined;
           if (retryAfter !== undefined) {
             if (retryAfter > options.maxRetryAfterInMs) {
-              options.logger.warn('not retrying: Retry-After is longer than maxRetryAfterInMs', { method: request.method, url: request.url, status, retryAfterInMs: retryAfter });
+              options.logger.warn('not retrying: Retry-After is longer than maxRetryAfterInMs', { method: request.method, url: displayUrl(request.url), status, retryAfterInMs: retryAfter });
               return response;
             }
             delay = retryAfterDelay(retryAfter, random);
@@ -83,7 +85,7 @@ export function retryPolicy(gate: ThrottleGate, options: RetryPolicyOptions): Pi
           if (response !== undefined) return response;
           throw failure as TransportError;
         }
-        options.logger.info('retrying request', { method: request.method, url: request.url, reason, attempt: attempt + 1, delayInMs: Math.round(delay) });
+        options.logger.info('retrying request', { method: request.method, url: displayUrl(request.url), reason, attempt: attempt + 1, delayInMs: Math.round(delay) });
         await waitFor(delay, request, `the wait before retry ${attempt + 1} (${reason})`);
         if (ambiguous) request.ambiguousRetries = (request.ambiguousRetries ?? 0) + 1;
       }

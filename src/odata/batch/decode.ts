@@ -5,7 +5,9 @@
  * shows them. Part bodies are read with the library's one JSON decoder (src/net/body.ts), so a part
  * parses (or fails) exactly as the same bytes would in a response of their own.
  */
-import { decodeText, isJsonContentType, parseJson } from '../../net/body';
+import { DynamicsError, ErrorCode } from '../../errors';
+import { isJsonContentType, parseJson, tryDecodeText } from '../../net/body';
+import { foreignText } from '../../net/excerpt';
 import { isHeaderName } from '../../net/headerSyntax';
 import { malformedResponse } from '../fail';
 import type { BatchPartResponse } from './types';
@@ -26,13 +28,24 @@ interface RawPart {
   content: string;
 }
 
+/** How splitting a multipart body ended. */
+interface Split {
+  /** The parts between delimiters, in order. */
+  parts: string[];
+  /** What went wrong, when the body did not end with the close delimiter; undefined when it did. */
+  problem?: string;
+  /** The text after the last delimiter, when the body ends before the next one (a truncated part). */
+  tail?: string;
+}
+
 /**
  * Splits a multipart body into its parts. A delimiter is `--boundary` at the start of a line,
  * followed by `--` (the close delimiter), optional spaces, and a line end (or the end of the body
  * after the close delimiter). The line break before a delimiter belongs to it (RFC 2046 §5.1.1).
- * Every loop advances, so garbage can only end in a thrown error.
+ * Every loop advances, so garbage can only end the split. A body without any delimiter throws; one
+ * that goes wrong later returns the parts read so far and the problem.
  */
-function splitParts(text: string, boundary: string, context: string): string[] {
+function splitParts(text: string, boundary: string, context: string): Split {
   const delimiter = `--${boundary}`;
   const parts: string[] = [];
   // Find the first delimiter at a line start (anything before it is preamble).
@@ -47,10 +60,10 @@ function splitParts(text: string, boundary: string, context: string): string[] {
     const closing = text.startsWith('--', after);
     if (closing) after += 2;
     while (text[after] === ' ' || text[after] === '\t') after++;
-    if (closing) return parts;
+    if (closing) return { parts };
     if (text[after] === '\r') after++;
     if (text[after] !== '\n') {
-      throw malformedResponse(`${context}: the delimiter "${delimiter}" is not followed by a line break${after >= text.length ? ' (the body is truncated)' : ''}`);
+      return { parts, problem: `${context}: the delimiter "${delimiter}" is not followed by a line break${after >= text.length ? ' (the body is truncated)' : ''}` };
     }
     const start = after + 1;
     // The next delimiter at a line start, skipping look-alikes such as a longer boundary.
@@ -66,7 +79,7 @@ function splitParts(text: string, boundary: string, context: string): string[] {
       }
       search = found + 1;
     }
-    if (next < 0) throw malformedResponse(`${context}: the body ends before the closing delimiter "${delimiter}--" (truncated)`);
+    if (next < 0) return { parts, problem: `${context}: the body ends before the closing delimiter "${delimiter}--" (truncated)`, tail: text.slice(start) };
     const end = next > start && text[next - 1] === '\r' ? next - 1 : next;
     parts.push(text.slice(start, Math.max(start, end)));
     pos = next + 1;
@@ -76,9 +89,10 @@ function splitParts(text: string, boundary: string, context: string): string[] {
 /**
  * Splits header lines from the rest at the first empty line. Without an empty line, all is headers.
  * The map has no prototype: a header the server names `constructor` or `__proto__` is stored like any
- * other, never merged with (or into) `Object.prototype`.
+ * other, never merged with (or into) `Object.prototype`. `lenient` skips lines that are not headers
+ * (the cut-off end of a truncated part) instead of refusing them.
  */
-function splitHeaders(text: string, context: string): { headers: Record<string, string>; rest: string } {
+function splitHeaders(text: string, context: string, lenient = false): { headers: Record<string, string>; rest: string } {
   const m = /\r?\n\r?\n/.exec(text);
   let head: string;
   let rest: string;
@@ -97,7 +111,8 @@ function splitHeaders(text: string, context: string): { headers: Record<string, 
     if (line.trim() === '') continue;
     const colon = line.indexOf(':');
     if (colon <= 0 || !isHeaderName(line.slice(0, colon).trim())) {
-      throw malformedResponse(`${context}: bad header line ${JSON.stringify(line.slice(0, 100))}`);
+      if (lenient) continue;
+      throw malformedResponse(`${context}: bad header line ${JSON.stringify(foreignText(line, 100))}`);
     }
     const name = line.slice(0, colon).trim().toLowerCase();
     const value = line.slice(colon + 1).trim();
@@ -112,30 +127,183 @@ function isJsonType(contentType: string | undefined): boolean {
   return contentType !== undefined && isJsonContentType({ 'content-type': contentType });
 }
 
-function decodeHttpPart(raw: RawPart, context: string, changeSetIndex: number | undefined): BatchPartResponse {
+/** What a status means for a message about a part that could not be read completely. */
+function statusNote(status: number): string {
+  return status >= 200 && status < 300 ? `the operation succeeded (HTTP ${status}) but ` : `HTTP ${status}: `;
+}
+
+/**
+ * One `application/http` part. `tolerant` keeps a part whose body does not parse (with
+ * {@link BatchPartResponse.malformed}) instead of throwing; `truncated` reads a part the response
+ * ends inside: its status line and the headers that arrived, no body.
+ */
+function decodeHttpPart(raw: RawPart, context: string, changeSetIndex: number | undefined, tolerant: boolean, truncated = false): BatchPartResponse | undefined {
   const ct = raw.headers['content-type'];
   if (ct !== undefined && !/^\s*application\/http\b/i.test(ct)) {
-    throw malformedResponse(`${context}: expected Content-Type application/http, got ${JSON.stringify(ct.slice(0, 100))}`);
+    throw malformedResponse(`${context}: expected Content-Type application/http, got ${JSON.stringify(foreignText(ct, 100))}`);
   }
   const lineEnd = /\r?\n/.exec(raw.content);
+  // A cut inside the status line leaves nothing to read.
+  if (truncated && !lineEnd) return undefined;
   const statusLine = (lineEnd ? raw.content.slice(0, lineEnd.index) : raw.content).trim();
   const m = /^HTTP\/\d(?:\.\d)?\s+(\d{3})(?:\s+(.*))?$/.exec(statusLine);
-  if (!m) throw malformedResponse(`${context}: bad status line ${JSON.stringify(statusLine.slice(0, 100))}`);
-  const { headers, rest } = splitHeaders(lineEnd ? raw.content.slice(lineEnd.index + lineEnd[0].length) : '', context);
-  let body: unknown;
+  if (!m) {
+    if (truncated) return undefined;
+    throw malformedResponse(`${context}: bad status line ${JSON.stringify(foreignText(statusLine, 100))}`);
+  }
+  const status = Number(m[1]);
+  const { headers, rest } = splitHeaders(lineEnd ? raw.content.slice(lineEnd.index + lineEnd[0].length) : '', context, truncated);
+  const contentId = raw.headers['content-id'] ?? headers['content-id'];
+  const part: BatchPartResponse = { status, statusText: foreignText((m[2] ?? '').trim(), 100), headers, body: undefined };
+  if (contentId !== undefined) part.contentId = contentId;
+  if (changeSetIndex !== undefined) part.changeSetIndex = changeSetIndex;
+  if (truncated) {
+    part.malformed = malformedResponse(`${context}: ${statusNote(status)}the response ends inside this part (truncated), so its body is lost`, { status });
+    return part;
+  }
   const text = rest.replace(/(\r?\n)+$/, '');
   if (text.trim() !== '') {
     if (isJsonType(headers['content-type']) || (headers['content-type'] === undefined && /^\s*[{[]/.test(text))) {
       const parsed = parseJson(text);
-      if (!parsed.ok) throw malformedResponse(`${context}: the JSON body does not parse (${parsed.error.message})`, { cause: parsed.error });
-      body = parsed.value;
-    } else body = text;
+      if (!parsed.ok) {
+        // JSON.parse quotes the body in its message: redacted like any server text.
+        const reason = foreignText(parsed.error.message);
+        const error = malformedResponse(`${context}: ${statusNote(status)}the JSON body does not parse (${reason})`, { status, cause: new Error(reason) });
+        if (!tolerant) throw error;
+        part.malformed = error;
+        return part;
+      }
+      part.body = parsed.value;
+    } else part.body = text;
   }
-  const contentId = raw.headers['content-id'] ?? headers['content-id'];
-  const part: BatchPartResponse = { status: Number(m[1]), statusText: (m[2] ?? '').trim(), headers, body };
-  if (contentId !== undefined) part.contentId = contentId;
+  return part;
+}
+
+/** A part that could not be read at all: no status, only the reason (its operation's outcome is unknown). */
+function unreadable(error: unknown, changeSetIndex?: number): BatchPartResponse {
+  const part: BatchPartResponse = {
+    status: 0,
+    statusText: '',
+    headers: Object.create(null) as Record<string, string>,
+    body: undefined,
+    malformed: error instanceof DynamicsError ? error : malformedResponse(String(error)),
+  };
   if (changeSetIndex !== undefined) part.changeSetIndex = changeSetIndex;
   return part;
+}
+
+/** What {@link readBatchResponse} read. */
+export interface BatchResponseReading {
+  /**
+   * One entry per part that answered, in order, as {@link decodeBatchResponse} gives them; a part
+   * that could not be read completely carries {@link BatchPartResponse.malformed} (status 0 when not
+   * even its status line could be read).
+   */
+  parts: BatchPartResponse[];
+  /**
+   * Whether the body ended with its close delimiter. When false (a truncated answer), the parts that
+   * did not arrive are not known to have been skipped: their outcome is unknown.
+   */
+  complete: boolean;
+}
+
+/** The body as text, or the DynamicsError for one too long to read. */
+function bodyText(body: string | Uint8Array): string {
+  let decoded;
+  if (typeof body === 'string') decoded = tryDecodeText(body);
+  else if (body instanceof Uint8Array) decoded = tryDecodeText(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  else throw malformedResponse('$batch response: expected a text body');
+  if (!decoded.ok) {
+    throw new DynamicsError(`$batch response: ${decoded.error.message}`, { code: decoded.error.kind === 'too_large' ? ErrorCode.responseTooLarge : ErrorCode.malformedResponse });
+  }
+  return decoded.text;
+}
+
+function decode(body: string | Uint8Array, contentType: string | undefined | null, tolerant: boolean): BatchResponseReading {
+  const text = bodyText(body);
+  if (text.length > MAX_RESPONSE_CHARS) throw malformedResponse('$batch response: the body is too large to decode');
+  if (typeof contentType === 'string' && isJsonType(contentType)) {
+    throw malformedResponse('$batch response: expected multipart/mixed, got a JSON body (an error for the whole batch?)');
+  }
+  let boundary = multipartBoundary(contentType ?? undefined);
+  if (boundary === undefined) {
+    if (typeof contentType === 'string' && contentType.trim() !== '' && !/^\s*multipart\/mixed\b/i.test(contentType)) {
+      throw malformedResponse(`$batch response: expected multipart/mixed, got ${JSON.stringify(foreignText(contentType, 100))}`);
+    }
+    const first = /^--([^\r\n]{1,200}?)[ \t]*\r?$/m.exec(text);
+    if (!first) throw malformedResponse('$batch response: no boundary in Content-Type and no "--boundary" line in the body');
+    boundary = first[1];
+  }
+  const results: BatchPartResponse[] = [];
+  let changeSetIndex = 0;
+  let complete = true;
+  // Every problem a strict reading would throw; a tolerant one records it on the part and reads on.
+  const fail = (error: unknown): void => {
+    if (!tolerant) throw error;
+  };
+  const outer = splitParts(text, boundary, '$batch response');
+  if (outer.problem !== undefined) {
+    fail(malformedResponse(outer.problem));
+    complete = false;
+  }
+  const readPart = (partText: string, i: number, truncated: boolean): void => {
+    const context = `$batch response part ${i + 1}`;
+    let headers: Record<string, string>;
+    let rest: string;
+    try {
+      ({ headers, rest } = splitHeaders(partText, context, truncated));
+    } catch (error) {
+      fail(error);
+      results.push(unreadable(error));
+      return;
+    }
+    const inner = multipartBoundary(headers['content-type']);
+    if (inner !== undefined) {
+      const cs = changeSetIndex++;
+      let split: Split;
+      try {
+        split = splitParts(rest, inner, `${context} (change set)`);
+      } catch (error) {
+        // Not one part of the change set can be read: one unreadable answer stands for all of it.
+        fail(error);
+        if (!truncated) results.push(unreadable(error));
+        return;
+      }
+      if (split.problem !== undefined) {
+        fail(malformedResponse(split.problem));
+        complete = false;
+      }
+      const readSub = (subText: string, j: number, subTruncated: boolean): void => {
+        const subContext = `${context} (change set part ${j + 1})`;
+        try {
+          const sub = splitHeaders(subText, subContext, subTruncated);
+          if (multipartBoundary(sub.headers['content-type']) !== undefined) throw malformedResponse(`${subContext}: nested change sets`);
+          const part = decodeHttpPart({ headers: sub.headers, content: sub.rest }, subContext, cs, tolerant, subTruncated);
+          if (part !== undefined) results.push(part);
+        } catch (error) {
+          fail(error);
+          if (!subTruncated) results.push(unreadable(error, cs));
+        }
+      };
+      split.parts.forEach((subText, j) => readSub(subText, j, false));
+      if (split.tail !== undefined) readSub(split.tail, split.parts.length, true);
+    } else if (/^\s*multipart\//i.test(headers['content-type'] ?? '')) {
+      const error = malformedResponse(`${context}: a multipart part without a boundary`);
+      fail(error);
+      results.push(unreadable(error));
+    } else {
+      try {
+        const part = decodeHttpPart({ headers, content: rest }, context, undefined, tolerant, truncated);
+        if (part !== undefined) results.push(part);
+      } catch (error) {
+        fail(error);
+        if (!truncated) results.push(unreadable(error));
+      }
+    }
+  };
+  outer.parts.forEach((partText, i) => readPart(partText, i, false));
+  if (outer.tail !== undefined) readPart(outer.tail, outer.parts.length, true);
+  return { parts: results, complete };
 }
 
 /**
@@ -144,47 +312,26 @@ function decodeHttpPart(raw: RawPart, context: string, changeSetIndex: number | 
  * missing final line break. When `contentType` carries no boundary (the documented examples omit
  * the header), the boundary is taken from the first `--` line.
  *
+ * Strict: anything wrong anywhere throws. {@link readBatchResponse} reads what it can instead.
+ *
  * @throws DynamicsError `malformed_response` (ErrorCode.malformedResponse) for a truncated or garbled
  *   body, never anything else.
  */
 export function decodeBatchResponse(body: string | Uint8Array, contentType: string | undefined | null): BatchPartResponse[] {
-  let text: string;
-  if (typeof body === 'string') text = decodeText(body);
-  else if (body instanceof Uint8Array) text = decodeText(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
-  else throw malformedResponse('$batch response: expected a text body');
-  if (text.length > MAX_RESPONSE_CHARS) throw malformedResponse('$batch response: the body is too large to decode');
-  if (typeof contentType === 'string' && isJsonType(contentType)) {
-    throw malformedResponse('$batch response: expected multipart/mixed, got a JSON body (an error for the whole batch?)');
-  }
-  let boundary = multipartBoundary(contentType ?? undefined);
-  if (boundary === undefined) {
-    if (typeof contentType === 'string' && contentType.trim() !== '' && !/^\s*multipart\/mixed\b/i.test(contentType)) {
-      throw malformedResponse(`$batch response: expected multipart/mixed, got ${JSON.stringify(contentType.slice(0, 100))}`);
-    }
-    const first = /^--([^\r\n]{1,200}?)[ \t]*\r?$/m.exec(text);
-    if (!first) throw malformedResponse('$batch response: no boundary in Content-Type and no "--boundary" line in the body');
-    boundary = first[1];
-  }
-  const results: BatchPartResponse[] = [];
-  let changeSetIndex = 0;
-  splitParts(text, boundary, '$batch response').forEach((partText, i) => {
-    const context = `$batch response part ${i + 1}`;
-    const { headers, rest } = splitHeaders(partText, context);
-    const inner = multipartBoundary(headers['content-type']);
-    if (inner !== undefined) {
-      const cs = changeSetIndex++;
-      splitParts(rest, inner, `${context} (change set)`).forEach((subText, j) => {
-        const subContext = `${context} (change set part ${j + 1})`;
-        const sub = splitHeaders(subText, subContext);
-        if (multipartBoundary(sub.headers['content-type']) !== undefined) throw malformedResponse(`${subContext}: nested change sets`);
-        results.push(decodeHttpPart({ headers: sub.headers, content: sub.rest }, subContext, cs));
-      });
-    } else if (/^\s*multipart\//i.test(headers['content-type'] ?? '')) {
-      throw malformedResponse(`${context}: a multipart part without a boundary`);
-    } else {
-      results.push(decodeHttpPart({ headers, content: rest }, context, undefined));
-    }
-  });
-  return results;
+  return decode(body, contentType, false).parts;
 }
 
+/**
+ * Reads a `$batch` response body as far as it can, for a caller that must not lose the results of
+ * operations the service carried out because another part of the answer is broken: a part whose
+ * JSON does not parse keeps its status, headers and Content-ID, with
+ * {@link BatchPartResponse.malformed} saying why its body is missing; a part that cannot be read at
+ * all is an entry with status 0; a response cut short gives the parts that arrived and
+ * `complete: false` (a part cut in the middle keeps its status line when that arrived).
+ *
+ * @throws DynamicsError `malformed_response` only when nothing at all can be read: not multipart,
+ *   no boundary, no delimiter.
+ */
+export function readBatchResponse(body: string | Uint8Array, contentType: string | undefined | null): BatchResponseReading {
+  return decode(body, contentType, true);
+}

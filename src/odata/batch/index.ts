@@ -17,7 +17,8 @@ export {
   type BatchPartResponse,
   type EncodeBatchOptions,
   type EncodedBatch,
+  type MatchBatchOptions,
 } from './types';
 export { encodeBatch, splitOperations } from './encode';
-export { decodeBatchResponse, multipartBoundary } from './decode';
+export { decodeBatchResponse, multipartBoundary, readBatchResponse, type BatchResponseReading } from './decode';
 export { matchBatchResponses } from './match';

@@ -3,6 +3,7 @@
  * the encoder hands back, what the decoder reads and how the two are matched. `DynamicsClient`'s
  * public batch types are these (src/client/types.ts re-exports them).
  */
+import type { DynamicsError } from '../../errors';
 import type { HttpMethod } from '../../net/method';
 
 /** HTTP methods Dataverse accepts inside a batch: the library's one {@link HttpMethod}. */
@@ -112,6 +113,12 @@ export interface BatchPartResponse {
   contentId?: string;
   /** Index of the change-set response this part came from (0 for the first change set in the response). */
   changeSetIndex?: number;
+  /**
+   * Set when the part could not be read completely (`readBatchResponse` only): its JSON body does not
+   * parse, the response ends inside it, or (with status 0) not even its status line could be read.
+   * A `malformed_response` error saying which; the status, headers and Content-ID are as received.
+   */
+  malformed?: DynamicsError;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,13 +130,25 @@ export interface BatchPartResponse {
  * - `failed`: its part answered 4xx/5xx (for a failed change set: the operation the error names, or
  *   every operation when the error names none);
  * - `rolledBack`: its change set failed because of another operation, so nothing it did was kept;
- * - `notExecuted`: the batch stopped at an earlier failure (no `continueOnError`), so no part answered it.
+ * - `notExecuted`: the batch stopped at an earlier failure (no `continueOnError`, a complete answer
+ *   whose last part failed), so no part answered it;
+ * - `unknown`: no readable part answered it, and nothing says it was skipped: the answer was cut
+ *   short, came with fewer parts than operations for no stated reason, or its part could not be read.
+ *   It may have been carried out: check before re-sending it.
  */
-export type BatchOutcome = 'succeeded' | 'failed' | 'rolledBack' | 'notExecuted';
+export type BatchOutcome = 'succeeded' | 'failed' | 'rolledBack' | 'notExecuted' | 'unknown';
 
 /** One operation's result, in request order. */
 export interface BatchOperationResult extends BatchOperationSlot {
   outcome: BatchOutcome;
-  /** The response part that answered it (for `rolledBack`: the change set's error). Undefined when `notExecuted`. */
+  /** The response part that answered it (for `rolledBack`: the change set's error). Undefined when `notExecuted`, and when `unknown` because no part answered. */
   response?: BatchPartResponse;
+}
+
+/** Options of `matchBatchResponses`: how the answer was read and how the batch was sent. */
+export interface MatchBatchOptions {
+  /** Whether the answer ended with its close delimiter (`readBatchResponse`'s `complete`). Default: true. */
+  complete?: boolean;
+  /** Whether the batch was sent with `continueOnError` (then the service never stops early). Default: false. */
+  continueOnError?: boolean;
 }

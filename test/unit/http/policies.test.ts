@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { AuthenticationError } from '../../../src/errors';
 import { silentLogger } from '../../../src/logger';
 import { parseRetryAfter } from '../../../src/net/retryAfter';
-import { bearerTokenPolicy, TokenCycler } from '../../../src/http/policies/bearerTokenPolicy';
+import { bearerTokenPolicy, TOKEN_REFRESH_TIMEOUT_IN_MS, TokenCycler } from '../../../src/http/policies/bearerTokenPolicy';
 import { ConcurrencyLimiter, concurrencyPolicy } from '../../../src/http/policies/concurrencyPolicy';
 import { retryPolicy } from '../../../src/http/policies/retryPolicy';
 import { ThrottleGate, throttlePolicy } from '../../../src/http/policies/throttlePolicy';
@@ -321,5 +321,28 @@ describe('bearerTokenPolicy', () => {
     await flush();
     expect(next.calls[1].headers.Authorization).toBe('Bearer t1');
     expect(calls.length).toBe(2);
+  });
+});
+
+describe('TokenCycler: the shared refresh has a deadline of its own', () => {
+  it('a provider that never answers fails the refresh after refreshTimeoutInMs, aborts its signal, and the next call asks again', async () => {
+    const signals: Array<AbortSignal | undefined> = [];
+    const hanging: TokenProvider = {
+      getToken(options) {
+        signals.push(options?.abortSignal);
+        return new Promise(() => undefined);
+      },
+    };
+    const cycler = new TokenCycler(hanging, silentLogger, 100);
+    const error = await cycler.get().catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'TimeoutError', code: 'timeout' });
+    expect(signals).toHaveLength(1);
+    expect(signals[0]?.aborted).toBe(true);
+    await cycler.get().catch(() => undefined);
+    expect(signals).toHaveLength(2);
+  });
+
+  it('TOKEN_REFRESH_TIMEOUT_IN_MS is the written-down default', () => {
+    expect(TOKEN_REFRESH_TIMEOUT_IN_MS).toBe(120_000);
   });
 });

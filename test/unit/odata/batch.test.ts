@@ -342,7 +342,7 @@ describe('decodeBatchResponse: tolerance and robustness', () => {
     ['an empty part', '--b\r\n\r\n--b--', /part 1: bad status line/],
     ['a garbage header line', '--b\r\nnot a header\r\n\r\nHTTP/1.1 200 OK\r\n\r\n\r\n--b--', /part 1: bad header line/],
     ['a wrong part type', '--b\r\nContent-Type: text/plain\r\n\r\nHTTP/1.1 200 OK\r\n\r\n\r\n--b--', /expected Content-Type application\/http/],
-    ['truncated JSON in a part', '--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"value":[\r\n--b--', /part 1: the JSON body does not parse/],
+    ['truncated JSON in a part', '--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"value":[\r\n--b--', /part 1: the operation succeeded \(HTTP 200\) but the JSON body does not parse/],
     ['junk after a delimiter', '--b junk\r\n--b--', /not followed by a line break/],
     ['a change set without its close', '--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n--b--', /change set\): the body ends before the closing delimiter "--c--"/],
     ['a multipart part without boundary', '--b\r\nContent-Type: multipart/mixed\r\n\r\n--b--', /a multipart part without a boundary/],
