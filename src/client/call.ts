@@ -5,7 +5,9 @@
  */
 import type { HttpRequest, HttpResponse } from '../http/types';
 import { isHeaderName, isHeaderValue } from '../net/headerSyntax';
+import { serializeJson } from '../net/json';
 import type { HttpMethod } from '../net/method';
+import { checkUrlLength } from '../odata/url';
 import { invalidArgument } from '../odata/fail';
 import { normalizeGuid } from '../odata/keys';
 import type { OperationOptions } from './types';
@@ -32,6 +34,8 @@ export interface CallSpec {
   url: string;
   /** Serialised as JSON unless it is a string or a Buffer (sent as is). */
   body?: unknown;
+  /** What an error names when `body` cannot be written as JSON (`'record'`, `'params'`). Default `'body'`. */
+  bodyArgument?: string;
   /** The caller's per-call options. */
   options?: OperationOptions;
   /** Method-specific headers (If-Match, Prefer, …), applied before the caller's own; undefined values are left out. */
@@ -47,7 +51,8 @@ export interface CallSpec {
  * (the call's `timeoutInMs`, else `defaultTimeoutInMs`), the abort signal, the serialised body and
  * the retry safety.
  *
- * @throws DynamicsError `invalid_argument` for a bad per-call option (nothing is sent).
+ * @throws DynamicsError `invalid_argument` for a bad per-call option, a body that cannot be written as
+ *   JSON, or a URL longer than Dataverse accepts (nothing is sent).
  */
 export function prepareRequest(spec: CallSpec, defaultTimeoutInMs: number): HttpRequest {
   const options = spec.options;
@@ -75,8 +80,11 @@ export function prepareRequest(spec: CallSpec, defaultTimeoutInMs: number): Http
   let body: string | Buffer | undefined;
   if (spec.body !== undefined) {
     if (typeof spec.body === 'string' || Buffer.isBuffer(spec.body)) body = spec.body;
-    else body = JSON.stringify(spec.body);
+    else body = serializeJson(spec.body, spec.bodyArgument ?? 'body');
   }
+  // Refused before anything is sent. The seam for a later issue: a GET too long for a URL of its own
+  // is to be sent inside $batch here instead (the documented workaround, see src/odata/url.ts).
+  checkUrlLength(spec.url, 'url');
   return {
     method: spec.method,
     url: spec.url,

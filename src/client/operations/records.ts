@@ -30,6 +30,7 @@ export async function create(ctx: ClientContext, entitySet: string, record: obje
     method: 'POST',
     url: ctx.apiRoot + path + representationQuery(options),
     body: record,
+    bodyArgument: 'record',
     options,
     headers: {
       Prefer: representation ? 'return=representation' : undefined,
@@ -60,6 +61,7 @@ export async function update(ctx: ClientContext, entitySet: string, key: EntityK
     method: 'PATCH',
     url: ctx.apiRoot + path + representationQuery(options),
     body: changes,
+    bodyArgument: 'changes',
     options,
     headers: {
       'If-Match': options?.ifMatch ?? '*',
@@ -88,6 +90,7 @@ export async function upsert(ctx: ClientContext, entitySet: string, key: EntityK
     method: 'PATCH',
     url: ctx.apiRoot + path + representationQuery(options),
     body: record,
+    bodyArgument: 'record',
     options,
     headers: {
       'If-None-Match': mode === 'createOnly' ? '*' : undefined,
