@@ -17,7 +17,7 @@
  * (`query.filter.or[2].name`), or a rewrite into an equivalent form odata-query writes correctly.
  */
 import { DynamicsError, ErrorCode } from '../errors';
-import { invalidArgument, quote } from './fail';
+import { describe, invalidArgument } from './fail';
 import { normalizeGuid } from './keys';
 import { MAX_BATCH_URL_LENGTH } from './url';
 
@@ -63,29 +63,6 @@ export class QueryWalk {
 /** A path 100 levels deep is long; the error keeps its start and its end. */
 function clipPath(path: string): string {
   return path.length <= 240 ? path : `${path.slice(0, 80)}…${path.slice(-150)}`;
-}
-
-/** A short description of what was given: never the whole of a large or cyclic object. */
-function describe(value: unknown): string {
-  if (Array.isArray(value)) {
-    // A short list of literals reads best as itself; anything else by its size.
-    if (value.length <= 5 && value.every((item) => item === null || ['string', 'number', 'boolean'].includes(typeof item))) return quote(value);
-    return `an array of ${value.length} item${value.length === 1 ? '' : 's'}`;
-  }
-  if (value instanceof Map) return 'a Map';
-  if (value instanceof Set) return 'a Set';
-  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    if (!isPlainObject(value)) return `an instance of ${clipName((value as object).constructor?.name) ?? 'a class'}`;
-    const keys = Object.keys(value);
-    if (keys.length === 0) return '{}';
-    const shown = keys.slice(0, 5).map((k) => quote(k, 40)).join(', ');
-    return `an object with the key${keys.length === 1 ? '' : 's'} ${shown}${keys.length > 5 ? ', …' : ''}`;
-  }
-  return quote(value);
-}
-
-function clipName(name: unknown): string | undefined {
-  return typeof name === 'string' && name !== '' ? name.slice(0, 40) : undefined;
 }
 
 /** `invalidArgument` with a description of the value in place of its JSON. */
