@@ -13,6 +13,22 @@ export type FilterObject = Readonly<Record<string, unknown>>;
  * of them combined with `and`. Expression text is sent as written (we percent-encode it);
  * object-syntax values are escaped for you.
  *
+ * The object syntax is checked before it is sent (a DynamicsError `invalid_argument` naming the
+ * path, such as `query.filter.or[1].name`, and nothing is sent):
+ * - An empty list or condition is refused, never dropped: `{ or: [] }`, `{ and: [] }`, `{ not: {} }`,
+ *   `{ id: { in: [] } }`, a `filter: []`, or `{}` inside a list or as a column's value, at any depth.
+ *   odata-query would drop it and the query would match every row (`{ statecode: 1, or: [] }` would
+ *   be `statecode eq 1`); Dataverse has no literal for "no row", so skip the query when your list is
+ *   empty (`if (ids.length === 0) return []`). A top-level `filter: {}` is no filter.
+ * - Keys are column names or navigation paths (`name`, `primarycontactid/fullname`), `and`, `or`,
+ *   `not`, or odata-query's operators (`eq`, `ne`, `gt`, `ge`, `lt`, `le`, `has`, `in`, `startswith`,
+ *   `endswith`, `contains`, `matchespattern`, `any`, `all`). Write functions such as `tolower(name)`
+ *   as expression text.
+ * - Nesting is at most 100 objects and arrays deep, a filter holds at most 65,536 values (more
+ *   cannot fit in a URL), and a cycle is refused.
+ * - A column's own `or`/`and`/`not` (`{ name: { or: [{ eq: 'a' }, { startswith: 'b' }] } }`) means
+ *   what it says; odata-query alone wrote it without parentheses or dropped the `not`.
+ *
  * One limit: expression text nested inside the object syntax (items of `and`/`or` arrays) reaches
  * us mixed with values odata-query has already percent-encoded, so a `%` followed by two hex digits
  * there is taken as an escape. Put such text in a top-level string or array item instead.
@@ -181,11 +197,14 @@ const OPTION_ARGUMENT: Readonly<Record<string, string>> = { $select: 'select', $
  *
  * Unlike odata-query alone, the result is fully percent-encoded (its output leaves spaces, `+` in
  * numbers and the whole of expression-text filters raw), array filters keep their meaning, and a
- * condition that is `undefined` is refused instead of silently dropped.
+ * condition that is `undefined` or an empty list is refused instead of silently dropped (see
+ * {@link Filter}). Column, navigation and option names in `select`, `orderBy` and the object forms of
+ * `filter` and `expand` must be identifiers: odata-query writes them into the query as they are.
  *
  * @param argument - name used in error messages. Default `'query'`.
  * @throws DynamicsError `invalid_argument` naming the option (`query.skip`, `query.maxPageSize`,
- *   `query.filter.name`, …) for anything Dataverse would refuse or misread.
+ *   `query.filter.name`, …) for anything Dataverse would refuse or misread, and for a query string
+ *   longer than the 32,768 characters Dataverse accepts in a URL (compose-http-requests-handle-errors.md).
  * @example buildQuery({ select: ['name'], filter: { name: "O'Brien" }, maxPageSize: 500 })
  *   // { queryString: "?$select=name&$filter=name%20eq%20'O''Brien'", preferences: { maxPageSize: 500 } }
  */
