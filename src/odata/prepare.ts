@@ -483,6 +483,8 @@ export function checkOrderBy(value: unknown, path: string): unknown {
   return value;
 }
 
+const EXPAND_ITEM_START = new RegExp(`^\\s*${NAME}(?:/${NAME})*`);
+
 /**
  * Expression text of `$expand` (`primarycontactid($select=fullname)`, `a,b`) is sent as written;
  * each comma-separated item must still start with a navigation property name.
@@ -509,7 +511,7 @@ function checkExpandText(text: string, path: string): void {
     depth === 0 &&
     !quoted &&
     items.every((item) => {
-      const m = new RegExp(`^\\s*${NAME}(?:/${NAME})*`).exec(item);
+      const m = EXPAND_ITEM_START.exec(item);
       if (!m) return false;
       const rest = item.slice(m[0].length).trim();
       return rest === '' || (rest.startsWith('(') && rest.endsWith(')'));
