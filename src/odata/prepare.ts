@@ -23,7 +23,7 @@ import { MAX_BATCH_URL_LENGTH } from './url';
 
 /**
  * Deepest nesting of objects and arrays accepted in one filter or expand. Real queries nest a handful
- * of levels; Dataverse's own parser bounds recursion too, and deeper input would overflow the stack.
+ * of levels; much deeper input overflows odata-query's stack (and a server's parser).
  */
 export const MAX_QUERY_DEPTH = 100;
 

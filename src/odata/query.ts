@@ -41,8 +41,8 @@ export type OrderBy<T extends object = Record<string, unknown>> =
   | string
   | ReadonlyArray<(keyof T & string) | string | readonly [keyof T & string, 'asc' | 'desc']>;
 
-/** `$expand`: a navigation property, several, or odata-query's object form with nested options. */
-export type Expand = string | readonly string[] | Readonly<Record<string, unknown>>;
+/** `$expand`: a navigation property, several, or odata-query's object form with nested options (alone or in a list). */
+export type Expand = string | readonly string[] | Readonly<Record<string, unknown>> | ReadonlyArray<string | Readonly<Record<string, unknown>>>;
 
 /**
  * Query options for a collection or record, odata-query's object syntax plus Dataverse's paging
