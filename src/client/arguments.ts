@@ -32,6 +32,12 @@ export function odataPart(query: object | undefined): Record<string, unknown> | 
 /** A record or a set of changes: a plain object, not an array. */
 export function checkRecord(record: unknown, argument: string): void {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) throw invalidArgument(argument, 'a record object', record);
+  // JSON writes a Map or a Set as {} (the write would silently lose every column) and a Date as a
+  // string; a Buffer would be sent as raw bytes.
+  if (record instanceof Map || record instanceof Set) {
+    throw invalidArgument(argument, `a record object, not a ${record instanceof Map ? 'Map' : 'Set'} (which JSON writes as {}; use Object.fromEntries)`);
+  }
+  if (record instanceof Date || record instanceof ArrayBuffer || ArrayBuffer.isView(record)) throw invalidArgument(argument, 'a record object', record);
 }
 
 /** A navigation property name goes into the path unescaped, so it must be an identifier. */

@@ -6,8 +6,10 @@
 import type { HttpRequest, HttpResponse } from '../http/types';
 import { isResponseByteLimit, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
 import { isHeaderName, isHeaderValue } from '../net/headerSyntax';
+import { serializeJson } from '../net/json';
 import { isDuration, MAX_DURATION_TEXT } from '../net/timers';
 import type { HttpMethod } from '../net/method';
+import { checkUrlLength } from '../odata/url';
 import { invalidArgument } from '../odata/fail';
 import { normalizeGuid } from '../odata/keys';
 import type { OperationOptions } from './types';
@@ -34,7 +36,7 @@ export interface CallSpec {
   url: string;
   /** Serialised as JSON unless it is a string or a Buffer (sent as is). */
   body?: unknown;
-  /** The argument the body came from, for the error when it cannot be serialised. Default: `'body'`. */
+  /** What an error names when `body` cannot be written as JSON (`'record'`, `'params'`). Default `'body'`. */
   bodyArgument?: string;
   /** The caller's per-call options. */
   options?: OperationOptions;
@@ -60,7 +62,8 @@ export interface CallSpec {
  * (the call's `timeoutInMs`, else `defaultTimeoutInMs`), the abort signal, the serialised body and
  * the retry safety.
  *
- * @throws DynamicsError `invalid_argument` for a bad per-call option (nothing is sent).
+ * @throws DynamicsError `invalid_argument` for a bad per-call option, a body that cannot be written as
+ *   JSON, or a URL longer than Dataverse accepts (nothing is sent).
  */
 export function prepareRequest(spec: CallSpec, defaultTimeoutInMs: number, defaultMaxResponseBytes?: number): HttpRequest {
   const options = spec.options;
@@ -102,8 +105,11 @@ export function prepareRequest(spec: CallSpec, defaultTimeoutInMs: number, defau
   let body: string | Buffer | undefined;
   if (spec.body !== undefined) {
     if (typeof spec.body === 'string' || Buffer.isBuffer(spec.body)) body = spec.body;
-    else body = serialise(spec.body, spec.bodyArgument ?? 'body');
+    else body = serializeJson(spec.body, spec.bodyArgument ?? 'body');
   }
+  // Refused before anything is sent. The seam for a later issue: a GET too long for a URL of its own
+  // is to be sent inside $batch here instead (the documented workaround, see src/odata/url.ts).
+  checkUrlLength(spec.url, 'url');
   const request: HttpRequest = {
     method: spec.method,
     url: spec.url,
@@ -117,18 +123,6 @@ export function prepareRequest(spec: CallSpec, defaultTimeoutInMs: number, defau
   const accept = spec.acceptStatus;
   if (accept !== undefined) request.isFinal = (response) => response.status >= 400 && accept(response.status, response.headers);
   return request;
-}
-
-/** JSON for a body; a BigInt, a cycle or a throwing `toJSON` is a bad argument, never a raw TypeError. */
-function serialise(value: unknown, argument: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (error) {
-    throw invalidArgument(argument, `a JSON-serialisable value (${error instanceof Error ? error.message.split('\n')[0].slice(0, 120) : 'it cannot be serialised'})`);
-  }
-  if (text === undefined) throw invalidArgument(argument, 'a JSON-serialisable value', value);
-  return text;
 }
 
 /**

@@ -130,6 +130,11 @@ export interface FilterOperators {
  * A `$filter`: a raw OData string (`"statecode eq 0"`), or odata-query's object syntax over the columns
  * of `R` (`{ name: 'Contoso' }`, `{ revenue: { gt: 1000 } }`, `{ or: [{ name: 'A' }, { name: 'B' }] }`).
  * Values in objects are encoded for you; in raw strings you escape them yourself.
+ *
+ * An empty `or`/`and`/`in` list, an empty `not`, or an empty object inside a filter is refused with
+ * `invalid_argument` before anything is sent, because sending it would match every row: skip the
+ * query when your list is empty. Keys must be column names or navigation paths. See `Filter` in
+ * src/odata/query.ts for every rule.
  */
 export type FilterQuery<R> =
   | string

@@ -52,3 +52,5 @@ export {
   type EncodedBatch,
 } from './batch';
 export { checkNextLink, parseCollectionPage, type CollectionPage } from './collection';
+export { MAX_QUERY_DEPTH, MAX_QUERY_VALUES } from './prepare';
+export { checkUrlLength, MAX_BATCH_URL_LENGTH, MAX_SEGMENT_LENGTH, MAX_URL_LENGTH } from './url';

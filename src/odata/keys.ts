@@ -1,6 +1,7 @@
 import { DynamicsError, ErrorCode } from '../errors';
 import { BRACED_GUID_PATTERN as BRACED_GUID, GUID_PATTERN as GUID, isGuid } from '../net/guid';
 import { invalidArgument, malformedResponse, quote } from './fail';
+import { MAX_SEGMENT_LENGTH } from './url';
 
 export { isGuid };
 
@@ -108,7 +109,14 @@ function formatKeyValue(name: string, value: KeyValue, argument: string): string
   if (CONTROL_CHARACTER.test(value)) {
     throw invalidArgument(where, 'a value without control characters (the server refuses them in a URL)', value);
   }
-  return `'${encodeLiteralForPath(value.replace(/'/g, "''"))}'`;
+  let encoded: string;
+  try {
+    encoded = encodeLiteralForPath(value.replace(/'/g, "''"));
+  } catch {
+    // encodeURIComponent throws a URIError for a lone surrogate: it has no UTF-8 form.
+    throw invalidArgument(where, 'well-formed Unicode text (found a lone surrogate)', value);
+  }
+  return `'${encoded}'`;
 }
 
 /**
@@ -125,7 +133,7 @@ function formatKeyValue(name: string, value: KeyValue, argument: string): string
  * @param argument - name used in error messages. Default `'key'`.
  * @throws DynamicsError `invalid_argument` naming the argument (or `key.<column>`) for a string that is
  *   not a GUID, an empty key, a bad column name, or a value with a character Dataverse forbids
- *   (`/ # < > * % & : \ ? +`, control characters).
+ *   (`/ # < > * % & : \ ? +`, control characters), or a string with a lone surrogate.
  * @example formatKey({ accountnumber: "O'Brien 1" }) // "(accountnumber='O''Brien%201')"
  */
 export function formatKey(key: RecordKey, argument = 'key'): string {
@@ -154,12 +162,28 @@ export function formatKey(key: RecordKey, argument = 'key'): string {
 /**
  * A record path relative to the API root: `accounts(00000000-…)`, or just `accounts` without a key.
  *
- * @throws DynamicsError `invalid_argument` naming `entitySet` or `key`.
+ * @throws DynamicsError `invalid_argument` naming `entitySet` or `key`, also for an alternate key whose
+ *   segment (`accounts(accountnumber='…')`) is longer than the 260 characters Dataverse accepts.
  * @example entityPath('contacts', { firstname: 'Joe', emailaddress1: 'abc@example.com' })
  */
 export function entityPath(entitySet: string, key?: RecordKey): string {
   validateName(entitySet, 'entitySet');
-  return key === undefined ? entitySet : `${entitySet}${formatKey(key)}`;
+  if (key === undefined) return entitySet;
+  const segment = `${entitySet}${formatKey(key)}`;
+  // A GUID key is always short; an alternate key can pass the segment limit. Measured decoded (each
+  // %XX as the one character it stands for), so only a segment Dataverse surely refuses is refused here.
+  if (typeof key !== 'string' && segment.length > MAX_SEGMENT_LENGTH) {
+    const length = decodeURIComponent(segment).length;
+    if (length > MAX_SEGMENT_LENGTH) {
+      throw new DynamicsError(
+        `key: the URL segment ${quote(decodeURIComponent(segment), 80)} is ${length} characters long, and Dataverse refuses a segment longer than ` +
+          `${MAX_SEGMENT_LENGTH} with 400 Invalid URL (compose-http-requests-handle-errors.md, "Maximum OData Segment length"). ` +
+          'Find the record with a $filter on the key columns instead.',
+        { code: ErrorCode.invalidArgument },
+      );
+    }
+  }
+  return segment;
 }
 
 /** The parts of a record URL such as `OData-EntityId` or `@odata.id`. */

@@ -2,6 +2,8 @@ import buildODataQuery from 'odata-query';
 import { DynamicsError, ErrorCode } from '../errors';
 import { invalidArgument } from './fail';
 import { normalizeGuid } from './keys';
+import { checkOrderBy, checkSelect, isPlainObject, prepareCondition, prepareExpand, QueryWalk } from './prepare';
+import { MAX_URL_LENGTH, urlTooLong } from './url';
 
 /** A condition in odata-query's object syntax, e.g. `{ name: { startswith: 'A' }, statecode: 0 }`. */
 export type FilterObject = Readonly<Record<string, unknown>>;
@@ -10,6 +12,22 @@ export type FilterObject = Readonly<Record<string, unknown>>;
  * A `$filter`: OData expression text (`"name eq 'A'"`), odata-query's object syntax, or an array
  * of them combined with `and`. Expression text is sent as written (we percent-encode it);
  * object-syntax values are escaped for you.
+ *
+ * The object syntax is checked before it is sent (a DynamicsError `invalid_argument` naming the
+ * path, such as `query.filter.or[1].name`, and nothing is sent):
+ * - An empty list or condition is refused, never dropped: `{ or: [] }`, `{ and: [] }`, `{ not: {} }`,
+ *   `{ id: { in: [] } }`, a `filter: []`, or `{}` inside a list or as a column's value, at any depth.
+ *   odata-query would drop it and the query would match every row (`{ statecode: 1, or: [] }` would
+ *   be `statecode eq 1`); Dataverse has no literal for "no row", so skip the query when your list is
+ *   empty (`if (ids.length === 0) return []`). A top-level `filter: {}` is no filter.
+ * - Keys are column names or navigation paths (`name`, `primarycontactid/fullname`), `and`, `or`,
+ *   `not`, or odata-query's operators (`eq`, `ne`, `gt`, `ge`, `lt`, `le`, `has`, `in`, `startswith`,
+ *   `endswith`, `contains`, `matchespattern`, `any`, `all`). Write functions such as `tolower(name)`
+ *   as expression text.
+ * - Nesting is at most 100 objects and arrays deep, a filter holds at most 65,536 values (more
+ *   cannot fit in a URL), and a cycle is refused.
+ * - A column's own `or`/`and`/`not` (`{ name: { or: [{ eq: 'a' }, { startswith: 'b' }] } }`) means
+ *   what it says; odata-query alone wrote it without parentheses or dropped the `not`.
  *
  * One limit: expression text nested inside the object syntax (items of `and`/`or` arrays) reaches
  * us mixed with values odata-query has already percent-encoded, so a `%` followed by two hex digits
@@ -23,8 +41,8 @@ export type OrderBy<T extends object = Record<string, unknown>> =
   | string
   | ReadonlyArray<(keyof T & string) | string | readonly [keyof T & string, 'asc' | 'desc']>;
 
-/** `$expand`: a navigation property, several, or odata-query's object form with nested options. */
-export type Expand = string | readonly string[] | Readonly<Record<string, unknown>>;
+/** `$expand`: a navigation property, several, or odata-query's object form with nested options (alone or in a list). */
+export type Expand = string | readonly string[] | Readonly<Record<string, unknown>> | ReadonlyArray<string | Readonly<Record<string, unknown>>>;
 
 /**
  * Query options for a collection or record, odata-query's object syntax plus Dataverse's paging
@@ -128,57 +146,6 @@ export function guid(value: string): { type: 'guid'; value: string } {
   return { type: 'guid', value: normalizeGuid(value, 'guid') };
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Date) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-}
-
-/**
- * Checks an object-syntax filter before odata-query sees it, and returns the copy to hand to it.
- *
- * - odata-query silently drops a condition whose value is `undefined` or an empty object, so
- *   `{ accountid: id }` with an undefined `id` would match every row: we refuse instead.
- * - odata-query writes a string lambda (`{ tags: { any: "O'Brien" } }`) into the quotes without
- *   doubling `'` or encoding it, which breaks (or injects into) the expression: we rewrite it to
- *   the equivalent object form (`{ any: { '': … } }`), which it escapes properly.
- */
-function prepareFilter(value: unknown, path: string, depth: number): unknown {
-  if (value === undefined) {
-    throw invalidArgument(path, 'a value (odata-query would silently drop an undefined condition and match every row)', undefined);
-  }
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null || value instanceof Date) {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw invalidArgument(path, 'a finite number', value);
-    return value;
-  }
-  if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
-    throw invalidArgument(path, 'a string, number, boolean, null, Date or condition object', String(value));
-  }
-  if (Array.isArray(value)) return value.map((item: unknown, index) => prepareFilter(item, `${path}[${index}]`, depth + 1));
-  const record = value as Record<string, unknown>;
-  if (typeof record.type === 'string' && 'value' in record) {
-    // odata-query's typed literals. `json` uses the deprecated escape(), which writes Latin-1
-    // (%E9) instead of UTF-8 (%C3%A9); Dataverse has no JSON literals anyway.
-    if (record.type === 'json') throw invalidArgument(path, 'no JSON literal (Dataverse does not support them)', value);
-    if (record.type === 'guid') return { type: 'guid', value: normalizeGuid(record.value, path) };
-    return value;
-  }
-  if (!isPlainObject(value)) throw invalidArgument(path, 'a plain condition object', value);
-  const keys = Object.keys(record);
-  if (keys.length === 0 && depth > 0) {
-    throw invalidArgument(path, 'a non-empty condition (odata-query would silently drop it and match every row)', value);
-  }
-  const out: Record<string, unknown> = {};
-  for (const key of keys) {
-    const item = record[key];
-    if ((key === 'any' || key === 'all') && typeof item === 'string') {
-      // odata-query's meaning of a string lambda: any → `x eq 'v'`, all → `x ne 'v'`.
-      out[key] = { '': key === 'any' ? item : { ne: item } };
-    } else out[key] = prepareFilter(item, `${path}.${key}`, depth + 1);
-  }
-  return out;
-}
-
 /** Runs odata-query for one option and returns the raw text after `$name=`. */
 function odataQueryOption(options: Record<string, unknown>, name: string): string {
   const text = buildODataQuery(options as Parameters<typeof buildODataQuery>[0]);
@@ -190,27 +157,38 @@ function odataQueryOption(options: Record<string, unknown>, name: string): strin
   return text.slice(prefix.length);
 }
 
-function encodeFilterPart(part: string | FilterObject, path: string): string {
+function encodeFilterPart(part: string | FilterObject, path: string, walk: QueryWalk, inList: boolean): string {
   if (typeof part === 'string') {
     if (part.trim() === '') throw invalidArgument(path, 'a non-empty filter expression', part);
+    walk.visit(path);
     return encodeQueryValue(part, false, path);
   }
-  const prepared = prepareFilter(part, path, 0);
+  // A top-level `{}` is no filter; an empty item of a filter list is refused like any empty condition.
+  const prepared = prepareCondition(part, path, walk, inList ? 1 : 0, { lambda: false }, !inList);
   return encodeQueryValue(odataQueryOption({ filter: prepared }, 'filter'), true, path);
 }
 
 /** The encoded `$filter` value, or '' when there is none. */
-function encodeFilter(filter: Filter, path: string): string {
-  if (typeof filter === 'string' || !Array.isArray(filter)) return encodeFilterPart(filter as string | FilterObject, path);
-  const parts = (filter as ReadonlyArray<string | FilterObject>)
-    .map((part, index) => encodeFilterPart(part, `${path}[${index}]`))
-    .filter((text) => text !== '');
+function encodeFilter(filter: Filter, path: string, walk: QueryWalk): string {
+  if (typeof filter === 'string' || !Array.isArray(filter)) return encodeFilterPart(filter as string | FilterObject, path, walk, false);
+  const list = filter as ReadonlyArray<string | FilterObject>;
+  if (list.length === 0) {
+    throw invalidArgument(path, 'a non-empty array of conditions (an empty list would add no condition and match every row); leave filter out to match every row', list);
+  }
+  walk.enter(list, path, 0);
+  const parts = list.map((part, index) => {
+    const where = `${path}[${index}]`;
+    if (typeof part !== 'string' && !isPlainObject(part)) throw invalidArgument(where, 'expression text or a condition object', part);
+    return encodeFilterPart(part, where, walk, true);
+  });
+  walk.leave(list);
   // odata-query joins array items with ` and ` without parentheses, so `['a or b', 'c']` would
   // mean `a or (b and c)`; each item is parenthesised to keep the meaning the array implies.
-  return parts.length <= 1 ? (parts[0] ?? '') : parts.map((p) => `(${p})`).join('%20and%20');
+  return parts.length === 1 ? parts[0] : parts.map((p) => `(${p})`).join('%20and%20');
 }
 
-const SELECT_ITEM = /^[A-Za-z_][A-Za-z0-9_.]*(\/[A-Za-z_][A-Za-z0-9_.]*)*$/;
+/** `$filter` and friends by option name, for naming the option that makes a query too long. */
+const OPTION_ARGUMENT: Readonly<Record<string, string>> = { $select: 'select', $filter: 'filter', $expand: 'expand', $orderby: 'orderBy', $top: 'top', $count: 'count' };
 
 /**
  * Builds the query string and the `Prefer` parts for a Dataverse request from odata-query's
@@ -219,11 +197,14 @@ const SELECT_ITEM = /^[A-Za-z_][A-Za-z0-9_.]*(\/[A-Za-z_][A-Za-z0-9_.]*)*$/;
  *
  * Unlike odata-query alone, the result is fully percent-encoded (its output leaves spaces, `+` in
  * numbers and the whole of expression-text filters raw), array filters keep their meaning, and a
- * condition that is `undefined` is refused instead of silently dropped.
+ * condition that is `undefined` or an empty list is refused instead of silently dropped (see
+ * {@link Filter}). Column, navigation and option names in `select`, `orderBy` and the object forms of
+ * `filter` and `expand` must be identifiers: odata-query writes them into the query as they are.
  *
  * @param argument - name used in error messages. Default `'query'`.
  * @throws DynamicsError `invalid_argument` naming the option (`query.skip`, `query.maxPageSize`,
- *   `query.filter.name`, …) for anything Dataverse would refuse or misread.
+ *   `query.filter.name`, …) for anything Dataverse would refuse or misread, and for a query string
+ *   longer than the 32,768 characters Dataverse accepts in a URL (compose-http-requests-handle-errors.md).
  * @example buildQuery({ select: ['name'], filter: { name: "O'Brien" }, maxPageSize: 500 })
  *   // { queryString: "?$select=name&$filter=name%20eq%20'O''Brien'", preferences: { maxPageSize: 500 } }
  */
@@ -250,55 +231,29 @@ export function buildQuery<T extends object = Record<string, unknown>>(query?: Q
   }
 
   const params: string[] = [];
+  // One walk for the whole query: its depth, size and cycle bounds cover filter and expand together.
+  const walk = new QueryWalk();
 
-  if (q.select !== undefined) {
-    const items = typeof q.select === 'string' ? [q.select] : q.select;
-    if (!Array.isArray(items) || items.length === 0) {
-      throw invalidArgument(`${argument}.select`, 'a column name or a non-empty array of column names', q.select);
-    }
-    items.forEach((item: unknown, index) => {
-      if (typeof item !== 'string' || !SELECT_ITEM.test(item)) {
-        throw invalidArgument(`${argument}.select[${index}]`, 'a column name such as "name" or "_parentaccountid_value"', item);
-      }
-    });
-    params.push(`$select=${items.join(',')}`);
-  }
+  if (q.select !== undefined) params.push(`$select=${checkSelect(q.select, `${argument}.select`).join(',')}`);
 
   if (q.filter !== undefined && q.filter !== null) {
     if (typeof q.filter !== 'string' && !Array.isArray(q.filter) && !isPlainObject(q.filter)) {
       throw invalidArgument(`${argument}.filter`, 'expression text, a condition object or an array of them', q.filter);
     }
-    const text = encodeFilter(q.filter as Filter, `${argument}.filter`);
+    const text = encodeFilter(q.filter as Filter, `${argument}.filter`, walk);
     if (text !== '') params.push(`$filter=${text}`);
   }
 
   if (q.expand !== undefined) {
-    const expand = q.expand;
-    const valid =
-      (typeof expand === 'string' && expand.trim() !== '') ||
-      (Array.isArray(expand) && expand.length > 0 && expand.every((e: unknown) => typeof e === 'string' && e.trim() !== '')) ||
-      isPlainObject(expand);
-    if (!valid) throw invalidArgument(`${argument}.expand`, 'a navigation property, an array of them, or an object of nested options', expand);
-    const prepared = isPlainObject(expand) ? prepareFilter(expand, `${argument}.expand`, 0) : expand;
+    const prepared = prepareExpand(q.expand, `${argument}.expand`, walk);
     const text = odataQueryOption({ expand: prepared }, 'expand');
     // Expression text is sent as written; the object form has its literals encoded by odata-query already.
-    if (text !== '') params.push(`$expand=${encodeQueryValue(text, isPlainObject(expand), `${argument}.expand`)}`);
+    const objectForm = typeof q.expand !== 'string' && (isPlainObject(q.expand) || (q.expand as unknown[]).some((item) => typeof item !== 'string'));
+    if (text !== '') params.push(`$expand=${encodeQueryValue(text, objectForm, `${argument}.expand`)}`);
   }
 
   if (q.orderBy !== undefined) {
-    const orderBy = q.orderBy;
-    const valid =
-      (typeof orderBy === 'string' && orderBy.trim() !== '') ||
-      (Array.isArray(orderBy) &&
-        orderBy.length > 0 &&
-        orderBy.every(
-          (o: unknown) =>
-            (typeof o === 'string' && o.trim() !== '') ||
-            (Array.isArray(o) && o.length === 2 && typeof o[0] === 'string' && (o[1] === 'asc' || o[1] === 'desc')),
-        ));
-    if (!valid) {
-      throw invalidArgument(`${argument}.orderBy`, "'column [asc|desc]', or an array of those or of [column, 'asc' | 'desc']", orderBy);
-    }
+    const orderBy = checkOrderBy(q.orderBy, `${argument}.orderBy`);
     const text = odataQueryOption({ orderBy }, 'orderby');
     params.push(`$orderby=${encodeQueryValue(text, false, `${argument}.orderBy`)}`);
   }
@@ -323,7 +278,14 @@ export function buildQuery<T extends object = Record<string, unknown>>(query?: Q
     annotationList(preferences.includeAnnotations, `${argument}.annotations`);
   }
 
-  return { queryString: params.length === 0 ? '' : `?${params.join('&')}`, preferences };
+  const queryString = params.length === 0 ? '' : `?${params.join('&')}`;
+  if (queryString.length > MAX_URL_LENGTH) {
+    // Named after the option that makes it long; the whole URL is checked again before it is sent.
+    const longest = params.reduce((a, b) => (b.length > a.length ? b : a));
+    const option = OPTION_ARGUMENT[longest.slice(0, longest.indexOf('='))];
+    throw urlTooLong(option === undefined ? argument : `${argument}.${option}`, queryString, MAX_URL_LENGTH, 'the query string alone');
+  }
+  return { queryString, preferences };
 }
 
 /**

@@ -3,6 +3,7 @@
  * (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/use-web-api-actions,
  * …/webapi/use-web-api-functions).
  */
+import { serializeJson } from '../../net/json';
 import { invalidArgument } from '../../odata/fail';
 import { entityPath, isGuid, type RecordKey } from '../../odata/keys';
 import type { ClientContext } from '../context';
@@ -61,7 +62,7 @@ export function functionLiteral(value: FunctionParameterValue, argument: string)
     if (Number.isNaN(value.getTime())) throw invalidArgument(argument, 'a valid Date', value);
     return value.toISOString();
   }
-  if (Array.isArray(value)) return JSON.stringify(value);
+  if (Array.isArray(value)) return serializeJson(value, argument);
   if (typeof value === 'object') {
     const typed = value as { type?: unknown; value?: unknown };
     if (typeof typed.type === 'string' && typeof typed.value === 'string' && Object.keys(value).length === 2) {
@@ -72,7 +73,7 @@ export function functionLiteral(value: FunctionParameterValue, argument: string)
       if (typed.type === 'raw' || typed.type === 'decimal') return typed.value;
       if (typed.type === 'duration') return `duration'${typed.value}'`;
     }
-    return JSON.stringify(value);
+    return serializeJson(value, argument);
   }
   throw invalidArgument(argument, 'a string, number, boolean, null, Date, { type, value }, array or object', value);
 }

@@ -73,7 +73,12 @@ function appendParams(url: string, params: Record<string, string | number | bool
     const value = params[name];
     if (value === undefined) continue;
     // `$` and `@` stay literal in names: OData system options and parameter aliases.
-    parts.push(`${encodeURIComponent(name).replace(/%24/g, '$').replace(/%40/g, '@')}=${encodeURIComponent(String(value))}`);
+    try {
+      parts.push(`${encodeURIComponent(name).replace(/%24/g, '$').replace(/%40/g, '@')}=${encodeURIComponent(String(value))}`);
+    } catch {
+      // encodeURIComponent throws a URIError for a lone surrogate.
+      throw invalidArgument(`options.params.${name}`, 'well-formed Unicode text (found a lone surrogate)', value);
+    }
   }
   if (parts.length === 0) return url;
   return `${url}${url.includes('?') ? '&' : '?'}${parts.join('&')}`;

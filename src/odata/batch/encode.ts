@@ -5,11 +5,12 @@
  * is under test.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamicsError, ErrorCode } from '../../errors';
 import { headerValue } from '../../net/headers';
 import { isHeaderName, isHeaderValue } from '../../net/headerSyntax';
 import { isHttpMethod } from '../../net/method';
+import { serializeJson } from '../../net/json';
 import { invalidArgument } from '../fail';
+import { checkUrlLength, MAX_BATCH_URL_LENGTH } from '../url';
 import {
   countOperations,
   isChangeSet,
@@ -91,6 +92,8 @@ function prepareOperation(
   if (!URL_CHARS.test(target)) {
     throw invalidArgument(`${where}.url`, 'an encoded URL without spaces, line breaks or non-ASCII characters (build it with entityPath and buildQueryString)', op.url);
   }
+  // A request inside $batch may have a URL up to 64 KB (compose-http-requests-handle-errors.md).
+  checkUrlLength(root.origin + target, `${where}.url`, MAX_BATCH_URL_LENGTH);
   if (/\$batch(?=$|[/?])/.test(target)) throw invalidArgument(`${where}.url`, 'no nested $batch (Dataverse refuses batches inside batches)', op.url);
 
   const headers: string[] = [];
@@ -111,15 +114,7 @@ function prepareOperation(
     if (op.method === 'GET' || op.method === 'DELETE') throw invalidArgument(`${where}.body`, `no body on a ${op.method}`, op.body);
     if (typeof op.body === 'string') body = op.body;
     else {
-      try {
-        body = JSON.stringify(op.body);
-      } catch (cause) {
-        throw new DynamicsError(`${where}.body: expected a JSON-serialisable value (${(cause as Error).message})`, {
-          code: ErrorCode.invalidArgument,
-          cause,
-        });
-      }
-      if (body === undefined) throw invalidArgument(`${where}.body`, 'a JSON-serialisable value', op.body);
+      body = serializeJson(op.body, `${where}.body`);
     }
     // The documented change-set request (see the page cited at the top) writes `type=entry` on every JSON part.
     if (headerValue(given, 'content-type') === undefined) headers.unshift('Content-Type: application/json; type=entry');

@@ -196,3 +196,34 @@ describe('parseEntityId', () => {
     expect(thrown(() => parseEntityId(undefined as never)).code).toBe(ErrorCode.malformedResponse);
   });
 });
+
+describe('alternate keys: every bad value is a DynamicsError (issue 11, item 14)', () => {
+  it.each<[string, string]>([
+    ['a lone high surrogate', 'A1\ud800'],
+    ['a lone low surrogate', '\udc00A1'],
+  ])('refuses %s with invalid_argument naming the column (was a raw URIError)', (_, accountnumber) => {
+    const error = thrown(() => formatKey({ accountnumber }));
+    expect(error.code).toBe(ErrorCode.invalidArgument);
+    expect(error.message).toMatch(/^key\.accountnumber: expected well-formed Unicode text \(found a lone surrogate\)/);
+    expect(() => entityPath('accounts', { accountnumber })).toThrow(DynamicsError);
+  });
+
+  it('keeps well-formed surrogate pairs', () => {
+    expect(formatKey({ name: 'a😀' })).toBe("(name='a%F0%9F%98%80')");
+  });
+
+  it('refuses a key whose URL segment is longer than the 260 characters Dataverse accepts, quoting only its start', () => {
+    const accountnumber = 'x'.repeat(300);
+    const error = thrown(() => entityPath('accounts', { accountnumber }));
+    expect(error.code).toBe(ErrorCode.invalidArgument);
+    expect(error.message).toMatch(/^key: the URL segment "accounts\(accountnumber='x+…" is 326 characters long, and Dataverse refuses a segment longer than 260/);
+    expect(error.message).toContain('$filter');
+    expect(error.message.length).toBeLessThan(500);
+  });
+
+  it('measures the segment decoded: 200 é are 1,200 characters encoded but 200 in the segment', () => {
+    const name = 'é'.repeat(200);
+    expect(entityPath('accounts', { name })).toBe(`accounts(name='${'%C3%A9'.repeat(200)}')`);
+    expect(() => entityPath('accounts', { name: 'é'.repeat(250) })).toThrow(/is 267 characters long/);
+  });
+});

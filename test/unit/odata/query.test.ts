@@ -119,9 +119,8 @@ describe('buildQuery: filter values the server must read back exactly', () => {
     expect(error.message).toMatch(message);
   });
 
-  it('treats an empty top-level filter as no filter', () => {
+  it('treats an empty top-level filter object as no filter', () => {
     expect(buildQuery({ filter: {} }).queryString).toBe('');
-    expect(buildQuery({ filter: [] }).queryString).toBe('');
   });
 });
 
@@ -183,7 +182,7 @@ describe('buildQuery: other options', () => {
     [{ select: [] }, /^query\.select: /],
     [{ select: ['name', 'bad name'] }, /^query\.select\[1\]: /],
     [{ select: ['name&$top=1'] }, /^query\.select\[0\]: /],
-    [{ orderBy: [['name', 'up']] }, /^query\.orderBy: /],
+    [{ orderBy: [['name', 'up']] }, /^query\.orderBy\[0\]: /],
     [{ orderBy: '' }, /^query\.orderBy: /],
     [{ expand: '' }, /^query\.expand: /],
     [{ expand: { primarycontactid: { filter: { a: undefined } } } }, /^query\.expand\.primarycontactid\.filter\.a: /],
@@ -327,5 +326,256 @@ describe('buildQuery: odata-query lambda strings', () => {
     const copy = JSON.parse(JSON.stringify(filter)) as unknown;
     buildQuery({ filter });
     expect(filter).toEqual(copy);
+  });
+});
+
+/** Every way a query can be refused must be this, never a raw RangeError/TypeError/URIError. */
+function refused(query: unknown): DynamicsError {
+  let error: unknown;
+  try {
+    buildQuery(query as QueryOptions);
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(DynamicsError);
+  expect((error as DynamicsError).code).toBe(ErrorCode.invalidArgument);
+  return error as DynamicsError;
+}
+
+/** `{ and: [{ and: [ … { a: 1 } … ] }] }`, `levels` arrays deep. */
+function nestedAnd(levels: number): Record<string, unknown> {
+  let filter: Record<string, unknown> = { a: 1 };
+  for (let i = 0; i < levels; i++) filter = { and: [filter] };
+  return filter;
+}
+
+describe('buildQuery: depth, cycles and size are bounded (issue 11, item 3)', () => {
+  it('refuses a filter nested 10,000 levels deep with invalid_argument naming the path, not a stack overflow', () => {
+    const error = refused({ filter: nestedAnd(10_000) });
+    expect(error.message).toMatch(/^query\.filter\.and\[0\]\.and\[0\]/);
+    expect(error.message).toContain('at most 100 levels of nested objects and arrays');
+    // The path of a deep part is shortened, so the message stays readable.
+    expect(error.message.length).toBeLessThan(600);
+  });
+
+  it('still builds a filter nested well within the bound', () => {
+    expect(decoded(buildQuery({ filter: nestedAnd(40) }).queryString).$filter).toBe(`${'('.repeat(80)}a eq 1${')'.repeat(80)}`);
+  });
+
+  it.each<[string, () => unknown, RegExp]>([
+    [
+      'an object that contains itself',
+      () => {
+        const f: Record<string, unknown> = { a: 1 };
+        f.self = f;
+        return { filter: f };
+      },
+      /^query\.filter\.self: expected no cycle/,
+    ],
+    [
+      'an or list that contains its condition',
+      () => {
+        const f: Record<string, unknown[]> = { or: [] };
+        f.or.push({ a: 1 }, f);
+        return { filter: f };
+      },
+      /^query\.filter\.or\[1\]: expected no cycle/,
+    ],
+    [
+      'a column value that contains itself',
+      () => {
+        const ops: Record<string, unknown> = { eq: 1 };
+        ops.parent = ops;
+        return { filter: { name: ops } };
+      },
+      /^query\.filter\.name\.parent: expected no cycle/,
+    ],
+    [
+      'a not that contains itself',
+      () => {
+        const f: Record<string, unknown> = {};
+        f.not = f;
+        return { filter: f };
+      },
+      /^query\.filter\.not: expected no cycle/,
+    ],
+    [
+      'an expand that expands itself',
+      () => {
+        const options: Record<string, unknown> = { select: ['fullname'] };
+        options.expand = { primarycontactid: options };
+        return { expand: { primarycontactid: options } };
+      },
+      /^query\.expand\.primarycontactid\.expand\.primarycontactid: expected no cycle/,
+    ],
+    [
+      'an expand filter that contains itself',
+      () => {
+        const f: Record<string, unknown> = { a: 1 };
+        f.or = [f];
+        return { expand: { primarycontactid: { filter: f } } };
+      },
+      /^query\.expand\.primarycontactid\.filter\.or\[0\]: expected no cycle/,
+    ],
+  ])('refuses %s', (_, make, message) => {
+    expect(refused(make()).message).toMatch(message);
+  });
+
+  it('refuses an expand nested 10,000 levels deep', () => {
+    let expand: Record<string, unknown> = { primarycontactid: true };
+    for (let i = 0; i < 10_000; i++) expand = { parentaccountid: { expand } };
+    expect(refused({ expand }).message).toContain('at most 100 levels');
+  });
+
+  it('refuses a small object that would expand to an exponentially long filter, instead of building it', () => {
+    // 40 levels of `{ and: [o, o] }` share one object: 2^40 conditions if written out.
+    let f: Record<string, unknown> = { a: 1 };
+    for (let i = 0; i < 40; i++) f = { and: [f, f] };
+    expect(refused({ filter: f }).message).toMatch(/at most 65536 values .*cannot fit in a Dataverse URL/);
+  });
+
+  it('accepts a shared sub-object that is not a cycle', () => {
+    const shared = { statecode: 0 };
+    expect(decoded(buildQuery({ filter: { or: [shared, shared] } }).queryString).$filter).toBe('((statecode eq 0) or (statecode eq 0))');
+  });
+});
+
+describe('buildQuery: empty lists never widen a query (issue 11, item 4)', () => {
+  it.each<[string, unknown, RegExp]>([
+    ['{ or: [] }', { or: [] }, /^query\.filter\.or: expected a non-empty list: an empty `or` would match no row.*skip the query when the list is empty/],
+    ['{ statecode: 1, or: [] }', { statecode: 1, or: [] }, /^query\.filter\.or: .*skip the query/],
+    ['{ and: [] }', { and: [] }, /^query\.filter\.and: expected a non-empty list.*leave `and` out/],
+    ['{ or: {} }', { or: {} }, /^query\.filter\.or: expected a non-empty list/],
+    ['{ not: {} }', { not: {} }, /^query\.filter\.not: expected a non-empty condition: odata-query drops an empty `not`/],
+    ['{ not: [] }', { not: [] }, /^query\.filter\.not: expected a non-empty condition/],
+    ['an in over an empty list', { accountid: { in: [] } }, /^query\.filter\.accountid\.in: expected a non-empty list: an empty `in` matches no row/],
+    ['a typed in over an empty list', { accountid: { in: { type: 'guid', value: [] } } }, /^query\.filter\.accountid\.in\.value: expected a non-empty list/],
+    ['an empty or deep inside', { statecode: 0, or: [{ name: 'a' }, { and: [{ revenue: { gt: 1 } }, { or: [] }] }] }, /^query\.filter\.or\[1\]\.and\[1\]\.or: /],
+    ['an empty or under a column', { parentaccountid: { or: [] } }, /^query\.filter\.parentaccountid\.or: /],
+    ['an empty or in a lambda', { contact_customer_accounts: { any: { or: [] } } }, /^query\.filter\.contact_customer_accounts\.any\.or: /],
+    ['an empty lambda list', { contact_customer_accounts: { any: [] } }, /^query\.filter\.contact_customer_accounts\.any: /],
+    ['an empty object as a condition value', { name: {} }, /^query\.filter\.name: expected a non-empty condition/],
+    ['an empty object in an or list', { or: [{}] }, /^query\.filter\.or\[0\]: expected a non-empty condition/],
+    ['an empty expression in an or list', { or: [' '] }, /^query\.filter\.or\[0\]: expected a non-empty filter expression/],
+    ['an empty top-level list', [], /^query\.filter: expected a non-empty array of conditions/],
+    ['an empty object in the top-level list', [{}], /^query\.filter\[0\]: expected a non-empty condition/],
+  ])('refuses %s in a filter', (_, filter, message) => {
+    expect(refused({ filter }).message).toMatch(message);
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['an empty or in an expand filter', { primarycontactid: { filter: { or: [] } } }, /^query\.expand\.primarycontactid\.filter\.or: /],
+    ['an empty expand filter list', { primarycontactid: { filter: [] } }, /^query\.expand\.primarycontactid\.filter: /],
+    ['an empty expand filter object', { primarycontactid: { filter: {} } }, /^query\.expand\.primarycontactid\.filter: expected a non-empty condition/],
+  ])('refuses %s', (_, expand, message) => {
+    expect(refused({ expand }).message).toMatch(message);
+  });
+
+  it('keeps the non-empty forms working', () => {
+    const f = (filter: unknown): string => decoded(buildQuery({ filter } as QueryOptions).queryString).$filter;
+    expect(f({ statecode: 1, or: [{ name: 'a' }] })).toBe("statecode eq 1 and ((name eq 'a'))");
+    expect(f({ and: [{ a: 1 }, 'b eq 2'] })).toBe('((a eq 1) and (b eq 2))');
+    expect(f({ not: { name: 'a' } })).toBe("not ((name eq 'a'))");
+    expect(f({ accountid: { in: [guid(ID), guid(ID.replace(/1$/, '2'))] } })).toBe(`accountid in (${ID},${ID.replace(/1$/, '2')})`);
+    expect(f({ accountid: { in: { type: 'guid', value: [ID] } } })).toBe(`accountid in (${ID})`);
+    expect(f({ statecode: { in: [0, 1] } })).toBe('statecode in (0,1)');
+  });
+});
+
+describe('buildQuery: odata-query shapes that changed a query’s meaning are rewritten (issue 11, item 4 siblings)', () => {
+  const f = (filter: unknown): string => decoded(buildQuery({ filter } as QueryOptions).queryString).$filter;
+
+  it("parenthesises a column's or list, which odata-query wrote as `(a) or (b) and c`", () => {
+    expect(f({ parentaccountid: { or: [{ name: 'a' }, { name: 'b' }] }, statecode: 1 })).toBe(
+      "((parentaccountid/name eq 'a') or (parentaccountid/name eq 'b')) and statecode eq 1",
+    );
+  });
+
+  it("keeps a column's not, which odata-query dropped", () => {
+    expect(f({ name: { not: { eq: 'a' } } })).toBe("not ((name eq 'a'))");
+    expect(f({ name: { startswith: 'A', not: { eq: 'Ab' } } })).toBe("((startswith(name,'A')) and (not ((name eq 'Ab'))))");
+  });
+
+  it('applies operators in a column list to the column', () => {
+    expect(f({ name: { or: [{ eq: 'a' }, { startswith: 'b' }] } })).toBe("((name eq 'a') or (startswith(name,'b')))");
+  });
+
+  it('keeps every condition of a lambda list, where odata-query kept the last', () => {
+    expect(f({ contact_customer_accounts: { any: [{ firstname: 'a' }, { lastname: 'b' }] } })).toBe(
+      "contact_customer_accounts/any(contact_customer_accounts:((contact_customer_accounts/firstname eq 'a') and (contact_customer_accounts/lastname eq 'b')))",
+    );
+  });
+
+  it('combines the keys of an or object with or, at any depth', () => {
+    expect(f({ or: { a: 1, b: 2 } })).toBe('((a eq 1) or (b eq 2))');
+    expect(f({ parentaccountid: { or: { name: 'a', accountnumber: 'b' } } })).toBe("((parentaccountid/name eq 'a') or (parentaccountid/accountnumber eq 'b'))");
+  });
+
+  it('keeps a column named __proto__, which the old copy dropped (matching every row)', () => {
+    expect(f(JSON.parse('{"__proto__": 1}'))).toBe('__proto__ eq 1');
+  });
+});
+
+describe('buildQuery: keys and names are identifiers (issue 11, item 15)', () => {
+  it.each<[string, unknown, RegExp]>([
+    ['an expression as a key', { filter: { "name eq 'x' or statecode": 0 } }, /^query\.filter: expected keys that are column names .* got "name eq 'x' or statecode"/],
+    ['a function as a key', { filter: { 'tolower(name)': 'x' } }, /write functions such as tolower\(name\) as expression text/],
+    ['an expression as a nested key', { filter: { parentaccountid: { 'name eq 1) or (1': 1 } } }, /^query\.filter\.parentaccountid: expected keys that are column names/],
+    ['an expression as a key in an or item', { filter: { or: [{ 'a or b': 1 }] } }, /^query\.filter\.or\[0\]: expected keys/],
+    ['an expression as a lambda key', { filter: { tags: { any: { 'x) or (true': 1 } } } }, /^query\.filter\.tags\.any: expected keys/],
+    ['an object value whose keys odata-query writes verbatim', { filter: { name: { eq: { "x') or (1": 1 } } } }, /^query\.filter\.name\.eq: expected a value/],
+    ['a typed literal with an extra key', { filter: { d: { type: 'raw', value: '1', "1 eq 1) or (x": 2 } } }, /^query\.filter\.d: expected a typed literal \{ type, value \} with no other key/],
+    ['an unknown typed literal', { filter: { d: { type: 'zz', value: 1 } } }, /^query\.filter\.d: expected a typed literal such as guid/],
+    ['a duration that closes its quote', { filter: { d: { type: 'duration', value: "P1D' or 1 eq 1 or x eq '" } } }, /^query\.filter\.d: expected an ISO 8601 duration/],
+    ['a binary that closes its quote', { filter: { d: { type: 'binary', value: "AA' or 1 eq 1" } } }, /^query\.filter\.d: expected base64/],
+    ['an alias', { filter: { d: { type: 'alias', name: 'x', value: 1 } } }, /^query\.filter\.d: expected no parameter alias/],
+    ['an array joined with the column as operator', { filter: { name: ['a', 'b'] } }, /^query\.filter\.name: .*use \{ in: \[\.\.\.\] \}/],
+    ['an in that is a string (a TypeError in odata-query)', { filter: { name: { in: 'abc' } } }, /^query\.filter\.name\.in: expected a non-empty array/],
+    ['a lone surrogate in a value (a URIError in odata-query)', { filter: { name: 'a\ud800' } }, /^query\.filter\.name: expected well-formed Unicode/],
+    ['a lone surrogate in an expand filter', { expand: { primarycontactid: { filter: { fullname: '\udc00' } } } }, /^query\.expand\.primarycontactid\.filter\.fullname: expected well-formed/],
+    ['an invalid Date (a RangeError from toISOString)', { filter: { createdon: { gt: new Date('nope') } } }, /^query\.filter\.createdon\.gt: expected a valid Date/],
+    ['a lambda under a path', { filter: { 'a/b': { any: { c: 1 } } } }, /^query\.filter\.a\/b\.any: expected any under a column name/],
+    ['an expand key that is not a navigation name', { expand: { 'a),b(': true } }, /^query\.expand: expected navigation property names as keys/],
+    ['an expand option at the top of an expand', { expand: { select: ['name'] } }, /options such as select go inside one/],
+    ['an unknown expand option', { expand: { primarycontactid: { selectt: ['x'] } } }, /^query\.expand\.primarycontactid: expected options named/],
+    ['a select item inside an expand', { expand: { primarycontactid: { select: ['x);$filter=(1 eq 1'] } } }, /^query\.expand\.primarycontactid\.select\[0\]: /],
+    ['an orderBy inside an expand', { expand: { primarycontactid: { orderBy: 'x;$top=1' } } }, /^query\.expand\.primarycontactid\.orderBy: /],
+    ['a skip inside an expand', { expand: { primarycontactid: { skip: 1 } } }, /no \$skip/],
+    ['a string as an expand value', { expand: { primarycontactid: 'fullname' } }, /^query\.expand\.primarycontactid: expected true, or an object of options/],
+    ['expand text that does not start with a navigation name', { expand: 'a),b(' }, /^query\.expand: expected navigation property names/],
+    ['an orderBy column with an injected option', { orderBy: 'name&$top=1' }, /^query\.orderBy: /],
+    ['an orderBy pair with an expression as column', { orderBy: [['name,createdon', 'asc']] }, /^query\.orderBy\[0\]: /],
+  ])('refuses %s', (_, query, message) => {
+    expect(refused(query).message).toMatch(message);
+  });
+
+  it('accepts column paths, lambda items, order-by lists and every expand form', () => {
+    expect(decoded(buildQuery({ filter: { 'primarycontactid/fullname': 'x', primarycontactid: { emailaddress1: 'y' } } }).queryString).$filter).toBe(
+      "primarycontactid/fullname eq 'x' and primarycontactid/emailaddress1 eq 'y'",
+    );
+    expect(decoded(buildQuery({ filter: { tags: { any: { '': { startswith: 'a' } } } } }).queryString).$filter).toBe("tags/any(tags:startswith(tags,'a'))");
+    expect(decoded(buildQuery({ orderBy: 'name desc, createdon' }).queryString).$orderby).toBe('name desc, createdon');
+    expect(decoded(buildQuery({ orderBy: ['primarycontactid/fullname asc'] }).queryString).$orderby).toBe('primarycontactid/fullname asc');
+    expect(decoded(buildQuery({ expand: 'primarycontactid,parentaccountid($select=name)' }).queryString).$expand).toBe('primarycontactid,parentaccountid($select=name)');
+    expect(decoded(buildQuery({ expand: ['primarycontactid', { parentaccountid: { select: ['name'], orderby: 'name' } }] }).queryString).$expand).toBe(
+      'primarycontactid,parentaccountid($select=name;$orderby=name)',
+    );
+    expect(decoded(buildQuery({ expand: { primarycontactid: true, contact_customer_accounts: { top: 2, filter: ['a eq 1 or b eq 2', { c: 3 }] } } }).queryString).$expand).toBe(
+      'primarycontactid,contact_customer_accounts($top=2;$filter=((a eq 1 or b eq 2) and (c eq 3)))',
+    );
+  });
+});
+
+describe('buildQuery: a query that cannot fit in a URL is refused before it is sent (issue 11, item 14)', () => {
+  it('refuses a 1 MB filter value naming the option, with a short message', () => {
+    const error = refused({ select: ['name'], filter: { name: 'x'.repeat(1_000_000) } });
+    expect(error.message).toMatch(/^query\.filter: the query string alone is 1,000,\d{3} characters long, and Dataverse accepts at most 32,768/);
+    expect(error.message).toContain('client.batch()');
+    expect(error.message.length).toBeLessThan(800);
+  });
+
+  it('builds a query just under the limit', () => {
+    const { queryString } = buildQuery({ filter: { name: 'x'.repeat(32_000) } });
+    expect(queryString.length).toBeLessThan(32_768);
   });
 });
