@@ -93,7 +93,8 @@ describe('dynamics-odata generate', () => {
       JSON.stringify({
         environments: {
           dev: { source: { metadata: SMALL }, out: 'gen/dev', entities: ['account'] },
-          prod: { source: { metadata: path.join(REAL, 'metadata-partial-frodata.xml') }, out: 'gen/prod', options: { languageCode: 1033 } },
+          // (Not the trimmed frodata excerpt: its navigation properties name types it no longer has, which is invalid CSDL.)
+          prod: { source: { metadata: SMALL }, out: 'gen/prod', options: { languageCode: 1033 } },
         },
       }),
     );

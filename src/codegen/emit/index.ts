@@ -5,6 +5,7 @@
  * the source's hash but no timestamp, so the same input gives byte-identical files.
  */
 import { NameRegistry, entityDerivedNames, enumDerivedNames, operationDerivedNames, type EntityTypeModel, type ServiceModel } from '../../csdl';
+import { CodegenError } from '../errors';
 import { emitEntity } from './entity';
 import { emitBarrel, emitComplexTypes, emitEnums, emitOperations, emitSchema } from './shared';
 import { byCodeUnit } from './text';
@@ -63,11 +64,33 @@ function seedNames(model: ServiceModel): NameRegistry {
 }
 
 /**
+ * Refuses names the emitted code cannot represent. `__proto__` is a valid CSDL SimpleIdentifier, but
+ * as a key of an object literal it sets the prototype instead of defining a property, and zod
+ * (which builds its output the same way) silently drops such a column: the zod schema and the
+ * TypeScript type would disagree about it. Dataverse never names anything `__proto__`.
+ */
+function refuseUnrepresentable(model: ServiceModel): void {
+  const refuse = (element: string, owner: string): never => {
+    throw new CodegenError('unsupported_csdl', `<${element} Name="__proto__"> in ${owner}: the name __proto__ cannot be a key of generated objects or zod schemas; rename it in the service`);
+  };
+  for (const e of model.entityTypes.values()) {
+    for (const p of e.properties) if (p.name === '__proto__') refuse('Property', e.qualifiedName);
+    for (const n of e.navigationProperties) if (n.name === '__proto__') refuse('NavigationProperty', e.qualifiedName);
+  }
+  for (const c of model.complexTypes.values()) for (const p of c.properties) if (p.name === '__proto__') refuse('Property', c.qualifiedName);
+  for (const e of model.enumTypes.values()) for (const m of e.members) if (m.name === '__proto__') refuse('Member', e.qualifiedName);
+  for (const o of model.operations) for (const p of o.parameters) if (p.name === '__proto__') refuse('Parameter', o.qualifiedName);
+  for (const s of model.entitySets) if (s.name === '__proto__') refuse('EntitySet', model.containerName || 'the entity container');
+}
+
+/**
  * Emit the files of a generated folder, in memory.
  *
  * @returns files sorted by path; write them with `generate`, or compare them in tests.
+ * @throws CodegenError `unsupported_csdl` for a name the emitted code cannot represent (`__proto__`).
  */
 export function emit(model: ServiceModel, options: EmitOptions): EmittedFile[] {
+  refuseUnrepresentable(model);
   const ctx: EmitContext = { model, options, header: header(options), names: seedNames(model),
     bindTargets: bindTargets(model),
     entitySetNames: new Set(model.entitySets.map((s) => s.name)),
