@@ -178,7 +178,12 @@ export function selectEntities(model: ServiceModel, names: string[]): Set<string
 }
 
 async function tokenFor(options: GenerateOptions, url: string, fromEnvironment: EnvironmentTokenSource | undefined): Promise<{ token: string; ca?: CaCertificates }> {
-  if (options.auth) return { token: (await options.auth.getToken()).token };
+  if (options.auth) {
+    const result: unknown = await options.auth.getToken();
+    const token = (result as { token?: unknown } | null | undefined)?.token;
+    if (typeof token !== 'string' || token === '') throw new CodegenError('invalid_option', 'auth: getToken() resolved without a token (expected { token: string })');
+    return { token };
+  }
   if (!fromEnvironment) {
     throw new CodegenError('invalid_option', 'auth: live generation from url needs a token provider (auth), or the DYNAMICS_* variables through the dynamics-odata/codegen entry point');
   }
@@ -260,7 +265,13 @@ export async function generateWith(options: GenerateOptions, fromEnvironment?: E
     if (env.apiVersion) opts.apiVersion ??= env.apiVersion;
     if (env.languageCode !== undefined) opts.languageCode ??= env.languageCode;
     if (env.downloadOptionSets !== undefined) opts.downloadOptionSets ??= env.downloadOptionSets;
-    if (env.caFile !== undefined && opts.ca === undefined) opts.ca = fs.readFileSync(env.caFile, 'utf8');
+    if (env.caFile !== undefined && opts.ca === undefined) {
+      try {
+        opts.ca = fs.readFileSync(env.caFile, 'utf8');
+      } catch (err) {
+        throw new CodegenError('invalid_config', `options.caFile: cannot read ${env.caFile} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+      }
+    }
     if (env.maxResponseBytes !== undefined) opts.maxResponseBytes ??= env.maxResponseBytes;
   }
   if (opts.maxResponseBytes !== undefined && !(Number.isSafeInteger(opts.maxResponseBytes) && opts.maxResponseBytes >= 1 && opts.maxResponseBytes <= MAX_RESPONSE_BYTES_LIMIT)) {
@@ -366,6 +377,8 @@ export async function generateWith(options: GenerateOptions, fromEnvironment?: E
       }
     }
     for (const f of files) {
+      // File names are derived from CSDL names (fileStem); none may leave the folder whatever the document says.
+      if (path.basename(f.path) !== f.path || f.path.startsWith('.')) throw new CodegenError('invalid_csdl', `refusing to write ${JSON.stringify(f.path)} outside ${outDir}`);
       const full = path.join(outDir, f.path);
       let current: string | undefined;
       try {
