@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
 import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
@@ -77,6 +78,12 @@ interface RawResponse {
   body: Buffer;
 }
 
+/** The acquisition a request belongs to: its deadline and its signal bound every request MSAL makes for it. */
+export interface AcquisitionScope {
+  readonly deadline: number;
+  readonly signal: AbortSignal;
+}
+
 /**
  * MSAL's `INetworkModule` over net's {@link sendRaw}: keep-alive, an optional private CA, a proxy (the
  * `proxy` option, or `HTTPS_PROXY`/`NO_PROXY` from the environment as for the Web API), bounded retries
@@ -100,6 +107,12 @@ export class HttpsNetworkClient implements INetworkModule {
   readonly #env: NodeJS.ProcessEnv;
   readonly #random: () => number;
   readonly #redact: (text: string) => string;
+  /**
+   * The acquisition each request runs for. MSAL calls this client with no context of ours, so the
+   * provider runs each acquisition inside {@link within}, and the requests MSAL makes for it (in
+   * the same async context) find its deadline and signal here.
+   */
+  readonly #scope = new AsyncLocalStorage<AcquisitionScope>();
   #lastFailure?: DynamicsError;
 
   constructor(options: HttpsNetworkClientOptions) {
@@ -133,6 +146,15 @@ export class HttpsNetworkClient implements INetworkModule {
     return this.send<T>('POST', url, options);
   }
 
+  /**
+   * Runs `fn` (an acquisition through MSAL) so that every request it makes ends by `scope.deadline`
+   * at the latest (each attempt, the waits between retries, the retries themselves) and is abandoned
+   * when `scope.signal` aborts.
+   */
+  within<T>(scope: AcquisitionScope, fn: () => Promise<T>): Promise<T> {
+    return this.#scope.run(scope, fn);
+  }
+
   /** Closes idle keep-alive sockets and tunnels. */
   destroy(): void {
     this.#direct.destroy();
@@ -143,21 +165,25 @@ export class HttpsNetworkClient implements INetworkModule {
   private async send<T>(method: HttpMethod, url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
     const where = describeUrl(url);
     const timeoutInMs = timeout ?? this.#timeoutInMs;
+    const scope = this.#scope.getStore();
     for (let attempt = 0; ; attempt++) {
       let raw: RawResponse;
       try {
-        raw = await this.once(method, url, options, timeoutInMs);
+        raw = await this.once(method, url, options, timeoutInMs, scope);
       } catch (err) {
         const error = err instanceof TransportError ? err : new TransportError('network', err instanceof Error ? err.message : String(err));
         const decision = error.kind === 'network' ? retryDecisionForFailure(error.errno, TOKEN_RETRY_RULES) : { retry: error.kind === 'timeout' };
         if (decision.retry && attempt < this.#retry.maxRetries) {
           const delay = this.backoff(attempt);
-          this.#logger.warn(`Token endpoint request failed (${error.kind === 'timeout' ? 'timeout' : (error.errno ?? error.kind)}); retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
-          await sleep(delay);
-          continue;
+          if (await this.waitWithin(scope, delay)) {
+            this.#logger.warn(`Token endpoint request failed (${error.kind === 'timeout' ? 'timeout' : (error.errno ?? error.kind)}); retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
+            continue;
+          }
         }
         const failure =
-          error.kind === 'timeout'
+          error.kind === 'aborted' || (error.kind === 'timeout' && scope !== undefined && Date.now() >= scope.deadline)
+            ? new TimeoutError(`${method} ${where} was abandoned: the token acquisition passed its deadline`, { code: ErrorCode.timeout, request: { method, url: where } })
+            : error.kind === 'timeout'
             ? new TimeoutError(`${method} ${where} timed out after ${timeoutInMs} ms`, { code: ErrorCode.timeout, request: { method, url: where } })
             : error.kind === 'too_large'
               ? new AuthenticationError(`${method} ${where}: ${error.message}`, { code: ErrorCode.responseTooLarge, request: { method, url: where } })
@@ -175,8 +201,7 @@ export class HttpsNetworkClient implements INetworkModule {
         if (decision.retry && attempt < this.#retry.maxRetries && canWait) {
           const delay = wait === undefined ? this.backoff(attempt) : Math.round(retryAfterDelay(wait, this.#random));
           this.#logger.warn(`Token endpoint answered ${raw.status}; retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
-          await sleep(delay);
-          continue;
+          if (await this.waitWithin(scope, delay)) continue;
         }
         const parsed = parseJson(raw.body);
         const body = sanitizeErrorBody(parsed.ok ? parsed.value : undefined, this.#redact);
@@ -218,6 +243,26 @@ export class HttpsNetworkClient implements INetworkModule {
     }
   }
 
+  /**
+   * Waits `delay` ms before a retry, unless the acquisition's deadline would pass first or its signal
+   * aborts: then resolves false at once (there is no point retrying what nobody can wait for).
+   */
+  private waitWithin(scope: AcquisitionScope | undefined, delay: number): Promise<boolean> {
+    if (scope === undefined) return sleep(delay).then(() => true);
+    if (scope.signal.aborted || Date.now() + delay >= scope.deadline) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        scope.signal.removeEventListener('abort', onAbort);
+        resolve(true);
+      }, delay);
+      scope.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   private fail(failure: DynamicsError): TransportFailure {
     this.#lastFailure = failure;
     return new TransportFailure(failure);
@@ -239,14 +284,15 @@ export class HttpsNetworkClient implements INetworkModule {
     return agent;
   }
 
-  private async once(method: HttpMethod, url: string, options: NetworkRequestOptions | undefined, timeoutInMs: number): Promise<RawResponse> {
+  private async once(method: HttpMethod, url: string, options: NetworkRequestOptions | undefined, timeoutInMs: number, scope: AcquisitionScope | undefined): Promise<RawResponse> {
     const target = new URL(url);
     if (target.protocol !== 'https:') throw new TransportError('invalid', `refusing to send a token request over ${target.protocol}`);
     const headers: Record<string, string | number> = { ...(options?.headers ?? {}) };
     const body = method === 'POST' ? Buffer.from(options?.body ?? '', 'utf8') : undefined;
     if (body) headers['content-length'] = body.length;
     const agent = this.agentFor(target);
-    const deadline = Date.now() + timeoutInMs;
+    // One attempt's deadline, never later than the acquisition's.
+    const deadline = Math.min(Date.now() + timeoutInMs, scope?.deadline ?? Infinity);
     const res = await sendRaw(https.request as RequestFunction, {
       method,
       hostname: target.hostname.replace(/^\[|\]$/g, ''),
@@ -256,6 +302,7 @@ export class HttpsNetworkClient implements INetworkModule {
       body,
       agent,
       deadline,
+      ...(scope ? { abortSignal: scope.signal } : {}),
       maxResponseBytes: MAX_TOKEN_RESPONSE_BYTES,
       ...(agent !== this.#direct ? { extra: { tunnelTimeoutInMs: timeoutInMs } } : {}),
     });
