@@ -238,6 +238,17 @@ export class HttpsNetworkClient implements INetworkModule {
         });
         throw this.fail(failure);
       }
+      const problem = method === 'POST' && raw.status === 200 && isTokenEndpoint(url) ? tokenResponseProblem(body as Record<string, unknown>) : undefined;
+      if (problem !== undefined) {
+        const failure = new AuthenticationError(`${method} ${where} answered 200 with a token response that cannot be used: ${problem}`, {
+          code: ErrorCode.malformedResponse,
+          status: raw.status,
+          request: { method, url: where },
+          headers: pickHeaders(raw.headers),
+          requestId: requestIdOf(raw.headers),
+        });
+        throw this.fail(failure);
+      }
       this.#lastFailure = undefined;
       return { status: raw.status, headers: raw.headers, body: body as T };
     }
@@ -316,6 +327,36 @@ export class HttpsNetworkClient implements INetworkModule {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The longest lifetime a token response may state, in seconds: a year (Entra's access tokens last 1 to 28 hours). */
+const MAX_TOKEN_LIFETIME_IN_SECONDS = 365 * 24 * 3600;
+
+function isTokenEndpoint(url: string): boolean {
+  try {
+    return /\/oauth2\/(v2\.0\/)?token\/?$/i.test(new URL(url).pathname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why a 200 from the token endpoint cannot be used, or undefined. MSAL takes what it is given: an
+ * `access_token` that is a number became the bearer token, and an `expires_in` of 1e20 threw a raw
+ * `RangeError` (Invalid time value) from its date arithmetic; a `refresh_in` it cannot turn into a
+ * date made every call ask for a new token. (RFC 6749 §5.1: `access_token` is a string, `expires_in`
+ * a number of seconds; Entra also sends them as numeric strings on its v1 endpoint.)
+ */
+function tokenResponseProblem(body: Record<string, unknown>): string | undefined {
+  if (!('access_token' in body)) return undefined;
+  if (typeof body.access_token !== 'string' || body.access_token === '') return 'access_token is not a non-empty string';
+  for (const field of ['expires_in', 'ext_expires_in', 'refresh_in']) {
+    const value = body[field];
+    if (value === undefined) continue;
+    const seconds = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,12}$/.test(value) ? Number(value) : Number.NaN;
+    if (!(Number.isInteger(seconds) && seconds > 0 && seconds <= MAX_TOKEN_LIFETIME_IN_SECONDS)) return `${field} is not a whole number of seconds from 1 to ${MAX_TOKEN_LIFETIME_IN_SECONDS}`;
+  }
+  return undefined;
 }
 
 /** Origin and path only: token URLs carry no secrets in the path, and the query only MSAL's client-request-id. */

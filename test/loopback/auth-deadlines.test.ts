@@ -171,3 +171,28 @@ it('refuses a per-call timeoutInMs a timer cannot hold, naming it', async () => 
   }
   expect((await p.getToken({ timeoutInMs: 2 ** 31 - 1 })).token).toMatch(/^hostile-entra-token-/);
 });
+
+describe('a 200 from the token endpoint that cannot be used is malformed_response, never a raw error or a bad token', () => {
+  it.each([
+    ['an expires_in MSAL cannot turn into a date', { token_type: 'Bearer', expires_in: 1e20, access_token: 'a' }, /expires_in is not a whole number of seconds/],
+    ['a negative expires_in', { token_type: 'Bearer', expires_in: -5, access_token: 'a' }, /expires_in is not a whole number of seconds/],
+    ['an expires_in that is not a number', { token_type: 'Bearer', expires_in: 'soon', access_token: 'a' }, /expires_in is not a whole number of seconds/],
+    ['an access_token that is a number', { token_type: 'Bearer', expires_in: 3599, access_token: 5 }, /access_token is not a non-empty string/],
+    ['an empty access_token', { token_type: 'Bearer', expires_in: 3599, access_token: '' }, /access_token is not a non-empty string/],
+    ['a refresh_in MSAL cannot turn into a date', { token_type: 'Bearer', expires_in: 3599, refresh_in: 1e20, access_token: 'a' }, /refresh_in is not a whole number of seconds/],
+  ])('%s', async (_what, body, message) => {
+    entra.onToken((_req, res) => misbehave.json(res, 200, body));
+    const err = await provider().getToken().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DynamicsError);
+    expect({ name: (err as Error).name, code: (err as DynamicsError).code, message: (err as Error).message }).toEqual({
+      name: 'AuthenticationError',
+      code: 'malformed_response',
+      message: expect.stringMatching(message),
+    });
+  });
+
+  it('accepts the v1 endpoint\'s numbers as strings', async () => {
+    entra.onToken((_req, res) => misbehave.json(res, 200, { token_type: 'Bearer', expires_in: '3599', ext_expires_in: '3599', expires_on: String(Math.floor(Date.now() / 1000) + 3599), access_token: 'v1-token' }));
+    expect((await provider().getToken()).token).toBe('v1-token');
+  });
+});
