@@ -9,7 +9,7 @@ import * as https from 'node:https';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../net/body';
 import { parseJson } from '../net/body';
 import { TransportError } from '../net/errors';
-import { excerpt } from '../net/excerpt';
+import { clip, excerpt } from '../net/excerpt';
 import { redact } from '../net/redact';
 import { sendRaw, type RequestFunction } from '../net/request';
 import { CodegenError } from './errors';
@@ -99,7 +99,9 @@ export function describeFailure(status: number, body: string): string {
   const parsed = parseJson(body);
   if (parsed.ok) {
     const error = (parsed.value as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-    if (error && typeof error.message === 'string') return redact(`${status} ${String(error.code ?? '')}: ${error.message}`).slice(0, 300);
+    // Server text printed by the CLI: one line, no control characters (no terminal escape sequences), bounded.
+    // eslint-disable-next-line no-control-regex
+    if (error && typeof error.message === 'string') return clip(redact(`${status} ${String(error.code ?? '')}: ${error.message}`.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\s]+/g, ' ')), 300);
   }
   const text = excerpt(body);
   return `${status}${text ? `: ${text}` : ''}`;

@@ -135,3 +135,15 @@ describe('the CLI flag --max-response-bytes', () => {
     expect(stderr).toMatch(/--max-response-bytes: expected a number of bytes such as 268435456 or 256MiB, got 'lots'/);
   });
 });
+
+it('quotes a failed $metadata answer on one line, without control characters (no terminal escapes)', async () => {
+  const message = `denied\u001b]0;owned\u0007\u001b[2J\r\nfake: line\u2028end ${'x'.repeat(1000)}`;
+  server.on((_req, res) => misbehave.json(res, 403, { error: { code: '0x80040220', message } }));
+  const err = await live();
+  expect(err).toBeInstanceOf(CodegenError);
+  expect((err as CodegenError).code).toBe('download_failed');
+  const text = (err as Error).message;
+  expect(text).toMatch(/answered 403 0x80040220: denied/);
+  expect(text).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+  expect(text.length).toBeLessThan(500);
+});
