@@ -70,6 +70,12 @@ describe('invalid CSDL is refused with CodegenError invalid_csdl naming what is 
     expect({ code: (err as CodegenError).code, message: (err as Error).message }).toEqual({ code: 'invalid_csdl', message: expect.stringMatching(message) });
   });
 
+  it('quotes what is not CSDL without its control characters (no terminal escapes in the CLI)', () => {
+    const err = failure('<html>\u001b]0;owned\u0007<body>Sign in</body></html>');
+    expect((err as Error).message).toMatch(/expected an <edmx:Edmx> root element, got "<html>\\u001b\]0;owned\\u0007<body>/);
+    expect((err as Error).message).not.toMatch(/[\u0000-\u001f]/);
+  });
+
   it('generate() refuses them too', async () => {
     await expect(generate({ metadata: doc(`${A}<EntityType Name="b" BaseType="n.b"/>`), write: false })).rejects.toMatchObject({ name: 'CodegenError', code: 'invalid_csdl' });
   });

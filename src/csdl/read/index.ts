@@ -363,7 +363,7 @@ export function readCsdl(xml: string): CsdlDocument {
   if (roots.length > 1 || children(parsed, roots[0] ?? '').length > 1) throw new CsdlError(`invalid CSDL: more than one root element (${roots.slice(0, 3).map((r) => `<${r}>`).join(', ')})`);
   const edmx = children(parsed, 'Edmx')[0];
   if (!edmx) {
-    const snippet = xml.slice(0, 80).replace(/\s+/g, ' ');
+    const snippet = escapeInvisible(xml.slice(0, 80).replace(/\s+/g, ' '));
     throw new CsdlError(`invalid CSDL: expected an <edmx:Edmx> root element, got "${snippet}${xml.length > 80 ? '…' : ''}"`);
   }
   const dataServices = children(edmx, 'DataServices')[0];
