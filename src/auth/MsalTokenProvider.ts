@@ -8,6 +8,7 @@ import { resolveOptions, secretsOf, type MsalProviderConfig, type MsalTokenProvi
 import type { AcquireTokenByCodeOptions, AuthCodeUrl, AuthCodeUrlOptions, DeviceCodeOptions, TokenSet } from './msal/types';
 import { HttpsNetworkClient } from './networkClient';
 import type { MsalApp } from './publicClient';
+import { requireCallDuration } from './durations';
 import { SingleFlight, throwIfAborted } from './singleFlight';
 import type { AccessToken, GetTokenOptions, GrantType, TokenProvider } from './types';
 
@@ -29,6 +30,9 @@ interface Memo {
  *   with the refresh token and, if that fails, sign in again with the configured grant.
  * - Works with any https authority; asks nothing of login.microsoftonline.com unless that is it.
  * - Token-endpoint 429/5xx are retried honouring `Retry-After`.
+ * - Each request to the authority has a deadline (`timeoutInMs`), and each acquisition as a whole
+ *   another (`acquisitionTimeoutInMs`); a caller bounds its own wait with `getToken({ timeoutInMs,
+ *   abortSignal })` without cutting the acquisition short for the others.
  * - Tokens, secrets and passwords never reach an error or a log line, and none is reachable from
  *   the object: `util.inspect`, `JSON.stringify` and spreading show no field at all.
  *
@@ -43,7 +47,7 @@ export class MsalTokenProvider implements TokenProvider {
   readonly #network: HttpsNetworkClient;
   readonly #plugin?: PartitionedCachePlugin;
   readonly #app: MsalApp;
-  readonly #flights = new SingleFlight<TokenSet>();
+  readonly #flights: SingleFlight<TokenSet>;
   #account?: AccountInfo;
   #memo?: Memo;
   /** Bumped by cache resets so that an acquisition started before one does not repopulate the memo. */
@@ -61,6 +65,7 @@ export class MsalTokenProvider implements TokenProvider {
       logger: config.logger,
       redact: this.#redact,
     });
+    this.#flights = new SingleFlight<TokenSet>({ acquisitionTimeoutInMs: config.acquisitionTimeoutInMs });
     this.#plugin = cachePluginFor(config);
     this.#app = createMsalApp(config, { network: this.#network, plugin: this.#plugin, redact: this.#redact });
   }
@@ -75,7 +80,13 @@ export class MsalTokenProvider implements TokenProvider {
     return [...(this.#config.grant === 'client_credentials' && !this.#account ? this.#config.appScopes : this.#config.userScopes)];
   }
 
-  /** A bearer token for the Dataverse Web API, from the cache while it is outside MSAL's renewal window. */
+  /**
+   * A bearer token for the Dataverse Web API, from the cache while it is outside MSAL's renewal window.
+   * Concurrent callers share one acquisition; `abortSignal` and `timeoutInMs` end this caller's wait only.
+   *
+   * @throws TimeoutError (code `timeout`) when `timeoutInMs` or the provider's `acquisitionTimeoutInMs`
+   *   passes; DynamicsError `aborted`; AuthenticationError when Entra refuses.
+   */
   async getToken(options: GetTokenOptions = {}): Promise<AccessToken> {
     const set = await this.getTokenSet(options);
     return {
@@ -89,8 +100,11 @@ export class MsalTokenProvider implements TokenProvider {
   /** Like {@link getToken}, with scopes, account and the refresh token (for `@edirect/dynamics`-style callers). */
   async getTokenSet(options: GetTokenOptions = {}): Promise<TokenSet> {
     throwIfAborted(options.abortSignal);
+    requireCallDuration(options.timeoutInMs, 'getToken options.timeoutInMs');
     if (!options.forceRefresh && this.#memo && Date.now() < this.#memo.renewAt) return { ...this.#memo.set };
-    return { ...(await this.#flights.run((force) => this.#acquire(force), options)) };
+    // Every request MSAL makes for this acquisition is bounded by its deadline and signal, which are
+    // the acquisition's own: no caller's abort or timeout reaches a request others wait for.
+    return { ...(await this.#flights.run((force, acquisition) => this.#network.within(acquisition, () => this.#acquire(force)), options)) };
   }
 
   /** The whole MSAL token cache as JSON (keep it as secret as a password: it holds refresh tokens). */

@@ -1,6 +1,8 @@
-import { AuthenticationError, ErrorCode } from '../errors';
+import { AuthenticationError, ConfigurationError, ErrorCode, type ConfigurationIssue } from '../errors';
 import { redact } from '../net/redact';
-import { SingleFlight, throwIfAborted } from './singleFlight';
+import { checkDuration } from './durations';
+import { DEFAULT_ACQUISITION_TIMEOUT_IN_MS } from './retryOptions';
+import { SingleFlight, throwIfAborted, type Acquisition } from './singleFlight';
 import type { AccessToken, GetTokenOptions, TokenProvider } from './types';
 
 /**
@@ -18,8 +20,14 @@ export interface TokenCredentialLike {
 export interface FromTokenCredentialOptions {
   /** Scopes to request, e.g. `['https://contoso.crm.dynamics.com/.default']`. */
   scopes: string[];
-  /** Renew this long before expiry. Default: 300000 (5 minutes, like MSAL and the Azure SDK's token cycler). */
+  /** Renew this long before expiry (0 to 2147483647). Default: 300000 (5 minutes, like MSAL and the Azure SDK's token cycler). */
   refreshBeforeExpiryInMs?: number;
+  /**
+   * Deadline of one shared `credential.getToken` call (1 to 2147483647 ms): past it every waiting
+   * caller gets a `TimeoutError` (code `timeout`), the call's `abortSignal` (its own, never a
+   * caller's) is aborted, and the next call starts afresh. Default: 120000.
+   */
+  acquisitionTimeoutInMs?: number;
 }
 
 /**
@@ -28,6 +36,12 @@ export interface FromTokenCredentialOptions {
  * `getToken` call, and the token is reused until `refreshAfterTimestamp` or five minutes
  * before it expires. The credential and the token stay in this function's closure: the returned
  * object shows nothing but its method to a logger or `util.inspect`.
+ *
+ * Each caller's `abortSignal` and `timeoutInMs` end that caller's wait only; the credential is
+ * called with an AbortSignal of the shared acquisition, aborted at `acquisitionTimeoutInMs`.
+ *
+ * @throws TypeError for a credential without `getToken` or empty scopes; ConfigurationError naming
+ *   a duration that is not a whole number of milliseconds up to 2147483647.
  *
  * @example
  * ```ts
@@ -41,10 +55,14 @@ export function fromTokenCredential(credential: TokenCredentialLike, options: Fr
   if (!Array.isArray(options?.scopes) || options.scopes.length === 0 || options.scopes.some((s) => typeof s !== 'string' || !s)) {
     throw new TypeError('fromTokenCredential: options.scopes must be a non-empty array of strings');
   }
+  const issues: ConfigurationIssue[] = [];
+  checkDuration(options.refreshBeforeExpiryInMs, 'refreshBeforeExpiryInMs', 0, issues);
+  checkDuration(options.acquisitionTimeoutInMs, 'acquisitionTimeoutInMs', 1, issues);
+  if (issues.length) throw new ConfigurationError(issues, 'Invalid fromTokenCredential options');
   const scopes = [...options.scopes];
   const margin = options.refreshBeforeExpiryInMs ?? 300_000;
   let current: AccessToken | undefined;
-  const flights = new SingleFlight<AccessToken>();
+  const flights = new SingleFlight<AccessToken>({ acquisitionTimeoutInMs: options.acquisitionTimeoutInMs ?? DEFAULT_ACQUISITION_TIMEOUT_IN_MS });
 
   const fresh = (t: AccessToken | undefined): t is AccessToken => {
     if (!t) return false;
@@ -52,11 +70,14 @@ export function fromTokenCredential(credential: TokenCredentialLike, options: Fr
     return Date.now() < renewAt;
   };
 
-  const fetchToken = async (): Promise<AccessToken> => {
+  const fetchToken = async (_forced: boolean, acquisition: Acquisition): Promise<AccessToken> => {
     let result: Awaited<ReturnType<TokenCredentialLike['getToken']>>;
     try {
-      result = await credential.getToken(scopes);
+      // The acquisition's own signal (aborted at its deadline), never a caller's: the call is shared.
+      result = await credential.getToken(scopes, { abortSignal: acquisition.signal });
     } catch (err) {
+      // Our own deadline aborted it: the flight has already rejected with its TimeoutError.
+      if (acquisition.signal.aborted) throw acquisition.signal.reason;
       // Azure Identity errors carry Entra's description, not the credential; keep the message only,
       // redacted all the same, since a credential of the caller's own making is not ours to trust.
       const e = err as Error;

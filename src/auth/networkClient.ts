@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
 import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
@@ -77,6 +78,12 @@ interface RawResponse {
   body: Buffer;
 }
 
+/** The acquisition a request belongs to: its deadline and its signal bound every request MSAL makes for it. */
+export interface AcquisitionScope {
+  readonly deadline: number;
+  readonly signal: AbortSignal;
+}
+
 /**
  * MSAL's `INetworkModule` over net's {@link sendRaw}: keep-alive, an optional private CA, a proxy (the
  * `proxy` option, or `HTTPS_PROXY`/`NO_PROXY` from the environment as for the Web API), bounded retries
@@ -100,6 +107,12 @@ export class HttpsNetworkClient implements INetworkModule {
   readonly #env: NodeJS.ProcessEnv;
   readonly #random: () => number;
   readonly #redact: (text: string) => string;
+  /**
+   * The acquisition each request runs for. MSAL calls this client with no context of ours, so the
+   * provider runs each acquisition inside {@link within}, and the requests MSAL makes for it (in
+   * the same async context) find its deadline and signal here.
+   */
+  readonly #scope = new AsyncLocalStorage<AcquisitionScope>();
   #lastFailure?: DynamicsError;
 
   constructor(options: HttpsNetworkClientOptions) {
@@ -133,6 +146,15 @@ export class HttpsNetworkClient implements INetworkModule {
     return this.send<T>('POST', url, options);
   }
 
+  /**
+   * Runs `fn` (an acquisition through MSAL) so that every request it makes ends by `scope.deadline`
+   * at the latest (each attempt, the waits between retries, the retries themselves) and is abandoned
+   * when `scope.signal` aborts.
+   */
+  within<T>(scope: AcquisitionScope, fn: () => Promise<T>): Promise<T> {
+    return this.#scope.run(scope, fn);
+  }
+
   /** Closes idle keep-alive sockets and tunnels. */
   destroy(): void {
     this.#direct.destroy();
@@ -143,21 +165,25 @@ export class HttpsNetworkClient implements INetworkModule {
   private async send<T>(method: HttpMethod, url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
     const where = describeUrl(url);
     const timeoutInMs = timeout ?? this.#timeoutInMs;
+    const scope = this.#scope.getStore();
     for (let attempt = 0; ; attempt++) {
       let raw: RawResponse;
       try {
-        raw = await this.once(method, url, options, timeoutInMs);
+        raw = await this.once(method, url, options, timeoutInMs, scope);
       } catch (err) {
         const error = err instanceof TransportError ? err : new TransportError('network', err instanceof Error ? err.message : String(err));
         const decision = error.kind === 'network' ? retryDecisionForFailure(error.errno, TOKEN_RETRY_RULES) : { retry: error.kind === 'timeout' };
         if (decision.retry && attempt < this.#retry.maxRetries) {
           const delay = this.backoff(attempt);
-          this.#logger.warn(`Token endpoint request failed (${error.kind === 'timeout' ? 'timeout' : (error.errno ?? error.kind)}); retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
-          await sleep(delay);
-          continue;
+          if (await this.waitWithin(scope, delay)) {
+            this.#logger.warn(`Token endpoint request failed (${error.kind === 'timeout' ? 'timeout' : (error.errno ?? error.kind)}); retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
+            continue;
+          }
         }
         const failure =
-          error.kind === 'timeout'
+          error.kind === 'aborted' || (error.kind === 'timeout' && scope !== undefined && Date.now() >= scope.deadline)
+            ? new TimeoutError(`${method} ${where} was abandoned: the token acquisition passed its deadline`, { code: ErrorCode.timeout, request: { method, url: where } })
+            : error.kind === 'timeout'
             ? new TimeoutError(`${method} ${where} timed out after ${timeoutInMs} ms`, { code: ErrorCode.timeout, request: { method, url: where } })
             : error.kind === 'too_large'
               ? new AuthenticationError(`${method} ${where}: ${error.message}`, { code: ErrorCode.responseTooLarge, request: { method, url: where } })
@@ -175,8 +201,7 @@ export class HttpsNetworkClient implements INetworkModule {
         if (decision.retry && attempt < this.#retry.maxRetries && canWait) {
           const delay = wait === undefined ? this.backoff(attempt) : Math.round(retryAfterDelay(wait, this.#random));
           this.#logger.warn(`Token endpoint answered ${raw.status}; retrying`, { method, url: where, attempt: attempt + 1, delayInMs: delay });
-          await sleep(delay);
-          continue;
+          if (await this.waitWithin(scope, delay)) continue;
         }
         const parsed = parseJson(raw.body);
         const body = sanitizeErrorBody(parsed.ok ? parsed.value : undefined, this.#redact);
@@ -213,9 +238,40 @@ export class HttpsNetworkClient implements INetworkModule {
         });
         throw this.fail(failure);
       }
+      const problem = method === 'POST' && raw.status === 200 && isTokenEndpoint(url) ? tokenResponseProblem(body as Record<string, unknown>) : undefined;
+      if (problem !== undefined) {
+        const failure = new AuthenticationError(`${method} ${where} answered 200 with a token response that cannot be used: ${problem}`, {
+          code: ErrorCode.malformedResponse,
+          status: raw.status,
+          request: { method, url: where },
+          headers: pickHeaders(raw.headers),
+          requestId: requestIdOf(raw.headers),
+        });
+        throw this.fail(failure);
+      }
       this.#lastFailure = undefined;
       return { status: raw.status, headers: raw.headers, body: body as T };
     }
+  }
+
+  /**
+   * Waits `delay` ms before a retry, unless the acquisition's deadline would pass first or its signal
+   * aborts: then resolves false at once (there is no point retrying what nobody can wait for).
+   */
+  private waitWithin(scope: AcquisitionScope | undefined, delay: number): Promise<boolean> {
+    if (scope === undefined) return sleep(delay).then(() => true);
+    if (scope.signal.aborted || Date.now() + delay >= scope.deadline) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        scope.signal.removeEventListener('abort', onAbort);
+        resolve(true);
+      }, delay);
+      scope.signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   private fail(failure: DynamicsError): TransportFailure {
@@ -239,14 +295,15 @@ export class HttpsNetworkClient implements INetworkModule {
     return agent;
   }
 
-  private async once(method: HttpMethod, url: string, options: NetworkRequestOptions | undefined, timeoutInMs: number): Promise<RawResponse> {
+  private async once(method: HttpMethod, url: string, options: NetworkRequestOptions | undefined, timeoutInMs: number, scope: AcquisitionScope | undefined): Promise<RawResponse> {
     const target = new URL(url);
     if (target.protocol !== 'https:') throw new TransportError('invalid', `refusing to send a token request over ${target.protocol}`);
     const headers: Record<string, string | number> = { ...(options?.headers ?? {}) };
     const body = method === 'POST' ? Buffer.from(options?.body ?? '', 'utf8') : undefined;
     if (body) headers['content-length'] = body.length;
     const agent = this.agentFor(target);
-    const deadline = Date.now() + timeoutInMs;
+    // One attempt's deadline, never later than the acquisition's.
+    const deadline = Math.min(Date.now() + timeoutInMs, scope?.deadline ?? Infinity);
     const res = await sendRaw(https.request as RequestFunction, {
       method,
       hostname: target.hostname.replace(/^\[|\]$/g, ''),
@@ -256,6 +313,7 @@ export class HttpsNetworkClient implements INetworkModule {
       body,
       agent,
       deadline,
+      ...(scope ? { abortSignal: scope.signal } : {}),
       maxResponseBytes: MAX_TOKEN_RESPONSE_BYTES,
       ...(agent !== this.#direct ? { extra: { tunnelTimeoutInMs: timeoutInMs } } : {}),
     });
@@ -269,6 +327,36 @@ export class HttpsNetworkClient implements INetworkModule {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The longest lifetime a token response may state, in seconds: a year (Entra's access tokens last 1 to 28 hours). */
+const MAX_TOKEN_LIFETIME_IN_SECONDS = 365 * 24 * 3600;
+
+function isTokenEndpoint(url: string): boolean {
+  try {
+    return /\/oauth2\/(v2\.0\/)?token\/?$/i.test(new URL(url).pathname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why a 200 from the token endpoint cannot be used, or undefined. MSAL takes what it is given: an
+ * `access_token` that is a number became the bearer token, and an `expires_in` of 1e20 threw a raw
+ * `RangeError` (Invalid time value) from its date arithmetic; a `refresh_in` it cannot turn into a
+ * date made every call ask for a new token. (RFC 6749 §5.1: `access_token` is a string, `expires_in`
+ * a number of seconds; Entra also sends them as numeric strings on its v1 endpoint.)
+ */
+function tokenResponseProblem(body: Record<string, unknown>): string | undefined {
+  if (!('access_token' in body)) return undefined;
+  if (typeof body.access_token !== 'string' || body.access_token === '') return 'access_token is not a non-empty string';
+  for (const field of ['expires_in', 'ext_expires_in', 'refresh_in']) {
+    const value = body[field];
+    if (value === undefined) continue;
+    const seconds = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,12}$/.test(value) ? Number(value) : Number.NaN;
+    if (!(Number.isInteger(seconds) && seconds > 0 && seconds <= MAX_TOKEN_LIFETIME_IN_SECONDS)) return `${field} is not a whole number of seconds from 1 to ${MAX_TOKEN_LIFETIME_IN_SECONDS}`;
+  }
+  return undefined;
 }
 
 /** Origin and path only: token URLs carry no secrets in the path, and the query only MSAL's client-request-id. */

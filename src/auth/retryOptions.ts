@@ -14,7 +14,7 @@
 export interface TokenRetryOptions {
   /** Retries after the first attempt. Default: 3. */
   maxRetries?: number;
-  /** First backoff delay when the server sent no `Retry-After`; doubles each retry, with jitter. Default: 500. */
+  /** First backoff delay when the server sent no `Retry-After`; doubles each retry, with jitter. At most 2147483647, like every duration here. Default: 500. */
   retryDelayInMs?: number;
   /** Longest backoff delay. Default: 8000. */
   maxRetryDelayInMs?: number;
@@ -36,3 +36,10 @@ export const DEFAULT_TOKEN_RETRY: Readonly<Required<TokenRetryOptions>> = Object
 
 /** Default deadline of one token-request attempt, the whole response included. */
 export const DEFAULT_TOKEN_TIMEOUT_IN_MS = 30_000;
+
+/**
+ * Default deadline of one shared token acquisition, retries and their waits included: longer than a
+ * couple of slow attempts, shorter than the worst case of the retry settings (4 attempts of 30 s plus
+ * waits), which no caller should wait out.
+ */
+export const DEFAULT_ACQUISITION_TIMEOUT_IN_MS = 120_000;

@@ -12,11 +12,22 @@ export interface AccessToken {
   tokenType?: 'Bearer';
 }
 
-/** Per-call options of {@link TokenProvider.getToken}. */
+/**
+ * Per-call options of {@link TokenProvider.getToken}. Concurrent callers share one token request;
+ * `abortSignal` and `timeoutInMs` end this caller's wait only, never the shared request.
+ */
 export interface GetTokenOptions {
   /** Skip the cache and ask the token endpoint for a new token (after a 401, for example). */
   forceRefresh?: boolean;
+  /** Ends this caller's wait with a `DynamicsError` (code `aborted`). */
   abortSignal?: AbortSignal;
+  /**
+   * How long this caller waits for the token, in milliseconds (1 to 2147483647): past it the call
+   * fails with a `TimeoutError` (code `timeout`), while the token request goes on for the others.
+   * Pass what is left of your own deadline. Default: no limit of the caller's own (the provider's
+   * `acquisitionTimeoutInMs` still bounds the shared request).
+   */
+  timeoutInMs?: number;
 }
 
 /**

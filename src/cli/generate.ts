@@ -21,6 +21,8 @@ const USAGE = `usage: dynamics-odata generate (--url <environment> | --metadata 
   --api-version <x.y>     Web API version for --url; default 9.2
   --ca-file <pem>         CA certificate(s) to trust for --url (e.g. the emulator's)
   --language <code>       option-set label language, e.g. 1033
+  --max-response-bytes <n>  largest download accepted for --url, raw and decompressed, in bytes
+                          (or with KiB, MiB, GiB); default 128MiB
   --quiet                 print nothing but errors
   -h, --help              this help`;
 
@@ -42,6 +44,14 @@ function progressPrinter(stream: NodeJS.WriteStream): (p: DownloadProgress) => v
   };
 }
 
+/** `268435456`, `256MiB`, `1GiB` → bytes; undefined for anything else (the range is checked by generate). */
+function parseBytes(text: string): number | undefined {
+  const m = /^(\d{1,15})\s*(KiB|MiB|GiB)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const unit = { kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 }[(m[2] ?? '').toLowerCase() as 'kib' | 'mib' | 'gib'] ?? 1;
+  return Number(m[1]) * unit;
+}
+
 export async function run(argv: string[]): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -58,6 +68,7 @@ export async function run(argv: string[]): Promise<number> {
         'api-version': { type: 'string' },
         'ca-file': { type: 'string' },
         language: { type: 'string' },
+        'max-response-bytes': { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -109,6 +120,11 @@ export async function run(argv: string[]): Promise<number> {
     const code = Number(str('language'));
     if (!Number.isInteger(code) || code <= 0) return usageError(`--language: expected a language code such as 1033, got '${str('language')}'`);
     options.languageCode = code;
+  }
+  if (str('max-response-bytes') !== undefined) {
+    const bytes = parseBytes(str('max-response-bytes')!);
+    if (bytes === undefined) return usageError(`--max-response-bytes: expected a number of bytes such as 268435456 or 256MiB, got '${str('max-response-bytes')}'`);
+    options.maxResponseBytes = bytes;
   }
   if (str('ca-file') !== undefined) {
     try {

@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { MAX_RESPONSE_BYTES_LIMIT } from './download';
 import { CodegenError } from './errors';
 
 const EnvironmentSchema = z.strictObject({
@@ -31,6 +32,7 @@ const EnvironmentSchema = z.strictObject({
       languageCode: z.number().int().positive().optional(),
       downloadOptionSets: z.boolean().optional(),
       caFile: z.string().min(1).optional(),
+      maxResponseBytes: z.number().int().min(1).max(MAX_RESPONSE_BYTES_LIMIT).optional(),
     })
     .optional(),
 });
@@ -53,6 +55,7 @@ export interface EnvironmentConfig {
   languageCode?: number;
   downloadOptionSets?: boolean;
   caFile?: string;
+  maxResponseBytes?: number;
 }
 
 /**
@@ -95,5 +98,6 @@ export function loadEnvironment(file: string, env?: string): EnvironmentConfig {
   if (e.options?.languageCode !== undefined) out.languageCode = e.options.languageCode;
   if (e.options?.downloadOptionSets !== undefined) out.downloadOptionSets = e.options.downloadOptionSets;
   if (e.options?.caFile) out.caFile = path.resolve(dir, e.options.caFile);
+  if (e.options?.maxResponseBytes !== undefined) out.maxResponseBytes = e.options.maxResponseBytes;
   return out;
 }

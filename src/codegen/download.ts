@@ -4,10 +4,12 @@
  * runtime client: the generator shares nothing with it but that leaf, and it reports progress on
  * 4 MB+ documents as bytes arrive.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import * as https from 'node:https';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../net/body';
 import { parseJson } from '../net/body';
 import { TransportError } from '../net/errors';
-import { excerpt } from '../net/excerpt';
+import { clip, excerpt } from '../net/excerpt';
 import { redact } from '../net/redact';
 import { sendRaw, type RequestFunction } from '../net/request';
 import { CodegenError } from './errors';
@@ -22,6 +24,12 @@ export interface DownloadProgress {
   done: boolean;
 }
 
+/** The default limit of one download, raw and decompressed: 128 MiB (the largest real `$metadata` documents are tens of MB). */
+export const DEFAULT_DOWNLOAD_MAX_RESPONSE_BYTES = DEFAULT_MAX_RESPONSE_BYTES;
+
+/** The largest `maxResponseBytes` accepted: a body must still fit in one JavaScript string once decoded. */
+export const MAX_RESPONSE_BYTES_LIMIT = bufferConstants.MAX_STRING_LENGTH;
+
 export interface DownloadOptions {
   /** Bearer token; never logged or put into an error. */
   token: string;
@@ -30,7 +38,7 @@ export interface DownloadOptions {
   ca?: string | Buffer | Array<string | Buffer>;
   /** Deadline of the whole download. Default 120000. */
   timeoutInMs?: number;
-  /** Limit of the body, raw and decompressed. Default: 128 MiB (the largest real `$metadata` documents are tens of MB). */
+  /** Limit of the body, raw and decompressed. Default: {@link DEFAULT_DOWNLOAD_MAX_RESPONSE_BYTES} (128 MiB). */
   maxResponseBytes?: number;
   what: string;
   onProgress?: (progress: DownloadProgress) => void;
@@ -66,7 +74,7 @@ export async function download(url: string, options: DownloadOptions): Promise<D
       agent,
       deadline: Date.now() + (options.timeoutInMs ?? 120_000),
       abortSignal: options.abortSignal,
-      maxResponseBytes: options.maxResponseBytes,
+      maxResponseBytes: options.maxResponseBytes ?? DEFAULT_DOWNLOAD_MAX_RESPONSE_BYTES,
       onData: (bytes, declared) => {
         received = bytes;
         total = declared !== undefined && declared > 0 ? declared : undefined;
@@ -77,6 +85,9 @@ export async function download(url: string, options: DownloadOptions): Promise<D
     return { status: res.status, body: res.body.toString('utf8') };
   } catch (error) {
     const message = error instanceof TransportError ? error.message : error instanceof Error ? error.message : String(error);
+    if (error instanceof TransportError && error.kind === 'too_large') {
+      throw new CodegenError('response_too_large', `${where}: ${message} (the generator's option maxResponseBytes, --max-response-bytes on the command line)`);
+    }
     throw new CodegenError('download_failed', `${where}: ${redact(message)}`);
   } finally {
     agent.destroy();
@@ -88,7 +99,9 @@ export function describeFailure(status: number, body: string): string {
   const parsed = parseJson(body);
   if (parsed.ok) {
     const error = (parsed.value as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-    if (error && typeof error.message === 'string') return redact(`${status} ${String(error.code ?? '')}: ${error.message}`).slice(0, 300);
+    // Server text printed by the CLI: one line, no control characters (no terminal escape sequences), bounded.
+    // eslint-disable-next-line no-control-regex
+    if (error && typeof error.message === 'string') return clip(redact(`${status} ${String(error.code ?? '')}: ${error.message}`.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\s]+/g, ' ')), 300);
   }
   const text = excerpt(body);
   return `${status}${text ? `: ${text}` : ''}`;

@@ -5,7 +5,12 @@
  */
 export class CodegenError extends Error {
   override readonly name = 'CodegenError';
-  /** Stable code: `invalid_csdl`, `invalid_option`, `download_failed`, `invalid_option_sets`. */
+  /**
+   * Stable code: `invalid_csdl` (not CSDL, or CSDL that breaks its rules: a name that is not a
+   * SimpleIdentifier, an undefined type, a BaseType cycle, a key naming no property, a name declared
+   * twice), `unsupported_csdl` (valid CSDL the generated code cannot represent: `__proto__`),
+   * `invalid_option`, `download_failed`, `response_too_large`, `invalid_option_sets`.
+   */
   readonly code: string;
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {

@@ -9,7 +9,8 @@ import type { EntityTypeModel, ServiceModel } from '../csdl';
 import type { Logger } from '../logger';
 import { loadEnvironment } from './config';
 import { loadModel } from './csdl';
-import { describeFailure, download, type DownloadProgress } from './download';
+import { parseJson } from '../net/body';
+import { DEFAULT_DOWNLOAD_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES_LIMIT, describeFailure, download, type DownloadProgress } from './download';
 import { GENERATED_MARKER, emit, type SourceInfo } from './emit';
 import { CodegenError } from './errors';
 import { canonicalCatalog, readOptionSets, type OptionSetCatalog } from './optionsets';
@@ -71,6 +72,14 @@ export interface GenerateOptions {
   config?: string;
   /** Environment name in `config`. Default: its `defaultEnvironment`, or its only environment. */
   environment?: string;
+  /**
+   * Live only: the largest response accepted, in bytes, raw and after decompression (a gzip or
+   * brotli bomb fails at this size, without inflating further). Past it generation fails with
+   * CodegenError `response_too_large`. Default: {@link DEFAULT_DOWNLOAD_MAX_RESPONSE_BYTES}
+   * (134217728, 128 MiB; the largest real `$metadata` documents are tens of MB). At most
+   * 536870888, the longest string JavaScript can hold.
+   */
+  maxResponseBytes?: number;
   /** Called as downloads progress (bytes). */
   onProgress?: (progress: DownloadProgress) => void;
   /** Where notes such as "option sets skipped" go. Default: none. */
@@ -169,7 +178,12 @@ export function selectEntities(model: ServiceModel, names: string[]): Set<string
 }
 
 async function tokenFor(options: GenerateOptions, url: string, fromEnvironment: EnvironmentTokenSource | undefined): Promise<{ token: string; ca?: CaCertificates }> {
-  if (options.auth) return { token: (await options.auth.getToken()).token };
+  if (options.auth) {
+    const result: unknown = await options.auth.getToken();
+    const token = (result as { token?: unknown } | null | undefined)?.token;
+    if (typeof token !== 'string' || token === '') throw new CodegenError('invalid_option', 'auth: getToken() resolved without a token (expected { token: string })');
+    return { token };
+  }
   if (!fromEnvironment) {
     throw new CodegenError('invalid_option', 'auth: live generation from url needs a token provider (auth), or the DYNAMICS_* variables through the dynamics-odata/codegen entry point');
   }
@@ -183,6 +197,15 @@ const OPTION_SET_CASTS = [
   'StatusAttributeMetadata',
   'BooleanAttributeMetadata',
 ];
+
+/** What every download of a run shares: the token's CA, the size limit, progress. */
+function downloadOptions(auth: { ca?: CaCertificates }, options: GenerateOptions): { ca?: CaCertificates; maxResponseBytes: number; onProgress?: (progress: DownloadProgress) => void } {
+  return {
+    ...(auth.ca !== undefined ? { ca: auth.ca } : {}),
+    maxResponseBytes: options.maxResponseBytes ?? DEFAULT_DOWNLOAD_MAX_RESPONSE_BYTES,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  };
+}
 
 /**
  * Option sets of each table from `EntityDefinitions(LogicalName='x')/Attributes/<cast>?$expand=OptionSet`
@@ -202,14 +225,16 @@ async function downloadOptionSets(
     for (const cast of OPTION_SET_CASTS) {
       const expand = cast === 'PicklistAttributeMetadata' || cast === 'MultiSelectPicklistAttributeMetadata' ? 'OptionSet,GlobalOptionSet' : 'OptionSet';
       const url = `${apiRoot}/EntityDefinitions(LogicalName='${encodeURIComponent(e.name)}')/Attributes/Microsoft.Dynamics.CRM.${cast}?$select=LogicalName,SchemaName,AttributeType&$expand=${expand}`;
-      const res = await download(url, { token: auth.token, accept: 'application/json', what: `option sets of ${e.name}`, ...(auth.ca !== undefined ? { ca: auth.ca } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+      const res = await download(url, { token: auth.token, accept: 'application/json', what: `option sets of ${e.name}`, ...downloadOptions(auth, options) });
       if (res.status === 404 || res.status === 501 || (res.status === 400 && results.length === 0 && attributes.length === 0)) {
         notes.push(`option sets skipped: the service does not serve EntityDefinitions metadata (${describeFailure(res.status, res.body)}); pass --option-sets <file> to include them`);
         return undefined;
       }
       if (res.status !== 200) throw new CodegenError('download_failed', `option sets of ${e.name}: GET EntityDefinitions answered ${describeFailure(res.status, res.body)}`);
-      const body = JSON.parse(res.body) as { value?: unknown[] };
-      for (const a of body.value ?? []) {
+      const parsed = parseJson(res.body);
+      const value = parsed.ok && parsed.value !== null && typeof parsed.value === 'object' ? (parsed.value as { value?: unknown }).value : undefined;
+      if (!Array.isArray(value)) throw new CodegenError('download_failed', `option sets of ${e.name}: GET EntityDefinitions answered 200 with a body that is not a JSON collection (${describeFailure(res.status, res.body)})`);
+      for (const a of value) {
         // The cast path does not echo AttributeType for every server version; the cast says it.
         if (a && typeof a === 'object') attributes.push({ AttributeType: cast.replace('AttributeMetadata', '').replace('MultiSelectPicklist', 'Virtual'), ...(a as object), ...(cast.startsWith('MultiSelect') ? { AttributeTypeName: { Value: 'MultiSelectPicklistType' } } : {}) });
       }
@@ -224,7 +249,7 @@ async function downloadOptionSets(
  * `dynamics-odata/codegen` entry point and the CLI call. Without `fromEnvironment`, live generation
  * needs `options.auth`.
  *
- * @throws CodegenError naming the option at fault (`invalid_option`, `invalid_config`, `invalid_csdl`, `download_failed`, `invalid_option_sets`).
+ * @throws CodegenError naming the option at fault (`invalid_option`, `invalid_config`, `invalid_csdl`, `unsupported_csdl`, `download_failed`, `response_too_large`, `invalid_option_sets`).
  */
 export async function generateWith(options: GenerateOptions, fromEnvironment?: EnvironmentTokenSource): Promise<GenerateResult> {
   const opts: GenerateOptions = { ...options };
@@ -240,7 +265,17 @@ export async function generateWith(options: GenerateOptions, fromEnvironment?: E
     if (env.apiVersion) opts.apiVersion ??= env.apiVersion;
     if (env.languageCode !== undefined) opts.languageCode ??= env.languageCode;
     if (env.downloadOptionSets !== undefined) opts.downloadOptionSets ??= env.downloadOptionSets;
-    if (env.caFile !== undefined && opts.ca === undefined) opts.ca = fs.readFileSync(env.caFile, 'utf8');
+    if (env.caFile !== undefined && opts.ca === undefined) {
+      try {
+        opts.ca = fs.readFileSync(env.caFile, 'utf8');
+      } catch (err) {
+        throw new CodegenError('invalid_config', `options.caFile: cannot read ${env.caFile} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+      }
+    }
+    if (env.maxResponseBytes !== undefined) opts.maxResponseBytes ??= env.maxResponseBytes;
+  }
+  if (opts.maxResponseBytes !== undefined && !(Number.isSafeInteger(opts.maxResponseBytes) && opts.maxResponseBytes >= 1 && opts.maxResponseBytes <= MAX_RESPONSE_BYTES_LIMIT)) {
+    throw new CodegenError('invalid_option', `maxResponseBytes: expected a whole number of bytes from 1 to ${MAX_RESPONSE_BYTES_LIMIT}`);
   }
   if ((opts.metadata === undefined) === (opts.url === undefined)) {
     throw new CodegenError('invalid_option', 'source: give exactly one of metadata (a $metadata file) or url (an environment URL)');
@@ -279,7 +314,7 @@ export async function generateWith(options: GenerateOptions, fromEnvironment?: E
     const auth = await tokenFor(opts, base.origin, fromEnvironment);
     if (opts.ca !== undefined) auth.ca = opts.ca;
     const metadataUrl = `${apiRoot}/$metadata`;
-    const res = await download(metadataUrl, { token: auth.token, accept: 'application/xml', what: '$metadata', ...(auth.ca !== undefined ? { ca: auth.ca } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+    const res = await download(metadataUrl, { token: auth.token, accept: 'application/xml', what: '$metadata', ...downloadOptions(auth, opts) });
     if (res.status !== 200) throw new CodegenError('download_failed', `GET ${metadataUrl} answered ${describeFailure(res.status, res.body)}`);
     xml = res.body;
     label = opts.sourceLabel ?? metadataUrl;
@@ -342,6 +377,8 @@ export async function generateWith(options: GenerateOptions, fromEnvironment?: E
       }
     }
     for (const f of files) {
+      // File names are derived from CSDL names (fileStem); none may leave the folder whatever the document says.
+      if (path.basename(f.path) !== f.path || f.path.startsWith('.')) throw new CodegenError('invalid_csdl', `refusing to write ${JSON.stringify(f.path)} outside ${outDir}`);
       const full = path.join(outDir, f.path);
       let current: string | undefined;
       try {

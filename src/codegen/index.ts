@@ -20,7 +20,7 @@ export type * from '../csdl/read/types';
 export type * from '../csdl/model/types';
 export { emit, edmMapping, GENERATED_MARKER, type EmitOptions, type EmittedFile, type SourceInfo } from './emit';
 export { readOptionSets, type OptionSetCatalog, type ColumnOptionSet, type OptionModel } from './optionsets';
-export type { DownloadProgress } from './download';
+export { DEFAULT_DOWNLOAD_MAX_RESPONSE_BYTES, type DownloadProgress } from './download';
 export { CodegenError } from './errors';
 
 /**
@@ -51,7 +51,7 @@ async function tokenFromEnvironment(env: Record<string, string | undefined>, res
  * @example
  * await generate({ metadata: 'metadata.xml', out: 'src/generated', entities: ['account', 'contact'] });
  * await generate({ url: 'https://contoso.crm4.dynamics.com', out: 'src/generated' }); // auth from DYNAMICS_* variables
- * @throws CodegenError naming the option at fault (`invalid_option`, `invalid_config`, `invalid_csdl`, `download_failed`, `invalid_option_sets`).
+ * @throws CodegenError naming the option at fault (`invalid_option`, `invalid_config`, `invalid_csdl`, `unsupported_csdl`, `download_failed`, `response_too_large`, `invalid_option_sets`).
  */
 export function generate(options: GenerateOptions): Promise<GenerateResult> {
   return generateWith(options, tokenFromEnvironment);

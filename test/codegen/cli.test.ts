@@ -93,7 +93,8 @@ describe('dynamics-odata generate', () => {
       JSON.stringify({
         environments: {
           dev: { source: { metadata: SMALL }, out: 'gen/dev', entities: ['account'] },
-          prod: { source: { metadata: path.join(REAL, 'metadata-partial-frodata.xml') }, out: 'gen/prod', options: { languageCode: 1033 } },
+          // (Not the trimmed frodata excerpt: its navigation properties name types it no longer has, which is invalid CSDL.)
+          prod: { source: { metadata: SMALL }, out: 'gen/prod', options: { languageCode: 1033 } },
         },
       }),
     );
@@ -142,6 +143,17 @@ describe('generate() options', () => {
     await expect(generate({ metadata: SMALL, url: 'https://x.example', out: dir })).rejects.toThrow(CodegenError);
     await expect(generate({ url: 'http://x.example', out: dir })).rejects.toThrow(/url: expected https:\/\//);
     await expect(generate({ url: 'https://user:pw@x.example', out: dir })).rejects.toThrow(/url: must not contain credentials/);
+  });
+
+  it('says what is wrong, as a CodegenError, for a CA file that cannot be read and a token provider that hands out no token', async () => {
+    const config = path.join(dir, 'ca-config.json');
+    fs.writeFileSync(config, JSON.stringify({ environments: { dev: { source: { metadata: SMALL }, out: 'o', options: { caFile: 'missing-ca.pem' } } } }));
+    const unreadable = await generate({ config, write: false }).catch((e: unknown) => e);
+    expect(unreadable).toBeInstanceOf(CodegenError);
+    expect({ code: (unreadable as CodegenError).code, message: (unreadable as Error).message }).toEqual({ code: 'invalid_config', message: expect.stringMatching(/options\.caFile: cannot read .*missing-ca\.pem \(ENOENT\)/) });
+    const noToken = await generate({ url: 'https://127.0.0.1:9', auth: { getToken: async () => null as unknown as { token: string } }, write: false }).catch((e: unknown) => e);
+    expect(noToken).toBeInstanceOf(CodegenError);
+    expect({ code: (noToken as CodegenError).code, message: (noToken as Error).message }).toEqual({ code: 'invalid_option', message: 'auth: getToken() resolved without a token (expected { token: string })' });
   });
 });
 

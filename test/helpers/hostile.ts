@@ -380,3 +380,82 @@ export function echoAuthorization(req: IncomingMessage, res: ServerResponse, sha
     }
   }
 }
+
+/** A hostile Entra ID: the OpenID discovery MSAL fetches for an authority on it, and a scripted token endpoint. */
+export interface HostileEntra {
+  /** The server underneath (its `seen` lists discovery and token requests alike). */
+  readonly server: HostileServer;
+  readonly tenant: string;
+  /** `https://127.0.0.1:PORT/<tenant>`: the provider's `authority`. */
+  readonly authority: string;
+  /** `…/<tenant>/oauth2/v2.0/token`: the provider's `tokenUrl`. */
+  readonly tokenUrl: string;
+  /** PEM of the CA to trust: the provider's `ca`. */
+  readonly caPem: string;
+  /** Scripts the token endpoint for the requests that follow (default: {@link entraToken}). */
+  onToken(handler: HostileHandler): void;
+  /** Token requests received so far (discovery not counted). */
+  tokenRequests(): number;
+  close(): Promise<void>;
+}
+
+/** A well-formed token response, as Entra's v2 endpoint sends one. */
+export function entraToken(res: ServerResponse, options: { accessToken?: string; expiresIn?: number } = {}): void {
+  misbehave.json(res, 200, { token_type: 'Bearer', expires_in: options.expiresIn ?? 3599, ext_expires_in: options.expiresIn ?? 3599, access_token: options.accessToken ?? `hostile-entra-token-${Math.random().toString(36).slice(2)}` });
+}
+
+/**
+ * Starts a hostile Entra on 127.0.0.1: `GET /<tenant>/v2.0/.well-known/openid-configuration` answers
+ * the discovery document MSAL needs for a non-Microsoft authority (given in `knownAuthorities`, as
+ * MsalTokenProvider does for any other host), `POST /<tenant>/oauth2/v2.0/token` runs the scripted
+ * handler. Anything else gets Entra's 404.
+ *
+ * @example
+ * const entra = await startHostileEntra();
+ * entra.onToken((req, res) => misbehave.trickle(res, 200, { 'Content-Type': 'application/json' }, '{"access_token":"x"}'));
+ * new MsalTokenProvider({ tokenUrl: entra.tokenUrl, ca: entra.caPem, clientId, clientSecret, resource });
+ */
+export async function startHostileEntra(options: { tenant?: string } = {}): Promise<HostileEntra> {
+  const tenant = options.tenant ?? '6e5f4d3c-2b1a-4098-8765-43210fedcba9';
+  let token: HostileHandler = (_req, res) => entraToken(res);
+  let tokens = 0;
+  const server = await startHostileServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'https://entra.invalid');
+    if (req.method === 'GET' && url.pathname === `/${tenant}/v2.0/.well-known/openid-configuration`) {
+      const o = `https://127.0.0.1:${server.port}/${tenant}`;
+      return misbehave.json(res, 200, {
+        token_endpoint: `${o}/oauth2/v2.0/token`,
+        token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+        jwks_uri: `${o}/discovery/v2.0/keys`,
+        response_modes_supported: ['query', 'fragment', 'form_post'],
+        subject_types_supported: ['pairwise'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+        scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+        issuer: `${o}/v2.0`,
+        authorization_endpoint: `${o}/oauth2/v2.0/authorize`,
+        device_authorization_endpoint: `${o}/oauth2/v2.0/devicecode`,
+        end_session_endpoint: `${o}/oauth2/v2.0/logout`,
+        tenant_region_scope: 'EU',
+        cloud_instance_name: 'microsoftonline.com',
+      });
+    }
+    if (req.method === 'POST' && url.pathname === `/${tenant}/oauth2/v2.0/token`) {
+      tokens++;
+      return token(req, res);
+    }
+    return misbehave.json(res, 404, { error: 'invalid_request', error_description: `AADSTS90002: no such endpoint ${url.pathname}`, error_codes: [90002] });
+  });
+  return {
+    server,
+    tenant,
+    authority: `${server.origin}/${tenant}`,
+    tokenUrl: `${server.origin}/${tenant}/oauth2/v2.0/token`,
+    caPem: server.caPem,
+    onToken(handler) {
+      token = handler;
+    },
+    tokenRequests: () => tokens,
+    close: () => server.close(),
+  };
+}

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { ConfigurationError } from '../../errors';
 import { silentLogger, type Logger } from '../../logger';
+import { sanitizeCache } from './sanitize';
 import type { PartitionedCachePlugin, PartitionedTokenCache, TokenCacheAccessContext, TokenCachePartition, TokenCachePlugin } from './types';
 
 /**
@@ -20,7 +22,7 @@ export interface RedisTokenCacheOptions {
   keyPrefix?: string;
   /** Partition key used when the plugin is handed to MSAL directly instead of to {@link MsalTokenProvider}. Default: `default`. */
   partition?: string;
-  /** Expire each blob this many seconds after its last write. Default: never. */
+  /** Expire each blob this many seconds after its last write (a whole number, at least 1). Default: never. */
   ttlInSeconds?: number;
   /** Default: silent. */
   logger?: Logger;
@@ -39,6 +41,11 @@ export interface RedisTokenCacheOptions {
  * cache nor its plugins expose the Redis client (which holds its own credentials): logging or
  * inspecting them shows no token and no password.
  *
+ * Redis being down, answering errors or holding garbage never fails authentication: the plugin
+ * logs one warning (not one per call), keeps the partition's tokens in memory, and tries Redis
+ * again on each access. A blob MSAL cannot read (not JSON, entries of the wrong shape) is treated
+ * as empty, or loses the entries MSAL cannot read, and is overwritten with the next token.
+ *
  * @example
  * ```ts
  * import Redis from 'ioredis';
@@ -49,6 +56,9 @@ export interface RedisTokenCacheOptions {
 export function redisTokenCache(redis: RedisLike, options: RedisTokenCacheOptions = {}): PartitionedTokenCache & TokenCachePlugin {
   if (typeof redis?.get !== 'function' || typeof redis?.set !== 'function') {
     throw new TypeError('redisTokenCache: redis must have get(key) and set(key, value) methods (an ioredis or node-redis client)');
+  }
+  if (options.ttlInSeconds !== undefined && !(Number.isSafeInteger(options.ttlInSeconds) && options.ttlInSeconds >= 1)) {
+    throw new ConfigurationError([{ name: 'ttlInSeconds', expected: 'a whole number of seconds, at least 1' }], 'Invalid redisTokenCache options');
   }
   const prefix = options.keyPrefix ?? 'dynamics-odata:msal:';
   const logger = options.logger ?? silentLogger;
@@ -74,6 +84,12 @@ class RedisPartitionPlugin implements PartitionedCachePlugin {
   readonly #logger: Logger;
   readonly #target: { key: string } | { user: TokenCachePartition };
   #homeAccountId?: string;
+  /** The partition's blob as last read or written: what MSAL gets while Redis cannot be used. */
+  #memory = '{}';
+  /** The last write to Redis failed: what is in memory is newer than anything Redis holds. */
+  #unsaved = false;
+  /** Problems already logged, so that a Redis that stays unusable warns once, not on every call. */
+  readonly #warned = new Set<string>();
 
   constructor(redis: RedisLike, prefix: string, ttlInSeconds: number | undefined, logger: Logger, target: { key: string } | { user: TokenCachePartition }) {
     this.#redis = redis;
@@ -88,23 +104,51 @@ class RedisPartitionPlugin implements PartitionedCachePlugin {
   }
 
   async beforeCacheAccess(context: TokenCacheAccessContext): Promise<void> {
-    const key = await this.#readKey();
-    const blob = key ? await this.#redis.get(key) : null;
-    if (blob) {
-      try {
-        JSON.parse(blob);
-        context.tokenCache.deserialize(blob);
-        return;
-      } catch {
-        this.#logger.warn('Token cache entry in Redis is corrupt; treating it as empty', { key });
+    try {
+      const key = await this.#readKey();
+      const blob: unknown = key ? await this.#redis.get(key) : null;
+      if (typeof blob === 'string' && blob !== '') {
+        const sanitized = sanitizeCache(blob);
+        if (sanitized.unreadable !== undefined) this.#warnOnce(`corrupt:${key}`, `Token cache entry in Redis is corrupt (${sanitized.unreadable}); treating it as empty`, { key });
+        else if (sanitized.dropped > 0) this.#warnOnce(`corrupt:${key}`, `Token cache entry in Redis has ${sanitized.dropped} entr${sanitized.dropped === 1 ? 'y' : 'ies'} MSAL cannot read; ignoring them`, { key });
+        this.#memory = sanitized.json;
+      } else if (key && !this.#unsaved) {
+        // Nothing stored (or expired): the partition is empty, whatever this instance remembered.
+        this.#memory = '{}';
       }
+    } catch (err) {
+      this.#warnOnce(`read:${errorName(err)}`, 'The token cache in Redis cannot be read; carrying on with the tokens in memory', { error: errorName(err) });
     }
-    context.tokenCache.deserialize('{}');
+    try {
+      context.tokenCache.deserialize(this.#memory);
+    } catch (err) {
+      this.#warnOnce('deserialize', 'The token cache entry in Redis could not be loaded; treating it as empty', { error: errorName(err) });
+      this.#memory = '{}';
+      context.tokenCache.deserialize('{}');
+    }
+  }
+
+  #warnOnce(key: string, message: string, meta: Record<string, unknown> = {}): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#logger.warn(message, meta);
   }
 
   async afterCacheAccess(context: TokenCacheAccessContext): Promise<void> {
     if (!context.cacheHasChanged) return;
     const blob = context.tokenCache.serialize();
+    this.#memory = blob;
+    try {
+      await this.#persist(blob);
+      this.#unsaved = false;
+      this.#warned.clear();
+    } catch (err) {
+      this.#unsaved = true;
+      this.#warnOnce(`write:${errorName(err)}`, 'The token cache in Redis cannot be written; carrying on with the tokens in memory', { error: errorName(err) });
+    }
+  }
+
+  async #persist(blob: string): Promise<void> {
     let key: string | undefined;
     if ('key' in this.#target) {
       key = this.#target.key;
@@ -125,7 +169,9 @@ class RedisPartitionPlugin implements PartitionedCachePlugin {
     if ('key' in this.#target) return this.#target.key;
     const user = this.#target.user;
     if (!this.#homeAccountId && user.username) {
-      this.#homeAccountId = (await this.#redis.get(this.#indexKey(user))) ?? undefined;
+      const indexed: unknown = await this.#redis.get(this.#indexKey(user));
+      // Anything but a non-empty string is not an account id of ours (a garbage value, a wrong type).
+      if (typeof indexed === 'string' && indexed !== '' && indexed.length <= 512) this.#homeAccountId = indexed;
     }
     return this.#homeAccountId ? this.#userKey(user, this.#homeAccountId) : undefined;
   }
@@ -144,6 +190,13 @@ class RedisPartitionPlugin implements PartitionedCachePlugin {
     if (this.#ttlInSeconds) await this.#redis.set(key, value, 'EX', this.#ttlInSeconds);
     else await this.#redis.set(key, value);
   }
+}
+
+/** The name of a Redis failure (`ReplyError`, `MaxRetriesPerRequestError`, a code): never its message, which may quote a key's content. */
+function errorName(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') return code;
+  return err instanceof Error ? err.name : typeof err;
 }
 
 function firstHomeAccountId(serialized: string): string | undefined {

@@ -5,6 +5,7 @@
 import { TokenCacheContext, type AccountInfo } from '@azure/msal-node';
 import { ConfigurationError } from '../../errors';
 import type { Logger } from '../../logger';
+import { sanitizeCache } from '../cache/sanitize';
 import type { PartitionedCachePlugin } from '../cache/types';
 import type { MsalApp } from '../publicClient';
 
@@ -55,17 +56,21 @@ export async function clearTokenCache(app: MsalApp, plugin: PartitionedCachePlug
 
 /**
  * Replaces the in-memory cache with `json`.
- * @throws ConfigurationError when `json` is not a JSON object (what {@link MsalApp}'s cache serializes to).
+ * @throws ConfigurationError when `json` is not what {@link MsalApp}'s cache serializes to: not a
+ *   JSON object, or entries MSAL cannot read (MSAL's own deserializer would throw a raw TypeError,
+ *   or fail later in a token lookup).
  */
 export function loadTokenCache(app: MsalApp, json: string): void {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+  const sanitized = typeof json === 'string' ? sanitizeCache(json) : { json: '{}', dropped: 1, unreadable: 'not a string' };
+  if (sanitized.unreadable !== undefined || !(typeof json === 'string' && json.trim())) {
     throw new ConfigurationError([{ name: 'deserializeCache(json)', expected: 'the JSON text returned by serializeCache()' }]);
   }
-  app.getTokenCache().deserialize(json);
+  if (sanitized.dropped > 0) {
+    throw new ConfigurationError([{ name: 'deserializeCache(json)', expected: `the JSON text returned by serializeCache() (${sanitized.dropped} of its entries are not MSAL cache entries)` }]);
+  }
+  try {
+    app.getTokenCache().deserialize(json);
+  } catch {
+    throw new ConfigurationError([{ name: 'deserializeCache(json)', expected: 'the JSON text returned by serializeCache() (MSAL could not load it)' }]);
+  }
 }

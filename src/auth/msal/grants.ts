@@ -38,20 +38,22 @@ export const RENEWAL_WINDOW_MS = 300_000;
  * @throws AuthenticationError `malformed_response` when the result carries no access token or expiry.
  */
 export function readResult(result: AuthenticationResult | null, via: string, refreshToken: (homeAccountId: string) => string | undefined): { set: TokenSet; renewAt: number } {
-  if (!result || !result.accessToken || !result.expiresOn) {
+  if (!result || typeof result.accessToken !== 'string' || !result.accessToken || !(result.expiresOn instanceof Date) || !Number.isFinite(result.expiresOn.getTime())) {
     throw new AuthenticationError(`The ${via} response carried no access token or expiry`, { code: ErrorCode.malformedResponse });
   }
+  // A refresh time MSAL could not compute (an Invalid Date) is dropped: MSAL's renewal window still applies.
+  const refreshOn = result.refreshOn instanceof Date && Number.isFinite(result.refreshOn.getTime()) ? result.refreshOn : undefined;
   const set: TokenSet = {
     accessToken: result.accessToken,
     tokenType: 'Bearer',
     expiresOn: result.expiresOn,
-    ...(result.refreshOn ? { refreshOn: result.refreshOn } : {}),
+    ...(refreshOn ? { refreshOn } : {}),
     scopes: [...result.scopes],
     ...(result.account ? { account: { username: result.account.username, homeAccountId: result.account.homeAccountId } } : {}),
   };
   const rt = result.account ? refreshToken(result.account.homeAccountId) : undefined;
   if (rt) set.refreshToken = rt;
-  const renewAt = Math.min(result.expiresOn.getTime() - RENEWAL_WINDOW_MS, result.refreshOn?.getTime() ?? Infinity);
+  const renewAt = Math.min(result.expiresOn.getTime() - RENEWAL_WINDOW_MS, refreshOn?.getTime() ?? Infinity);
   return { set, renewAt };
 }
 

@@ -7,7 +7,8 @@ import { silentLogger, type Logger } from '../../logger';
 import { isGuid } from '../../net/guid';
 import { DEFAULT_AUTHORITY_HOST, MULTI_TENANT_ALIASES, resolveAuthority } from '../authority';
 import type { PartitionedTokenCache, TokenCachePlugin } from '../cache/types';
-import { DEFAULT_TOKEN_RETRY, DEFAULT_TOKEN_TIMEOUT_IN_MS, type TokenRetryOptions } from '../retryOptions';
+import { checkDuration, durationExpected, isDuration } from '../durations';
+import { DEFAULT_ACQUISITION_TIMEOUT_IN_MS, DEFAULT_TOKEN_RETRY, DEFAULT_TOKEN_TIMEOUT_IN_MS, type TokenRetryOptions } from '../retryOptions';
 import type { GrantType } from '../types';
 
 /**
@@ -67,8 +68,20 @@ export interface MsalTokenProviderOptions {
   logger?: Logger;
   /** Retries of token requests on 429/5xx/network errors. Default: 3 retries, honouring `Retry-After` up to 60 s. */
   retry?: TokenRetryOptions;
-  /** Per-attempt timeout of a token request. Default: 30000. */
+  /**
+   * Deadline of one request to the authority (token endpoint, discovery), the whole response
+   * included: a server trickling bytes cannot hold it open. At most 2147483647 (about 24.8 days).
+   * Default: 30000.
+   */
   timeoutInMs?: number;
+  /**
+   * Deadline of one token acquisition as a whole (discovery, token request, retries and their
+   * waits), which every concurrent caller shares: past it the acquisition fails with a
+   * `TimeoutError` (code `timeout`) for all of them, its requests are abandoned, and the next call
+   * starts afresh. A caller that wants to wait less passes `getToken({ timeoutInMs })` or an
+   * `abortSignal`, which ends that caller's wait only. At most 2147483647. Default: 120000.
+   */
+  acquisitionTimeoutInMs?: number;
 }
 
 /** The written-down defaults of {@link MsalTokenProviderOptions}. */
@@ -77,6 +90,7 @@ export const MSAL_PROVIDER_DEFAULTS = Object.freeze({
   logger: silentLogger,
   retry: DEFAULT_TOKEN_RETRY,
   timeoutInMs: DEFAULT_TOKEN_TIMEOUT_IN_MS,
+  acquisitionTimeoutInMs: DEFAULT_ACQUISITION_TIMEOUT_IN_MS,
 });
 
 /**
@@ -106,6 +120,7 @@ export interface MsalProviderConfig {
   readonly logger: Logger;
   readonly retry: Readonly<Required<TokenRetryOptions>>;
   readonly timeoutInMs: number;
+  readonly acquisitionTimeoutInMs: number;
 }
 
 /** Whether the provider is a confidential client (it has a secret or a certificate). */
@@ -175,7 +190,8 @@ export function resolveOptions(options: MsalTokenProviderOptions): MsalProviderC
     }
   }
   if (o.ca !== undefined && (typeof o.ca !== 'string' || !o.ca.includes('BEGIN CERTIFICATE'))) issues.push({ name: 'ca', expected: 'PEM text of one or more CA certificates' });
-  if (o.timeoutInMs !== undefined && !(Number.isInteger(o.timeoutInMs) && o.timeoutInMs >= 1)) issues.push({ name: 'timeoutInMs', expected: 'a whole number of milliseconds, at least 1' });
+  checkDuration(o.timeoutInMs, 'timeoutInMs', 1, issues);
+  checkDuration(o.acquisitionTimeoutInMs, 'acquisitionTimeoutInMs', 1, issues);
   const retry = resolveRetry(o.retry, issues);
   if (issues.length || !where) throw new ConfigurationError(issues, 'Invalid MsalTokenProvider options');
 
@@ -199,14 +215,15 @@ export function resolveOptions(options: MsalTokenProviderOptions): MsalProviderC
     logger: o.logger ?? MSAL_PROVIDER_DEFAULTS.logger,
     retry,
     timeoutInMs: o.timeoutInMs ?? MSAL_PROVIDER_DEFAULTS.timeoutInMs,
+    acquisitionTimeoutInMs: o.acquisitionTimeoutInMs ?? MSAL_PROVIDER_DEFAULTS.acquisitionTimeoutInMs,
   });
 }
 
 const RETRY_EXPECTED: Record<keyof TokenRetryOptions, string> = {
   maxRetries: 'a whole number from 0 to 100',
-  retryDelayInMs: 'a whole number of milliseconds, at least 0',
-  maxRetryDelayInMs: 'a whole number of milliseconds, at least 0',
-  maxRetryAfterInMs: 'a whole number of milliseconds, at least 0',
+  retryDelayInMs: durationExpected(0),
+  maxRetryDelayInMs: durationExpected(0),
+  maxRetryAfterInMs: durationExpected(0),
 };
 
 function resolveRetry(retry: TokenRetryOptions | undefined, issues: ConfigurationIssue[]): Readonly<Required<TokenRetryOptions>> {
@@ -219,7 +236,8 @@ function resolveRetry(retry: TokenRetryOptions | undefined, issues: Configuratio
   for (const key of Object.keys(RETRY_EXPECTED) as Array<keyof TokenRetryOptions>) {
     const value = retry[key];
     if (value === undefined) continue;
-    if (!Number.isInteger(value) || value < 0 || (key === 'maxRetries' && value > 100)) issues.push({ name: `retry.${key}`, expected: RETRY_EXPECTED[key] });
+    const valid = key === 'maxRetries' ? Number.isInteger(value) && value >= 0 && value <= 100 : isDuration(value, 0);
+    if (!valid) issues.push({ name: `retry.${key}`, expected: RETRY_EXPECTED[key] });
     else out[key] = value;
   }
   return Object.freeze(out);

@@ -123,10 +123,10 @@ export function emitEntity(e: EntityTypeModel, ctx: EmitContext): EmittedFile {
   const props = [...e.properties].sort((a, b) => byCodeUnit(a.name, b.name));
   const keySet = new Set(e.key);
   const sets = ctx.model.entitySets.filter((s) => s.entityType === e.qualifiedName).map((s) => s.name);
-  const where = sets.length > 0 ? `entity set \`${sets.join('`, `')}\`` : 'no entity set';
+  const where = sets.length > 0 ? `entity set \`${doc(sets.join('`, `'))}\`` : 'no entity set';
 
   // Read interface.
-  body.push(`/**`, ` * A row of \`${e.name}\` as read (${where}); every column is present when no \`$select\` is given.`);
+  body.push(`/**`, ` * A row of \`${doc(e.name)}\` as read (${where}); every column is present when no \`$select\` is given.`);
   if (e.abstract) body.push(` * Abstract: rows are always of a derived type.`);
   if (e.openType) body.push(` * Open type: rows may carry properties not listed here.`);
   body.push(` */`, `export interface ${names.read} {`, `  '@odata.etag'?: string;`);
@@ -155,7 +155,7 @@ export function emitEntity(e: EntityTypeModel, ctx: EmitContext): EmittedFile {
   for (const mode of ['create', 'update'] as const) {
     const name = mode === 'create' ? names.create : names.update;
     body.push(
-      `/** Columns of \`${e.name}\` accepted when ${mode === 'create' ? 'creating' : 'updating'} a row; lookups are set through \`<navigation>@odata.bind\` to a \`/<entity set>(<key>)\` path${mode === 'update' ? ', or `null` to clear them' : ''}. */`,
+      `/** Columns of \`${doc(e.name)}\` accepted when ${mode === 'create' ? 'creating' : 'updating'} a row; lookups are set through \`<navigation>@odata.bind\` to a \`/<entity set>(<key>)\` path${mode === 'update' ? ', or `null` to clear them' : ''}. */`,
       `export interface ${name} {`,
     );
     for (const p of writable) {
@@ -170,8 +170,8 @@ export function emitEntity(e: EntityTypeModel, ctx: EmitContext): EmittedFile {
   // zod schema of the read shape.
   body.push(
     e.openType
-      ? `/** Validates a row of \`${e.name}\` as read (an open type: unknown properties are kept). */`
-      : `/** Validates a row of \`${e.name}\` as read (unknown properties, such as formatted-value annotations, are stripped). */`,
+      ? `/** Validates a row of \`${doc(e.name)}\` as read (an open type: unknown properties are kept). */`
+      : `/** Validates a row of \`${doc(e.name)}\` as read (unknown properties, such as formatted-value annotations, are stripped). */`,
   );
   body.push(`export const ${names.schema} = z.${e.openType ? 'looseObject' : 'object'}({`, `  '@odata.etag': z.string().optional(),`);
   for (const p of props) {
@@ -181,7 +181,7 @@ export function emitEntity(e: EntityTypeModel, ctx: EmitContext): EmittedFile {
   body.push('});', '');
 
   // Metadata constant.
-  body.push(`/** What the service says about \`${e.name}\`: entity set, keys, columns and navigation properties. */`);
+  body.push(`/** What the service says about \`${doc(e.name)}\`: entity set, keys, columns and navigation properties. */`);
   body.push(`export const ${names.meta} = {`);
   body.push(`  logicalName: ${str(e.name)},`);
   body.push(`  entitySet: ${sets.length > 0 ? str(sets[0]!) : 'undefined'},`);
@@ -214,7 +214,7 @@ export function emitEntity(e: EntityTypeModel, ctx: EmitContext): EmittedFile {
 
   if (sets.length > 0) {
     body.push('');
-    body.push(`/** \`${e.name}\`'s entry in the \`Schema\` type map; intersect entries to build a schema of just the tables you use. */`);
+    body.push(`/** \`${doc(e.name)}\`'s entry in the \`Schema\` type map; intersect entries to build a schema of just the tables you use. */`);
     body.push(`export type ${names.entitySetEntry} = {`);
     for (const s of sets) body.push(`  ${key(s)}: { read: ${names.read}; create: ${names.create}; update: ${names.update} };`);
     body.push('};');

@@ -19,7 +19,7 @@ export function emitEnums(ctx: EmitContext): EmittedFile {
     const n = enumDerivedNames(e.identifier);
     const members = e.members.map((m) => key(m.name));
     lines.push(
-      `/** Enum type \`${e.qualifiedName}\`${e.isFlags ? ' (flags: the service sends and accepts member names joined by commas, e.g. `"A,B"`)' : ''}. Sent as member names. */`,
+      `/** Enum type \`${doc(e.qualifiedName)}\`${e.isFlags ? ' (flags: the service sends and accepts member names joined by commas, e.g. `"A,B"`)' : ''}. Sent as member names. */`,
       `export const ${n.type} = {`,
       ...e.members.map((m, i) => `  ${members[i]}: ${str(m.name)},`),
       '} as const;',
@@ -47,7 +47,7 @@ export function emitComplexTypes(ctx: EmitContext): EmittedFile {
   ];
   const complex = [...ctx.model.complexTypes.values()].sort((a, b) => byCodeUnit(a.identifier, b.identifier));
   for (const c of complex) {
-    body.push(`/** Complex type \`${c.qualifiedName}\`${c.abstract ? ' (abstract)' : ''}. */`, `export interface ${c.identifier} {`);
+    body.push(`/** Complex type \`${doc(c.qualifiedName)}\`${c.abstract ? ' (abstract)' : ''}. */`, `export interface ${c.identifier} {`);
     for (const p of [...c.properties].sort((a, b) => byCodeUnit(a.name, b.name))) {
       const t = typeText(p.type, p.isCollection, ctx, imports, true);
       body.push(p.nullable ? `  ${key(p.name)}?: ${t} | null;` : `  ${key(p.name)}: ${t};`);
@@ -136,7 +136,7 @@ export function emitOperations(ctx: EmitContext, emitted: ReadonlySet<string>): 
     const params = op.parameters;
     if (params.length > 0) {
       // A type alias, not an interface: only object literal types are assignable to `Record<string, unknown>`.
-      body.push(`/** Parameters of ${op.kind} \`${op.name}\`. */`, `export type ${n.parameters} = {`);
+      body.push(`/** Parameters of ${op.kind} \`${doc(op.name)}\`. */`, `export type ${n.parameters} = {`);
       for (const p of params) {
         const t = typeText(p.type, p.isCollection, ctx, imports);
         const optional = p.optional || p.nullable;
@@ -145,7 +145,7 @@ export function emitOperations(ctx: EmitContext, emitted: ReadonlySet<string>): 
       body.push('};');
     }
     const result = returnTypeText(op, ctx, imports);
-    if (op.returnType) body.push(`/** Result of ${op.kind} \`${op.name}\`. */`, `export type ${n.result} = ${result};`);
+    if (op.returnType) body.push(`/** Result of ${op.kind} \`${doc(op.name)}\`. */`, `export type ${n.result} = ${result};`);
     const resultName = op.returnType ? n.result : 'void';
 
     const allOptional = params.every((p) => p.optional || p.nullable);
@@ -158,7 +158,7 @@ export function emitOperations(ctx: EmitContext, emitted: ReadonlySet<string>): 
       const typeName = op.bindingType ?? '';
       if (bindingSet !== undefined && op.bindingIsCollection) {
         bound = `, { bound: { entitySet: ${str(bindingSet)} } }`;
-        bindingDoc = ` bound to the \`${bindingSet}\` collection`;
+        bindingDoc = ` bound to the \`${doc(bindingSet)}\` collection`;
       } else if (bindingSet !== undefined) {
         args.push('key: OperationKey');
         bound = `, { bound: { entitySet: ${str(bindingSet)}, key } }`;
@@ -176,7 +176,7 @@ export function emitOperations(ctx: EmitContext, emitted: ReadonlySet<string>): 
     const paramArg = params.length === 0 ? 'undefined' : needsLiterals ? `{ ${params.map((p, i) => `${key(p.name)}: ${converted[i]}`).join(', ')} }` : 'parameters';
     const callArgs = bound ? `${str(op.name)}, ${paramArg}${bound}` : params.length > 0 ? `${str(op.name)}, ${paramArg}` : str(op.name);
     body.push(
-      `/** ${kind} \`${op.name}\`${doc(bindingDoc)}${op.isComposable ? ' (composable)' : ''}. */`,
+      `/** ${kind} \`${doc(op.name)}\`${doc(bindingDoc)}${op.isComposable ? ' (composable)' : ''}. */`,
       `export function ${n.wrapper}(${args.join(', ')}): Promise<${resultName}> {`,
       `  return client.${call}(${callArgs}) as Promise<${resultName}>;`,
       '}',

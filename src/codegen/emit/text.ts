@@ -2,9 +2,21 @@
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
-/** A single-quoted TypeScript string literal. */
+/**
+ * Characters written as `\uXXXX` wherever text from the input reaches the output: C0 and C1
+ * controls, the line terminators U+2028 and U+2029 (which end a `//` comment and, before ES2019,
+ * a string), format characters such as the bidirectional overrides (which make code read
+ * differently from what it does), and lone surrogates.
+ */
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\p{Cf}]|[\uD800-\uDFFF]/gu;
+
+function hex(c: string): string {
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/** A single-quoted TypeScript string literal of any text: JSON.stringify's escaping and more (see INVISIBLE). */
 export function str(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\r/g, '\\r').replace(/\n/g, '\\n').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')}'`;
+  return `'${value.replace(/[\\']/g, (c) => `\\${c}`).replace(INVISIBLE, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : hex(c)))}'`;
 }
 
 /** An object/interface key: bare when it is an identifier, quoted otherwise (`'primarycontactid@odata.bind'`). */
@@ -12,9 +24,17 @@ export function key(name: string): string {
   return IDENT.test(name) ? name : str(name);
 }
 
-/** Text safe inside a `/** … *\/` comment. */
+/**
+ * Text safe inside a `/** … *\/` comment: `*\/` cannot close it, line terminators become spaces
+ * and invisible characters are written out (see INVISIBLE).
+ */
 export function doc(text: string): string {
-  return text.replace(/\*\//g, '*\\/').replace(/\r?\n/g, ' ');
+  return comment(text).replace(/\*\//g, '*\\/');
+}
+
+/** Text safe on one `//` line: no line terminator of any kind survives, invisible characters are written out. */
+export function comment(text: string): string {
+  return text.replace(/\r\n|[\r\n\u2028\u2029]/g, ' ').replace(INVISIBLE, hex);
 }
 
 /** Code-unit order: the same on every machine and locale, unlike `localeCompare`. */

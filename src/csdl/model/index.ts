@@ -6,6 +6,7 @@
 import { readCsdl } from '../read';
 import type { CsdlAnnotation, CsdlDocument, CsdlEntityType, CsdlExpression, CsdlStructuredType, CsdlTypeName } from '../read/types';
 import { NameRegistry, entityDerivedNames, enumDerivedNames, fileStem, operationDerivedNames, pascalCase } from './names';
+import { validateDocument } from './validate';
 import type {
   ComplexTypeModel,
   EdmPrimitive,
@@ -270,6 +271,7 @@ class ModelBuilder {
  * model.entityTypes.get('Microsoft.Dynamics.CRM.account')?.entitySetName; // 'accounts'
  */
 export function buildModel(doc: CsdlDocument): ServiceModel {
+  validateDocument(doc);
   const b = new ModelBuilder(doc);
   const identifiers = new NameRegistry(false);
   // Stems reserved for the shared files every generated folder has.

@@ -3,8 +3,8 @@
  * not care about whitespace between elements, so one-line server output and pretty-printed
  * re-serialisations (OData Connected Service, `xmllint --format`) read the same.
  */
-import { XMLParser } from 'fast-xml-parser';
-import { CsdlError } from '../errors';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { CsdlError, escapeInvisible, quoteName } from '../errors';
 import type {
   CsdlAnnotation,
   CsdlComplexType,
@@ -188,8 +188,12 @@ function readProperty(p: Node, r: NameResolver): CsdlProperty {
     annotations: readAnnotations(p, r),
   };
   const maxLength = attr(p, 'MaxLength');
-  if (maxLength !== undefined) property.maxLength = maxLength === 'max' ? 'max' : int(maxLength);
-  const precision = int(attr(p, 'Precision'));
+  // CSDL §7.2.2, §7.2.3: MaxLength is `max` or a non-negative integer, Precision a non-negative integer.
+  if (maxLength !== undefined && maxLength !== 'max' && !/^\d{1,15}$/.test(maxLength)) throw new CsdlError(`invalid CSDL: <Property Name=${quoteName(property.name)}>: MaxLength ${quoteName(maxLength)} is not a whole number or max`);
+  if (maxLength !== undefined) property.maxLength = maxLength === 'max' ? 'max' : Number(maxLength);
+  const precisionText = attr(p, 'Precision');
+  if (precisionText !== undefined && !/^\d{1,15}$/.test(precisionText)) throw new CsdlError(`invalid CSDL: <Property Name=${quoteName(property.name)}>: Precision ${quoteName(precisionText)} is not a whole number`);
+  const precision = int(precisionText);
   if (precision !== undefined) property.precision = precision;
   const scale = readScale(attr(p, 'Scale'));
   if (scale !== undefined) property.scale = scale;
@@ -241,7 +245,10 @@ function readEnumType(t: Node, r: NameResolver): CsdlEnumType {
     isFlags: bool(attr(t, 'IsFlags'), false),
     underlyingType: r.qualified(attr(t, 'UnderlyingType') ?? 'Edm.Int32'),
     members: children(t, 'Member').map((m) => {
-      const value = int(attr(m, 'Value'));
+      const text = attr(m, 'Value');
+      // CSDL §10.2.2: an integer of the underlying type.
+      if (text !== undefined && !/^-?\d{1,19}$/.test(text)) throw new CsdlError(`invalid CSDL: <Member Name=${quoteName(attr(m, 'Name') ?? '')}>: Value ${quoteName(text)} is not an integer`);
+      const value = int(text);
       return value === undefined ? { name: requiredAttr(m, 'Name', 'Member') } : { name: requiredAttr(m, 'Name', 'Member'), value };
     }),
     annotations: readAnnotations(t, r),
@@ -339,14 +346,24 @@ function readSchema(s: Node, r: NameResolver): CsdlSchema {
 export function readCsdl(xml: string): CsdlDocument {
   if (typeof xml !== 'string') throw new CsdlError('invalid CSDL: expected the XML text of a $metadata document');
   let parsed: Node;
+  // The parser itself is lenient (a mismatched or missing closing tag is silently repaired, a
+  // repeated attribute keeps its last value): a document that is not well-formed XML is refused
+  // here rather than read as something its author did not write.
+  const wellFormed = XMLValidator.validate(xml);
+  if (wellFormed !== true) {
+    const { msg, line, col } = wellFormed.err;
+    throw new CsdlError(`invalid CSDL: not well-formed XML at line ${line}, column ${col} (${escapeInvisible(msg.length > 200 ? `${msg.slice(0, 200)}…` : msg)})`);
+  }
   try {
     parsed = newParser().parse(xml) as Node;
   } catch (err) {
     throw new CsdlError(`invalid CSDL: not well-formed XML (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
+  const roots = Object.keys(parsed).filter((k) => k !== '#text');
+  if (roots.length > 1 || children(parsed, roots[0] ?? '').length > 1) throw new CsdlError(`invalid CSDL: more than one root element (${roots.slice(0, 3).map((r) => `<${r}>`).join(', ')})`);
   const edmx = children(parsed, 'Edmx')[0];
   if (!edmx) {
-    const snippet = xml.slice(0, 80).replace(/\s+/g, ' ');
+    const snippet = escapeInvisible(xml.slice(0, 80).replace(/\s+/g, ' '));
     throw new CsdlError(`invalid CSDL: expected an <edmx:Edmx> root element, got "${snippet}${xml.length > 80 ? '…' : ''}"`);
   }
   const dataServices = children(edmx, 'DataServices')[0];
