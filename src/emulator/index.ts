@@ -21,7 +21,7 @@ import { DEFAULT_CLIENT, DEFAULT_TENANT_ID, DEFAULT_USER, resolveClient, resolve
 import { SigningKey } from './entra/jwt';
 import { EntraService } from './entra/service';
 import { FaultRegistry } from './faults';
-import { MAX_TIMER_MS, MAX_TIMER_SECONDS } from './limits';
+import { MAX_TIMER_MS, MAX_TIMER_SECONDS, MAX_URL_CHARS } from './limits';
 import { DEFAULT_METADATA_XML } from './schema/default-metadata';
 import { createRequestHandler, type ServerParts } from './server';
 import type { Emulator, EmulatorOptions, FaultRule, RefreshTokenReuse, ServiceProtectionBudget } from './types';
@@ -121,7 +121,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   // Requests racing a failed start must not leave an unhandled rejection behind.
   ready.catch(() => undefined);
-  const server = createServer({ key: certs.keyPem, cert: certs.certPem }, createRequestHandler(ready));
+  // Room for the longest URL the Web API accepts (32,768 characters) plus headers; node's default is 16 KiB.
+  const server = createServer({ key: certs.keyPem, cert: certs.certPem, maxHeaderSize: MAX_URL_CHARS + 32 * 1024 }, createRequestHandler(ready));
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(err.code === 'EADDRINUSE' ? new Error(`EmulatorOptions.port: 127.0.0.1:${port} is already in use (use another port, or 0 for a free one)`, { cause: err }) : err);

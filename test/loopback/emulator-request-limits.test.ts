@@ -98,4 +98,25 @@ describe('the emulator refuses uploads before reading them', () => {
       agent.destroy();
     }
   });
+
+  describe('URL length (32,768 characters, compose-http-requests-handle-errors.md)', () => {
+    const withFilterOfLength = (total: number): string => {
+      const head = '/api/data/v9.2/accounts?$filter=name%20eq%20%27';
+      const pad = total - em.url.length - head.length - 3;
+      return `${head}${'a'.repeat(pad)}%27`;
+    };
+
+    it('serves a URL just under the limit (longer than node accepts by default)', async () => {
+      const path = withFilterOfLength(32 * 1024);
+      expect(em.url.length + path.length).toBe(32 * 1024);
+      const r = await httpsRequest(em, { path, headers: { Authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(200);
+    });
+
+    it('answers a longer URL with 414 before checking the token', async () => {
+      const r = await httpsRequest(em, { path: withFilterOfLength(32 * 1024 + 1) });
+      expect(r.status).toBe(414);
+      expect(r.body).toContain('HTTP Error 414. The request URL is too long.');
+    });
+  });
 });

@@ -10,7 +10,7 @@ import { loadModel } from '../../csdl';
 import { stableGuid } from '../ids';
 import { DEFAULT_OPTION_SETS } from '../schema/default-optionsets';
 import type { ApiResponse } from './context';
-import { MAX_REQUEST_BYTES } from '../limits';
+import { MAX_REQUEST_BYTES, MAX_URL_CHARS } from '../limits';
 import type { CreateDataverseService, DataverseService, RequestBody } from './contract';
 import { dvErrors } from './errors';
 import { systemUserIdFor } from './impersonation';
@@ -49,6 +49,14 @@ function routeKey(method: string, rawPath: string): string {
   }
   const paren = first.indexOf('(');
   return `${method} /${paren >= 0 ? first.slice(0, paren) : first}`;
+}
+
+/**
+ * The page HTTP.sys (in front of IIS, and so of Dataverse) answers a URL longer than it accepts with.
+ * Dataverse documents the limit (32,768 characters) but not the answer; this is the server's own.
+ */
+function urlTooLongPage(): string {
+  return '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN""http://www.w3.org/TR/html4/strict.dtd">\r\n<HTML><HEAD><TITLE>Request URL Too Long</TITLE>\r\n<META HTTP-EQUIV="Content-Type" Content="text/html; charset=us-ascii"></HEAD>\r\n<BODY><h2>Request URL Too Long</h2>\r\n<hr><p>HTTP Error 414. The request URL is too long.</p>\r\n</BODY></HTML>\r\n';
 }
 
 /**
@@ -93,6 +101,14 @@ export const createDataverseService: CreateDataverseService = async (options, co
       const rawPath = q < 0 ? raw : raw.slice(0, q);
       const rawQuery = q < 0 ? '' : raw.slice(q + 1);
       try {
+        // The front end refuses an over-long URL before Dataverse (or its token check) sees the request.
+        if (context.environmentUrl.length + raw.length > MAX_URL_CHARS) {
+          body.abandon();
+          const page = urlTooLongPage();
+          res.writeHead(414, { 'Content-Type': 'text/html; charset=us-ascii', 'Content-Length': String(Buffer.byteLength(page)) });
+          res.end(page);
+          return;
+        }
         const key = routeKey(method, rawPath);
         context.counters.apiRequestsTotal += 1;
         context.counters.apiRequests[key] = (context.counters.apiRequests[key] ?? 0) + 1;
