@@ -61,6 +61,14 @@ export const dvErrors = {
     new DataverseHttpError(400, '0x80048d19', 'CRM do not support direct update of Entity Reference properties, Use Navigation properties instead.'),
   /** Syntax errors in $filter, keys and other URL parts. */
   syntax: (message: string) => new DataverseHttpError(400, '0x80060888', message),
+  /** A query option nested deeper than the parser allows (ODataLib's UriQueryExpressionParser_TooDeep). */
+  recursionLimit: () => new DataverseHttpError(400, '0x80060888', 'The recursion limit has been exceeded.'),
+  /**
+   * A request body nesting objects and arrays deeper than ODataLib's MessageQuotas.MaxNestingDepth.
+   * Dataverse's exact text for a plain JSON value is not documented; this one names the limit.
+   */
+  bodyTooDeep: (limit: number) =>
+    new DataverseHttpError(400, '0x80060888', `The request body is nested deeper than the limit of ${limit} levels of objects and arrays.`),
   skipNotSupported: () => new DataverseHttpError(400, '0x80060888', 'The query parameter $skip is not supported'),
   methodNotAllowed: (method: string) =>
     new DataverseHttpError(405, '0x80060888', `The requested resource does not support http method '${method}'.`),

@@ -9,6 +9,7 @@
  */
 import { GUID_PATTERN } from '../../net/guid';
 import { dvErrors } from './errors';
+import { queryNesting, type NestingGuard } from './shared/depth';
 
 /** Value category of a column or literal, enough to compare like Dataverse does. */
 export type ValueKind = 'string' | 'number' | 'boolean' | 'guid' | 'date' | 'null' | 'other';
@@ -82,12 +83,18 @@ export function tokenize(text: string): Token[] {
   return out;
 }
 
+/**
+ * Recursive descent over the tokens. Every place it recurses into (parentheses, `not`, a function's
+ * arguments, an alias's value) goes one level deeper in `guard`, so nesting is bounded; chains of
+ * `and`/`or` are loops, not recursion.
+ */
 class Parser {
   private pos = 0;
   constructor(
     private readonly tokens: Token[],
     private readonly source: string,
     private readonly aliases: ReadonlyMap<string, string>,
+    private readonly guard: NestingGuard = queryNesting(),
   ) {}
 
   parse(): FilterExpr {
@@ -142,7 +149,7 @@ class Parser {
   private not(): FilterExpr {
     if (this.isWord('not')) {
       this.pos++;
-      return { k: 'not', expr: this.not() };
+      return { k: 'not', expr: this.guard.within(() => this.not()) };
     }
     return this.comparison();
   }
@@ -160,7 +167,7 @@ class Parser {
     if (!t) this.fail(`Expression expected at position ${this.pos}`);
     if (t.t === 'punct' && t.v === '(') {
       this.pos++;
-      const e = this.or();
+      const e = this.guard.within(() => this.or());
       this.expectPunct(')');
       return e;
     }
@@ -175,7 +182,7 @@ class Parser {
       // Parameter alias (OData URL conventions §5.1.1.13): `?$filter=contains(@p1,'x')&@p1=name`.
       const value = this.aliases.get(v);
       if (value === undefined) this.fail(`The parameter alias '${v}' has no value`);
-      return new Parser(tokenize(value), value, new Map()).parseOperand();
+      return this.guard.within(() => new Parser(tokenize(value), value, new Map(), this.guard).parseOperand());
     }
     if (v === 'null') return { k: 'lit', kind: 'null', value: null };
     if (v === 'true' || v === 'false') return { k: 'lit', kind: 'boolean', value: v === 'true' };
@@ -183,7 +190,7 @@ class Parser {
     if (DATE_RE.test(v)) return { k: 'lit', kind: 'date', value: v };
     if (NUMBER_RE.test(v)) return { k: 'lit', kind: 'number', value: Number(v.replace(/[mMdDfFlL]$/, '')) };
     if (!IDENT_RE.test(v)) this.fail(`Syntax error: character '${v[0]}' is not valid at position ${this.pos - 1}`);
-    if (this.isPunct('(')) return this.call(v);
+    if (this.isPunct('(')) return this.guard.within(() => this.call(v));
     const path = [v];
     while (this.isPunct('/')) {
       this.pos++;
@@ -372,15 +379,20 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
 
   const predicate = (e: FilterExpr): RowPredicate => {
     switch (e.k) {
-      case 'and': {
-        const l = predicate(e.left);
-        const r = predicate(e.right);
-        return (row, rt) => l(row, rt) && r(row, rt);
-      }
+      case 'and':
       case 'or': {
-        const l = predicate(e.left);
-        const r = predicate(e.right);
-        return (row, rt) => l(row, rt) || r(row, rt);
+        // A chain `a or b or c …` parses left-deep; it is compiled and evaluated as a list, so a
+        // thousand-term `or` (a list of ids) costs no stack.
+        const terms = chainOf(e).map(predicate);
+        return e.k === 'and'
+          ? (row, rt) => {
+              for (const t of terms) if (!t(row, rt)) return false;
+              return true;
+            }
+          : (row, rt) => {
+              for (const t of terms) if (t(row, rt)) return true;
+              return false;
+            };
       }
       case 'not': {
         const inner = predicate(e.expr);
@@ -549,6 +561,18 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
   };
 
   return predicate(expr);
+}
+
+/** The operands of a chain of one operator (`a and b and c`), left to right, collected without recursion. */
+function chainOf(e: Extract<FilterExpr, { k: 'and' | 'or' }>): FilterExpr[] {
+  const out: FilterExpr[] = [];
+  const stack: FilterExpr[] = [e];
+  while (stack.length > 0) {
+    const x = stack.pop() as FilterExpr;
+    if (x.k === e.k) stack.push(x.right, x.left);
+    else out.push(x);
+  }
+  return out;
 }
 
 /** Literal inside a query function (Dataverse passes values as strings: `PropertyValues=['1','2']`). */

@@ -5,6 +5,7 @@
  */
 import { dvErrors } from './errors';
 import { literalOf, tokenize, type ValueKind } from './filter';
+import { queryNesting, type NestingGuard } from './shared/depth';
 
 /** One query-string parameter with its raw (still encoded) form, kept for building nextLinks. */
 export interface QueryParam {
@@ -92,7 +93,8 @@ function parseTop(value: string): number {
   return Number(value.trim());
 }
 
-function parseExpand(text: string): ExpandItem[] {
+/** Reads `$expand` (nested `$expand` options recurse, one level deeper in `guard` each). */
+function parseExpand(text: string, guard: NestingGuard = queryNesting()): ExpandItem[] {
   return splitTopLevel(text, ',').map((item) => {
     const open = item.indexOf('(');
     if (open < 0) return { navigation: item };
@@ -117,7 +119,7 @@ function parseExpand(text: string): ExpandItem[] {
           result.top = parseTop(value);
           break;
         case '$expand':
-          result.expand = parseExpand(value);
+          result.expand = guard.within(() => parseExpand(value, guard));
           break;
         default:
           throw dvErrors.syntax(`The query option '${name}' is not supported inside $expand.`);

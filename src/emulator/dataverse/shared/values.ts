@@ -2,15 +2,20 @@
  * Coercion of JSON values in request bodies to a column's Edm type, with Dataverse's 400 for a value
  * of the wrong type ("Cannot convert the literal … to the expected type …").
  */
+import { clip, quote } from '../../../net/excerpt';
 import { GUID_PATTERN } from '../../../net/guid';
 import { dvErrors } from '../errors';
 import type { ColumnInfo } from '../schema';
 
+/** Longest part of a refused value quoted in the error. */
+const MAX_LITERAL_CHARS = 200;
+
 /** The value to store for `value` written to `column`; throws the 400 Dataverse answers when it does not fit. */
 export function coerce(column: ColumnInfo, value: unknown): unknown {
   if (value === null) return null;
+  // The literal is quoted in the message, shortened: a 50 MB value must not make a 50 MB error.
   const bad = (): never => {
-    throw dvErrors.invalidValue(typeof value === 'object' ? JSON.stringify(value) : String(value), column.edmType);
+    throw dvErrors.invalidValue(typeof value === 'object' ? quote(value, MAX_LITERAL_CHARS) : clip(String(value), MAX_LITERAL_CHARS), column.edmType);
   };
   if (column.isCollection) return Array.isArray(value) ? value : bad();
   switch (column.edmType) {
