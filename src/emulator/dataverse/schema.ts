@@ -181,7 +181,8 @@ export function buildSchema(model: ServiceModel): ServiceSchema {
       }
     }
     const typeChain = new Set<string>();
-    for (let t: EntityTypeModel | undefined = type; t; t = t.baseType ? model.entityTypes.get(t.baseType) : undefined) {
+    // A BaseType cycle in the document ends the chain instead of looping forever.
+    for (let t: EntityTypeModel | undefined = type; t && !typeChain.has(t.qualifiedName); t = t.baseType ? model.entityTypes.get(t.baseType) : undefined) {
       typeChain.add(t.qualifiedName);
     }
     const key = type.key[0] ?? `${type.name}id`;
