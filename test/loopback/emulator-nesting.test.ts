@@ -7,7 +7,7 @@
 import type { Emulator } from '../../src/emulator';
 import { appToken, httpsRequest, startTestEmulator, type RawResponse } from '../helpers/emulator';
 
-const RECURSION = { error: { code: '0x80060888', message: 'The recursion limit has been exceeded.' } };
+const RECURSION = { error: { code: '0x0', message: 'The recursion limit has been exceeded.' } };
 
 describe('nesting limits', () => {
   let em: Emulator;

@@ -16,6 +16,8 @@ export interface ColumnInfo {
   lookupNavigations?: string[];
   /** Money column (a Decimal with a `<name>_base` companion, as Dataverse models currency). */
   money: boolean;
+  /** Longest value of an `Edm.String` column: the CSDL `MaxLength` facet when the document has one. */
+  maxLength?: number;
 }
 
 export type NavKind = 'single' | 'oneToMany' | 'manyToMany';
@@ -151,6 +153,7 @@ export function buildSchema(model: ServiceModel): ServiceSchema {
         isCollection: p.isCollection,
         ...(p.lookupNavigationProperties && p.lookupNavigationProperties.length > 0 ? { lookupNavigations: p.lookupNavigationProperties } : {}),
         money: edmType === 'Edm.Decimal' && (propNames.has(`${p.name}_base`) || p.name.endsWith('_base')),
+        ...(p.maxLength !== undefined ? { maxLength: p.maxLength } : {}),
       });
     }
     const navigations = new Map<string, NavigationInfo>();
