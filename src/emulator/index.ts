@@ -82,6 +82,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const port = integerOption('port', options.port, EMULATOR_DEFAULTS.port, 0, 65535);
   const tenantId = (options.tenantId ?? EMULATOR_DEFAULTS.tenantId).toLowerCase();
   if (!isGuid(tenantId)) throw new TypeError(`EmulatorOptions.tenantId must be a GUID, got '${tenantId}'`);
+  const additionalTenantIds = (options.additionalTenantIds ?? []).map((t, i) => {
+    if (typeof t !== 'string' || !isGuid(t)) throw new TypeError(`EmulatorOptions.additionalTenantIds[${i}] must be a GUID, got ${String(t as unknown)}`);
+    return t.toLowerCase();
+  });
   // Durations stay below what a timer holds (2^31 − 1 ms): a client turns them into timers.
   const tokenLifetimeSeconds = integerOption('tokenLifetimeSeconds', options.tokenLifetimeSeconds, EMULATOR_DEFAULTS.tokenLifetimeSeconds, 1, MAX_TIMER_SECONDS);
   const refreshInSeconds = options.refreshInSeconds === undefined ? undefined : integerOption('refreshInSeconds', options.refreshInSeconds, 0, 1, MAX_TIMER_SECONDS);
@@ -161,7 +165,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
   const dataverse: DataverseService = dataverseResult.value;
   entra = new EntraService(
-    { origin, environmentUrl, tenantId, clients, users, tokenLifetimeSeconds, refreshTokenReuse, ...(refreshInSeconds !== undefined ? { refreshInSeconds } : {}) },
+    { origin, environmentUrl, tenantId, additionalTenantIds, clients, users, tokenLifetimeSeconds, refreshTokenReuse, ...(refreshInSeconds !== undefined ? { refreshInSeconds } : {}) },
     keyResult.value,
     counters,
   );

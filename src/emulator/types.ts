@@ -39,8 +39,18 @@ export type RefreshTokenReuse = 'reject' | 'allow';
 export interface EmulatorOptions {
   /** Port on 127.0.0.1. Default: 0 (a free port). Use a fixed port when token caches are reused across runs (MSAL keys embed host:port). */
   port?: number;
-  /** Tenant id (GUID) served at `/{tenant}/…`. Default: a fixed GUID. Any tenant path is accepted; tokens carry the one requested. */
+  /**
+   * The tenant (GUID) the environment belongs to, served at `/{tenant}/…`. Default: a fixed GUID. Entra ID
+   * also answers at `/common`, `/organizations`, `/consumers` and at the tenant's domains (those of the
+   * users' names, e.g. `/contoso.onmicrosoft.com`); any other tenant is refused as Entra does
+   * (AADSTS90002, "Tenant '…' not found").
+   */
   tenantId?: string;
+  /**
+   * More tenants (GUIDs) Entra ID issues tokens for, e.g. to test what a token from another tenant gets:
+   * the Web API accepts only tokens of `tenantId` (401 otherwise). Default: none.
+   */
+  additionalTenantIds?: string[];
   /** Confidential clients. Default: one client whose id and secret the emulator reports. */
   clients?: EmulatorClient[];
   /** Users for the password and authorization-code grants. Default: one user the emulator reports. */
