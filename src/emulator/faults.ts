@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { EntraError, entraErrorBody, entraErrors } from './entra/errors';
+import { MAX_TIMER_MS, MAX_TIMER_SECONDS } from './limits';
 import type { FaultKind, FaultRule } from './types';
 
 /** Which service a request was headed for; decides the shape of a faulted response. */
@@ -60,7 +61,10 @@ function matches(route: FaultRule['route'], kind: RouteKind, method: string, pat
 
 function validateFault(fault: FaultKind): void {
   if ('delayInMs' in fault) {
-    if (!Number.isFinite(fault.delayInMs) || fault.delayInMs < 0) throw new RangeError(`FaultRule.fault.delayInMs must be a non-negative number, got ${String(fault.delayInMs)}`);
+    // A timer cannot hold 2^31 ms or more (it would fire at once).
+    if (typeof fault.delayInMs !== 'number' || !Number.isFinite(fault.delayInMs) || fault.delayInMs < 0 || fault.delayInMs > MAX_TIMER_MS) {
+      throw new RangeError(`FaultRule.fault.delayInMs must be a number of milliseconds between 0 and ${MAX_TIMER_MS}, got ${String(fault.delayInMs)}`);
+    }
     return;
   }
   if ('reset' in fault) return;
@@ -70,8 +74,12 @@ function validateFault(fault: FaultKind): void {
   if (fault.status === 400 && (typeof fault.error !== 'string' || fault.error === '')) {
     throw new TypeError('FaultRule.fault.error must name the OAuth error (e.g. interaction_required) when status is 400');
   }
-  if ('retryAfterSeconds' in fault && fault.retryAfterSeconds !== undefined && (!Number.isInteger(fault.retryAfterSeconds) || fault.retryAfterSeconds < 0)) {
-    throw new RangeError(`FaultRule.fault.retryAfterSeconds must be a non-negative integer, got ${String(fault.retryAfterSeconds)}`);
+  if (
+    'retryAfterSeconds' in fault &&
+    fault.retryAfterSeconds !== undefined &&
+    (!Number.isInteger(fault.retryAfterSeconds) || fault.retryAfterSeconds < 0 || fault.retryAfterSeconds > MAX_TIMER_SECONDS)
+  ) {
+    throw new RangeError(`FaultRule.fault.retryAfterSeconds must be an integer between 0 and ${MAX_TIMER_SECONDS}, got ${String(fault.retryAfterSeconds)}`);
   }
 }
 

@@ -21,6 +21,7 @@ import { DEFAULT_CLIENT, DEFAULT_TENANT_ID, DEFAULT_USER, resolveClient, resolve
 import { SigningKey } from './entra/jwt';
 import { EntraService } from './entra/service';
 import { FaultRegistry } from './faults';
+import { MAX_TIMER_MS, MAX_TIMER_SECONDS, MAX_URL_CHARS } from './limits';
 import { DEFAULT_METADATA_XML } from './schema/default-metadata';
 import { createRequestHandler, type ServerParts } from './server';
 import type { Emulator, EmulatorOptions, FaultRule, RefreshTokenReuse, ServiceProtectionBudget } from './types';
@@ -64,10 +65,10 @@ function resolveServiceProtection(budget: ServiceProtectionBudget | undefined): 
   const d = EMULATOR_DEFAULTS.serviceProtection;
   return {
     maxRequests: integerOption('serviceProtection.maxRequests', budget?.maxRequests, d.maxRequests, 1),
-    windowInMs: integerOption('serviceProtection.windowInMs', budget?.windowInMs, d.windowInMs, 1),
+    windowInMs: integerOption('serviceProtection.windowInMs', budget?.windowInMs, d.windowInMs, 1, MAX_TIMER_MS),
     maxConcurrent: integerOption('serviceProtection.maxConcurrent', budget?.maxConcurrent, d.maxConcurrent, 1),
     ...(budget?.retryAfterSeconds !== undefined
-      ? { retryAfterSeconds: integerOption('serviceProtection.retryAfterSeconds', budget.retryAfterSeconds, 1, 0) }
+      ? { retryAfterSeconds: integerOption('serviceProtection.retryAfterSeconds', budget.retryAfterSeconds, 1, 0, MAX_TIMER_SECONDS) }
       : {}),
   };
 }
@@ -81,15 +82,20 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const port = integerOption('port', options.port, EMULATOR_DEFAULTS.port, 0, 65535);
   const tenantId = (options.tenantId ?? EMULATOR_DEFAULTS.tenantId).toLowerCase();
   if (!isGuid(tenantId)) throw new TypeError(`EmulatorOptions.tenantId must be a GUID, got '${tenantId}'`);
-  const tokenLifetimeSeconds = integerOption('tokenLifetimeSeconds', options.tokenLifetimeSeconds, EMULATOR_DEFAULTS.tokenLifetimeSeconds, 1);
-  const refreshInSeconds = options.refreshInSeconds === undefined ? undefined : integerOption('refreshInSeconds', options.refreshInSeconds, 0, 1);
+  const additionalTenantIds = (options.additionalTenantIds ?? []).map((t, i) => {
+    if (typeof t !== 'string' || !isGuid(t)) throw new TypeError(`EmulatorOptions.additionalTenantIds[${i}] must be a GUID, got ${String(t as unknown)}`);
+    return t.toLowerCase();
+  });
+  // Durations stay below what a timer holds (2^31 − 1 ms): a client turns them into timers.
+  const tokenLifetimeSeconds = integerOption('tokenLifetimeSeconds', options.tokenLifetimeSeconds, EMULATOR_DEFAULTS.tokenLifetimeSeconds, 1, MAX_TIMER_SECONDS);
+  const refreshInSeconds = options.refreshInSeconds === undefined ? undefined : integerOption('refreshInSeconds', options.refreshInSeconds, 0, 1, MAX_TIMER_SECONDS);
   const seed = integerOption('seed', options.seed, EMULATOR_DEFAULTS.seed, 0);
   const refreshTokenReuse: RefreshTokenReuse = options.refreshTokenReuse ?? EMULATOR_DEFAULTS.refreshTokenReuse;
   if (refreshTokenReuse !== 'reject' && refreshTokenReuse !== 'allow') {
     throw new TypeError(`EmulatorOptions.refreshTokenReuse must be 'reject' or 'allow', got ${JSON.stringify(refreshTokenReuse as unknown)}`);
   }
   const dopHint = integerOption('dopHint', options.dopHint, EMULATOR_DEFAULTS.dopHint, 1);
-  const latencyInMs = integerOption('latencyInMs', options.latencyInMs, EMULATOR_DEFAULTS.latencyInMs, 0);
+  const latencyInMs = integerOption('latencyInMs', options.latencyInMs, EMULATOR_DEFAULTS.latencyInMs, 0, MAX_TIMER_MS);
   const serviceProtection = resolveServiceProtection(options.serviceProtection);
   const clients = (options.clients ?? [EMULATOR_DEFAULTS.client]).map(resolveClient);
   const users = (options.users ?? [EMULATOR_DEFAULTS.user]).map(resolveUser);
@@ -119,7 +125,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   // Requests racing a failed start must not leave an unhandled rejection behind.
   ready.catch(() => undefined);
-  const server = createServer({ key: certs.keyPem, cert: certs.certPem }, createRequestHandler(ready));
+  // Room for the longest URL the Web API accepts (32,768 characters) plus headers; node's default is 16 KiB.
+  const server = createServer({ key: certs.keyPem, cert: certs.certPem, maxHeaderSize: MAX_URL_CHARS + 32 * 1024 }, createRequestHandler(ready));
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(err.code === 'EADDRINUSE' ? new Error(`EmulatorOptions.port: 127.0.0.1:${port} is already in use (use another port, or 0 for a free one)`, { cause: err }) : err);
@@ -158,7 +165,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
   const dataverse: DataverseService = dataverseResult.value;
   entra = new EntraService(
-    { origin, environmentUrl, tenantId, clients, users, tokenLifetimeSeconds, refreshTokenReuse, ...(refreshInSeconds !== undefined ? { refreshInSeconds } : {}) },
+    { origin, environmentUrl, tenantId, additionalTenantIds, clients, users, tokenLifetimeSeconds, refreshTokenReuse, ...(refreshInSeconds !== undefined ? { refreshInSeconds } : {}) },
     keyResult.value,
     counters,
   );
@@ -207,7 +214,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     clearFaults: () => faults.clear(),
     revokeRefreshTokens: () => entraService.revokeRefreshTokens(),
     setServiceProtection: (budget) => dataverse.setServiceProtection(budget),
-    setLatency: (ms) => dataverse.setLatency(integerOption('latencyInMs', ms, 0, 0)),
+    setLatency: (ms) => dataverse.setLatency(integerOption('latencyInMs', ms, 0, 0, MAX_TIMER_MS)),
     store: dataverse.store,
     close(): Promise<void> {
       closing ??= (async () => {

@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataverseService } from './dataverse/contract';
+import { EntraError, entraErrorBody } from './entra/errors';
 import { EntraService } from './entra/service';
 import { FaultRegistry, writeFaultResponse, type FaultContext, type RouteKind } from './faults';
+import { MAX_FORM_BYTES } from './limits';
+import { IncomingBody } from './requestBody';
 import type { EmulatorCounters } from './types';
 
 /** What the request handler dispatches to; filled in once the server listens (the port is then known). */
@@ -21,27 +25,22 @@ function routeKind(pathname: string): RouteKind {
   return 'other';
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 /**
- * The emulator's request handler: reads the whole body, applies an injected fault if one matches,
- * then routes `/api/data/…` to the Dataverse service and everything else to Entra ID (or 404).
- * Requests that arrive before the services exist wait for them.
+ * The emulator's request handler: applies an injected fault if one matches, then routes `/api/data/…`
+ * to the Dataverse service (which reads the body only once the request passed its checks) and
+ * everything else to Entra ID (bodies up to {@link MAX_FORM_BYTES}) or a 404. Requests that arrive
+ * before the services exist wait for them, their bodies unread.
  */
 export function createRequestHandler(ready: Promise<ServerParts>): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    void handle(ready, req, res).catch((err: unknown) => {
+    const body = new IncomingBody(req, res);
+    void handle(ready, req, res, body).catch((err: unknown) => {
+      body.abandon();
+      if (res.destroyed || req.socket.destroyed) return;
       if (!res.headersSent) {
-        const body = JSON.stringify({ error: { code: '0x80040216', message: `Emulator failure: ${err instanceof Error ? err.message : String(err)}` } });
-        res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-        res.end(body);
+        const text = JSON.stringify({ error: { code: '0x80040216', message: `Emulator failure: ${err instanceof Error ? err.message : String(err)}` } });
+        res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+        res.end(text);
       } else {
         res.destroy();
       }
@@ -49,8 +48,7 @@ export function createRequestHandler(ready: Promise<ServerParts>): (req: Incomin
   };
 }
 
-async function handle(ready: Promise<ServerParts>, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = await readBody(req);
+async function handle(ready: Promise<ServerParts>, req: IncomingMessage, res: ServerResponse, body: IncomingBody): Promise<void> {
   const parts = await ready;
   const url = new URL(req.url ?? '/', parts.origin);
   const method = req.method ?? 'GET';
@@ -68,15 +66,29 @@ async function handle(ready: Promise<ServerParts>, req: IncomingMessage, res: Se
         return;
       }
       const correlation = req.headers['client-request-id'];
+      body.abandon();
       writeFaultResponse(res, fault, kind, { ...parts.faultContext, correlationId: Array.isArray(correlation) ? correlation[0] : correlation });
       return;
     }
   }
   if (kind === 'api') {
-    await parts.dataverse.handle(req, res, body, url);
+    await parts.dataverse.handle(req, res, url, body);
     return;
   }
-  if (await parts.entra.handle(req, res, body, url)) return;
+  const form = await body.read(MAX_FORM_BYTES);
+  if (!form.ok) {
+    // Entra documents no size limit for its forms; AADSTS90004 (InvalidRequestFormat, "The request isn't
+    // properly formatted", reference-error-codes) is its closest documented answer, with 413 as the status.
+    const err = new EntraError(413, 'invalid_request', 90004, `The request isn't properly formatted: the body exceeds the maximum size of ${form.limit} bytes.`);
+    const correlationId = req.headers['client-request-id'];
+    const text = JSON.stringify(
+      entraErrorBody(err, { origin: parts.origin, correlationId: (Array.isArray(correlationId) ? correlationId[0] : correlationId) ?? randomUUID(), traceId: randomUUID(), now: new Date() }),
+    );
+    res.writeHead(413, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store, no-cache', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+    return;
+  }
+  if (await parts.entra.handle(req, res, form.bytes, url)) return;
   const text = JSON.stringify({ error: { code: '0x8006088a', message: `Resource not found for the segment '${url.pathname}'.` } });
   res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);

@@ -24,11 +24,11 @@ export interface EmulatorClient {
 export interface ServiceProtectionBudget {
   /** Requests allowed per user in `windowInMs`. Default: 6000. */
   maxRequests?: number;
-  /** Sliding window length. Default: 300000 (5 minutes). */
+  /** Sliding window length. Default: 300000 (5 minutes). At most 2^31 − 1 ms. */
   windowInMs?: number;
   /** Concurrent requests allowed per user. Default: 52. */
   maxConcurrent?: number;
-  /** `Retry-After` seconds sent with a 429. Default: 1 for the concurrency limit, otherwise time until the window frees a slot (at least 1). */
+  /** `Retry-After` seconds sent with a 429, at most 2,147,483 (2^31 − 1 ms). Default: 1 for the concurrency limit, otherwise time until the window frees a slot (at least 1). */
   retryAfterSeconds?: number;
 }
 
@@ -39,8 +39,18 @@ export type RefreshTokenReuse = 'reject' | 'allow';
 export interface EmulatorOptions {
   /** Port on 127.0.0.1. Default: 0 (a free port). Use a fixed port when token caches are reused across runs (MSAL keys embed host:port). */
   port?: number;
-  /** Tenant id (GUID) served at `/{tenant}/…`. Default: a fixed GUID. Any tenant path is accepted; tokens carry the one requested. */
+  /**
+   * The tenant (GUID) the environment belongs to, served at `/{tenant}/…`. Default: a fixed GUID. Entra ID
+   * also answers at `/common`, `/organizations`, `/consumers` and at the tenant's domains (those of the
+   * users' names, e.g. `/contoso.onmicrosoft.com`); any other tenant is refused as Entra does
+   * (AADSTS90002, "Tenant '…' not found").
+   */
   tenantId?: string;
+  /**
+   * More tenants (GUIDs) Entra ID issues tokens for, e.g. to test what a token from another tenant gets:
+   * the Web API accepts only tokens of `tenantId` (401 otherwise). Default: none.
+   */
+  additionalTenantIds?: string[];
   /** Confidential clients. Default: one client whose id and secret the emulator reports. */
   clients?: EmulatorClient[];
   /** Users for the password and authorization-code grants. Default: one user the emulator reports. */
@@ -51,9 +61,9 @@ export interface EmulatorOptions {
   seed?: number;
   /** Persist the in-memory store to this JSON file (loaded at start, written on change and at close). */
   dataFile?: string;
-  /** Access-token lifetime in seconds. Default: 3600 (Entra's typical 60–90 minutes, fixed for tests). */
+  /** Access-token lifetime in seconds, 1 to 2,147,483 (a client's refresh timer cannot hold more). Default: 3600 (Entra's typical 60–90 minutes, fixed for tests). */
   tokenLifetimeSeconds?: number;
-  /** Send `refresh_in` (seconds) in token responses. Default: not sent. */
+  /** Send `refresh_in` (seconds, 1 to 2,147,483) in token responses. Default: not sent. */
   refreshInSeconds?: number;
   /**
    * What a refresh token is worth after it has been redeemed once. Every refresh returns a new one either way.
@@ -70,16 +80,18 @@ export interface EmulatorOptions {
   serviceProtection?: ServiceProtectionBudget;
   /** `x-ms-dop-hint` sent on Web API responses. Default: 8. */
   dopHint?: number;
-  /** Artificial latency added to each Web API response, in milliseconds. Default: 0. */
+  /** Artificial latency added to each Web API response, in milliseconds (0 to 2^31 − 1). Default: 0. */
   latencyInMs?: number;
 }
 
 /** What a fault does to a matching response. */
 export type FaultKind =
   | { status: 401 }
+  /** `retryAfterSeconds`: 0 to 2,147,483. Default: 1. */
   | { status: 429; retryAfterSeconds?: number }
   | { status: 500 }
   | { status: 502; html?: true }
+  /** `retryAfterSeconds` (0 to 2,147,483) is sent as `Retry-After` when given. */
   | { status: 503; retryAfterSeconds?: number }
   | { status: 504 }
   /**
@@ -89,6 +101,7 @@ export type FaultKind =
    */
   | { status: 400; error: string; suberror?: string; aadsts?: number; description?: string }
   | { reset: true }
+  /** Holds the request `delayInMs` (0 to 2^31 − 1) before answering it normally. */
   | { delayInMs: number };
 
 /** Injects faults: the next `count` requests matching `route` get `fault` instead of a normal answer. */
@@ -157,7 +170,7 @@ export interface Emulator {
   revokeRefreshTokens(): void;
   /** Change the service protection budget at run time. */
   setServiceProtection(budget: ServiceProtectionBudget): void;
-  /** Change artificial latency at run time. */
+  /** Change artificial latency at run time (0 to 2^31 − 1 ms). */
   setLatency(latencyInMs: number): void;
   /** Direct access to stored rows, for test setup and assertions (bypasses HTTP and counters). */
   readonly store: EmulatorStore;

@@ -9,7 +9,7 @@
  * server.on((req, res) => misbehave.bomb(res, { encoding: 'br', inflatedBytes: 2 ** 31 }));
  * const client = new DynamicsClient({ url: server.origin, ca: server.caPem, auth: staticToken() });
  */
-import { createServer, type Server } from 'node:https';
+import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import * as zlib from 'node:zlib';
@@ -458,4 +458,86 @@ export async function startHostileEntra(options: { tenant?: string } = {}): Prom
     tokenRequests: () => tokens,
     close: () => server.close(),
   };
+}
+
+/** What {@link floodUpload} saw. */
+export interface FloodResult {
+  /** The answer's status, or undefined when the connection failed before an answer arrived. */
+  status?: number;
+  headers?: IncomingHttpHeaders;
+  /** The answer's body (empty when there was none). */
+  body: string;
+  /** Body bytes the server's socket accepted (flushed past the client's buffers) before the answer or the close. */
+  bytesSent: number;
+  /** The network error that ended the exchange, if any (`ECONNRESET`, `EPIPE`, …). */
+  errorCode?: string;
+}
+
+/**
+ * A hostile client: uploads `totalBytes` of filler to `url` without ever holding them in memory,
+ * declared in `Content-Length` (default) or sent chunked, and reports the answer and how much of the
+ * body the server took before answering. Proves that a server refuses an oversized or unauthenticated
+ * upload early instead of reading (and buffering) all of it.
+ *
+ * @example
+ * const r = await floodUpload(`${emulator.url}/api/data/v9.2/accounts`, emulator.caPem, { totalBytes: 300 * 2 ** 20 });
+ * expect(r.status).toBe(401);
+ * expect(r.bytesSent).toBeLessThan(32 * 2 ** 20);
+ */
+export function floodUpload(
+  url: string,
+  ca: string,
+  options: { totalBytes: number; method?: string; headers?: Record<string, string>; chunked?: boolean; fill?: number },
+): Promise<FloodResult> {
+  return new Promise<FloodResult>((resolve) => {
+    const target = new URL(url);
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', ...(options.headers ?? {}) };
+    if (!options.chunked) headers['Content-Length'] = String(options.totalBytes);
+    const chunk = Buffer.alloc(64 * 1024, options.fill ?? 0x20);
+    let bytesSent = 0;
+    let queued = 0;
+    let settled = false;
+    const result: FloodResult = { body: '', bytesSent: 0 };
+    const finish = (): void => {
+      if (settled) return;
+      settled = true;
+      result.bytesSent = bytesSent;
+      resolve(result);
+    };
+    const req = httpsRequest(
+      { host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, method: options.method ?? 'POST', headers, ca, agent: false },
+      (res) => {
+        result.status = res.statusCode;
+        result.headers = res.headers;
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => {
+          result.body = Buffer.concat(parts).toString('utf8');
+          finish();
+        });
+        res.on('error', finish);
+      },
+    );
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      result.errorCode = error.code;
+      // An answer may still be arriving; give it the chance to be read.
+      setTimeout(finish, 200);
+    });
+    req.on('close', () => setTimeout(finish, 200));
+    const pump = (): void => {
+      while (queued < options.totalBytes && !req.destroyed) {
+        const n = Math.min(chunk.length, options.totalBytes - queued);
+        queued += n;
+        const more = req.write(n === chunk.length ? chunk : chunk.subarray(0, n), (error) => {
+          if (!error) bytesSent += n;
+        });
+        if (!more) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      if (!req.destroyed) req.end();
+    };
+    pump();
+  });
 }

@@ -148,6 +148,7 @@ const REASONS: Record<number, string> = {
   405: 'Method Not Allowed',
   412: 'Precondition Failed',
   413: 'Payload Too Large',
+  414: 'URI Too Long',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   501: 'Not Implemented',

@@ -50,10 +50,31 @@ export interface DataverseOptions {
   latencyInMs: number;
 }
 
+/** The outcome of {@link RequestBody.read}: the whole body, or `ok: false` when it is larger than the limit. */
+export type BodyRead = { ok: true; bytes: Buffer } | { ok: false; limit: number };
+
+/**
+ * A request's body, read only when the request is going to be served: a request refused from its
+ * headers (no token, throttled) is answered without reading it.
+ */
+export interface RequestBody {
+  /**
+   * Reads the whole body, at most `limit` bytes. A larger body (declared or streamed) resolves
+   * `ok: false` with nothing buffered; the connection closes after the answer. Rejects when the client
+   * goes away mid-body.
+   */
+  read(limit: number): Promise<BodyRead>;
+  /** Answers without the body: it is discarded as it arrives (large or unknown ones close the connection after the answer). */
+  abandon(): void;
+}
+
 /** The Dataverse Web API half of the emulator. */
 export interface DataverseService {
-  /** Answers one request under `/api/data/`. `body` is the full request body. Never throws: errors become Dataverse-shaped responses. */
-  handle(req: IncomingMessage, res: ServerResponse, body: Buffer, url: URL): Promise<void>;
+  /**
+   * Answers one request under `/api/data/`: checks its URL length and bearer token from the head,
+   * then reads `body` (at most `MAX_REQUEST_BYTES`, 128 MiB). Never throws: errors become Dataverse-shaped responses.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, url: URL, body: RequestBody): Promise<void>;
   readonly store: EmulatorStore;
   setServiceProtection(budget: ServiceProtectionBudget): void;
   setLatency(latencyInMs: number): void;

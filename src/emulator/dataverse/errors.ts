@@ -56,11 +56,35 @@ export const dvErrors = {
   /** A value of the wrong Edm type in a body. */
   invalidValue: (literal: string, edmType: string) =>
     new DataverseHttpError(400, '0x80060888', `Cannot convert the literal '${literal}' to the expected type '${edmType}'.`),
+  /**
+   * A string longer than its column's MaxLength. Code and text from the documented `$batch` sample
+   * (dp/webapi/execute-batch-operations-using-web-api.md), two spaces after the first sentence included.
+   */
+  tooLong: (column: string, entity: string, maxLength: number) =>
+    new DataverseHttpError(
+      400,
+      '0x80044331',
+      `A validation error occurred.  The length of the '${column}' attribute of the '${entity}' entity exceeded the maximum allowed length of '${maxLength}'.`,
+    ),
   /** Writing a lookup's `_x_value` directly instead of `x@odata.bind`. */
   lookupValueWrite: () =>
     new DataverseHttpError(400, '0x80048d19', 'CRM do not support direct update of Entity Reference properties, Use Navigation properties instead.'),
   /** Syntax errors in $filter, keys and other URL parts. */
   syntax: (message: string) => new DataverseHttpError(400, '0x80060888', message),
+  /**
+   * A query option nested deeper than the parser allows (ODataLib's UriQueryExpressionParser_TooDeep).
+   * Code 0x0, as the same parser's documented "Could not find a property named …".
+   */
+  recursionLimit: () => new DataverseHttpError(400, '0x0', 'The recursion limit has been exceeded.'),
+  /** A system query option given twice (ODataLib's QueryOptionUtils_QueryParameterMustBeSpecifiedOnce), code as above. */
+  duplicateQueryOption: (name: string) =>
+    new DataverseHttpError(400, '0x0', `Query option '${name}' was specified more than once, but it must be specified at most once.`),
+  /**
+   * A request body nesting objects and arrays deeper than ODataLib's MessageQuotas.MaxNestingDepth.
+   * Dataverse's exact text for a plain JSON value is not documented; this one names the limit.
+   */
+  bodyTooDeep: (limit: number) =>
+    new DataverseHttpError(400, '0x80060888', `The request body is nested deeper than the limit of ${limit} levels of objects and arrays.`),
   skipNotSupported: () => new DataverseHttpError(400, '0x80060888', 'The query parameter $skip is not supported'),
   methodNotAllowed: (method: string) =>
     new DataverseHttpError(405, '0x80060888', `The requested resource does not support http method '${method}'.`),
@@ -73,6 +97,12 @@ export const dvErrors = {
   /** `OData.Community.Keys.V1.AlternateKeys` uniqueness (dp/define-alternate-keys-entity.md). */
   duplicateAlternateKey: () =>
     new DataverseHttpError(412, '0x80060892', 'A record that has the attribute values of the key already exists.'),
+  /** A `$batch` operation addressed outside the service (ODataLib's RequestUriProcessor_RequestUriDoesNotHaveTheCorrectBaseUri). */
+  notThisService: (url: string, serviceRoot: string) =>
+    new DataverseHttpError(400, '0x0', `The request URI '${url}' is not valid because it is not based on '${serviceRoot}'.`),
+  /** A `$batch` operation whose URL is longer than Dataverse takes inside a batch (65,536 characters). */
+  urlTooLong: (length: number, limit: number) =>
+    new DataverseHttpError(414, '0x80060888', `The URL of the batch operation is ${length} characters long; the limit is ${limit}.`),
   payloadTooLarge: (limit: number) =>
     new DataverseHttpError(413, '0x80040216', `The request body exceeds the maximum size of ${limit} bytes.`),
   /** dp/api-limits.md "Number of requests". */

@@ -7,14 +7,16 @@
  * (`Microsoft.Dynamics.CRM.In(PropertyName='x',PropertyValues=['a','b'])`, dp/webapi/query/filter-rows.md)
  * are supported for the common ones listed in {@link QUERY_FUNCTIONS}.
  */
+import { clip } from '../../net/excerpt';
 import { GUID_PATTERN } from '../../net/guid';
 import { dvErrors } from './errors';
+import { queryNesting, type NestingGuard } from './shared/depth';
 
 /** Value category of a column or literal, enough to compare like Dataverse does. */
 export type ValueKind = 'string' | 'number' | 'boolean' | 'guid' | 'date' | 'null' | 'other';
 
 export type FilterExpr =
-  | { k: 'lit'; kind: ValueKind; value: string | number | boolean | null }
+  | { k: 'lit'; kind: ValueKind; value: string | number | boolean | null; numberType?: NumberType }
   | { k: 'prop'; path: string[] }
   | { k: 'cmp'; op: CmpOp; left: FilterExpr; right: FilterExpr }
   | { k: 'and' | 'or'; left: FilterExpr; right: FilterExpr }
@@ -27,20 +29,66 @@ const CMP_OPS = new Set<string>(['eq', 'ne', 'gt', 'ge', 'lt', 'le']);
 
 type Token =
   | { t: 'str'; v: string; quote: "'" | '"' }
-  | { t: 'word'; v: string }
+  /** `at`: the character position where the word starts (ODataLib's messages give it). */
+  | { t: 'word'; v: string; at: number }
   | { t: 'punct'; v: '(' | ')' | ',' | '/' | '[' | ']' | '=' };
 
 const DATE_RE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/;
 const NUMBER_RE = /^-?\d+(\.\d+)?([eE][+-]?\d+)?[mMdDfFlL]?$/;
 const IDENT_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 
-/** Classifies a bare literal word (as in keys and function parameters); undefined for identifiers. */
+/** The Edm type ODataLib gives a numeric literal: by its suffix, its form, and (for integers) the smallest type that holds it. */
+export type NumberType = 'Int32' | 'Int64' | 'Decimal' | 'Double' | 'Single';
+
+/** Largest magnitude of each numeric Edm type (Int64 and Decimal as the nearest doubles). */
+const NUMBER_RANGES: Record<string, { min: number; max: number; clr: string }> = {
+  'Edm.Byte': { min: 0, max: 255, clr: 'System.Byte' },
+  'Edm.SByte': { min: -128, max: 127, clr: 'System.SByte' },
+  'Edm.Int16': { min: -32768, max: 32767, clr: 'System.Int16' },
+  'Edm.Int32': { min: -2147483648, max: 2147483647, clr: 'System.Int32' },
+  'Edm.Int64': { min: -9223372036854775808, max: 9223372036854775807, clr: 'System.Int64' },
+  'Edm.Decimal': { min: -79228162514264337593543950335, max: 79228162514264337593543950335, clr: 'System.Decimal' },
+  'Edm.Single': { min: -3.4028234663852886e38, max: 3.4028234663852886e38, clr: 'System.Single' },
+  'Edm.Double': { min: -Number.MAX_VALUE, max: Number.MAX_VALUE, clr: 'System.Double' },
+};
+
+/** Whether `value` lies within the range of the numeric Edm type `edmType` (any value for other types). */
+export function fitsEdmNumber(value: number, edmType: string): boolean {
+  const range = NUMBER_RANGES[edmType];
+  return Number.isFinite(value) && (range === undefined || (value >= range.min && value <= range.max));
+}
+
+const LITERAL_TYPE_BY_SUFFIX: Record<string, string> = { m: 'Edm.Decimal', l: 'Edm.Int64', f: 'Edm.Single', d: 'Edm.Double' };
+
+function numberTypeOf(word: string, value: number): NumberType {
+  const suffix = word[word.length - 1]?.toLowerCase();
+  if (suffix === 'm') return 'Decimal';
+  if (suffix === 'f') return 'Single';
+  if (suffix === 'd') return 'Double';
+  if (suffix === 'l') return 'Int64';
+  if (/[.eE]/.test(word)) return 'Double';
+  if (fitsEdmNumber(value, 'Edm.Int32')) return 'Int32';
+  if (fitsEdmNumber(value, 'Edm.Int64')) return 'Int64';
+  return fitsEdmNumber(value, 'Edm.Decimal') ? 'Decimal' : 'Double';
+}
+
+/** A numeric literal, or undefined when it is not one a double can hold (`1e999` overflows to Infinity). */
+function numberLiteral(word: string): { value: number; numberType: NumberType } | undefined {
+  const value = Number(word.replace(/[mMdDfFlL]$/, ''));
+  if (!Number.isFinite(value)) return undefined;
+  return { value, numberType: numberTypeOf(word, value) };
+}
+
+/** Classifies a bare literal word (as in keys and function parameters); undefined for identifiers and numbers out of range. */
 export function literalOf(word: string): { kind: ValueKind; value: string | number | boolean | null } | undefined {
   if (word === 'null') return { kind: 'null', value: null };
   if (word === 'true' || word === 'false') return { kind: 'boolean', value: word === 'true' };
   if (GUID_PATTERN.test(word)) return { kind: 'guid', value: word.toLowerCase() };
   if (DATE_RE.test(word)) return { kind: 'date', value: word };
-  if (NUMBER_RE.test(word)) return { kind: 'number', value: Number(word.replace(/[mMdDfFlL]$/, '')) };
+  if (NUMBER_RE.test(word)) {
+    const n = numberLiteral(word);
+    return n ? { kind: 'number', value: n.value } : undefined;
+  }
   return undefined;
 }
 
@@ -76,18 +124,24 @@ export function tokenize(text: string): Token[] {
     } else {
       const start = i;
       while (i < text.length && !" \t\r\n(),/'\"[]=".includes(text[i] as string)) i++;
-      out.push({ t: 'word', v: text.slice(start, i) });
+      out.push({ t: 'word', v: text.slice(start, i), at: start });
     }
   }
   return out;
 }
 
+/**
+ * Recursive descent over the tokens. Every place it recurses into (parentheses, `not`, a function's
+ * arguments, an alias's value) goes one level deeper in `guard`, so nesting is bounded; chains of
+ * `and`/`or` are loops, not recursion.
+ */
 class Parser {
   private pos = 0;
   constructor(
     private readonly tokens: Token[],
     private readonly source: string,
     private readonly aliases: ReadonlyMap<string, string>,
+    private readonly guard: NestingGuard = queryNesting(),
   ) {}
 
   parse(): FilterExpr {
@@ -142,7 +196,7 @@ class Parser {
   private not(): FilterExpr {
     if (this.isWord('not')) {
       this.pos++;
-      return { k: 'not', expr: this.not() };
+      return { k: 'not', expr: this.guard.within(() => this.not()) };
     }
     return this.comparison();
   }
@@ -160,7 +214,7 @@ class Parser {
     if (!t) this.fail(`Expression expected at position ${this.pos}`);
     if (t.t === 'punct' && t.v === '(') {
       this.pos++;
-      const e = this.or();
+      const e = this.guard.within(() => this.or());
       this.expectPunct(')');
       return e;
     }
@@ -175,15 +229,20 @@ class Parser {
       // Parameter alias (OData URL conventions §5.1.1.13): `?$filter=contains(@p1,'x')&@p1=name`.
       const value = this.aliases.get(v);
       if (value === undefined) this.fail(`The parameter alias '${v}' has no value`);
-      return new Parser(tokenize(value), value, new Map()).parseOperand();
+      return this.guard.within(() => new Parser(tokenize(value), value, new Map(), this.guard).parseOperand());
     }
     if (v === 'null') return { k: 'lit', kind: 'null', value: null };
     if (v === 'true' || v === 'false') return { k: 'lit', kind: 'boolean', value: v === 'true' };
     if (GUID_PATTERN.test(v)) return { k: 'lit', kind: 'guid', value: v.toLowerCase() };
     if (DATE_RE.test(v)) return { k: 'lit', kind: 'date', value: v };
-    if (NUMBER_RE.test(v)) return { k: 'lit', kind: 'number', value: Number(v.replace(/[mMdDfFlL]$/, '')) };
+    if (NUMBER_RE.test(v)) {
+      // ODataLib parses a numeric literal into its Edm type and refuses one that overflows it.
+      const n = numberLiteral(v);
+      if (!n) this.fail(`Unrecognized '${LITERAL_TYPE_BY_SUFFIX[v[v.length - 1]?.toLowerCase() ?? ''] ?? 'Edm.Double'}' literal '${v}' at '${t.at}'`);
+      return { k: 'lit', kind: 'number', value: n.value, numberType: n.numberType };
+    }
     if (!IDENT_RE.test(v)) this.fail(`Syntax error: character '${v[0]}' is not valid at position ${this.pos - 1}`);
-    if (this.isPunct('(')) return this.call(v);
+    if (this.isPunct('(')) return this.guard.within(() => this.call(v));
     const path = [v];
     while (this.isPunct('/')) {
       this.pos++;
@@ -243,6 +302,15 @@ export function parseFilter(text: string, aliases: ReadonlyMap<string, string> =
 export interface FilterScope {
   qualifiedType: string;
   kindOf(path: string[]): ValueKind | undefined;
+  /** The column a path reads: its Edm type and `entity.column` name, for checking the literals compared with it. */
+  columnOf?(path: string[]): FilterColumn | undefined;
+}
+
+/** A column as the filter checks literals against it. */
+export interface FilterColumn {
+  edmType: string;
+  /** `account.statecode`, as Dataverse names the attribute in its messages. */
+  attribute: string;
 }
 
 /** What a compiled predicate needs at evaluation time. */
@@ -311,7 +379,25 @@ export const QUERY_FUNCTIONS = new Set([
   'NextXHours',
 ]);
 
-type Operand = { kind: ValueKind; eval: (row: Record<string, unknown>, rt: FilterRuntime) => unknown };
+type Operand = {
+  kind: ValueKind;
+  eval: (row: Record<string, unknown>, rt: FilterRuntime) => unknown;
+  /** For a column read: the column, so the literals compared with it can be checked. */
+  column?: FilterColumn;
+  /** For a numeric literal: its value and the Edm type ODataLib gives it. */
+  number?: { value: number; numberType: NumberType };
+};
+
+/**
+ * A numeric literal compared with a column must fit the column's type: Dataverse turns the condition
+ * into a typed query and refuses a value that does not convert (it names the attribute and both
+ * types). `statecode eq 3000000000` is refused, not silently matched against nothing.
+ */
+function checkNumberFits(column: FilterColumn | undefined, value: number, numberType: NumberType): void {
+  if (!column || fitsEdmNumber(value, column.edmType)) return;
+  const expected = NUMBER_RANGES[column.edmType]?.clr ?? column.edmType;
+  throw dvErrors.invalidArgument(`Condition for attribute '${column.attribute}': expected argument(s) of type '${expected}' but received 'System.${numberType}'.`);
+}
 
 const EDM_NAME: Record<ValueKind, string> = {
   string: 'Edm.String',
@@ -344,13 +430,18 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
     switch (e.k) {
       case 'lit': {
         const v = e.kind === 'date' ? normaliseDateLiteral(String(e.value)) : e.value;
-        return { kind: e.kind, eval: () => v };
+        return {
+          kind: e.kind,
+          eval: () => v,
+          ...(typeof e.value === 'number' && e.numberType ? { number: { value: e.value, numberType: e.numberType } } : {}),
+        };
       }
       case 'prop': {
         const kind = scope.kindOf(e.path);
         if (kind === undefined) throw dvErrors.unknownQueryProperty(e.path[e.path.length - 1] as string, scope.qualifiedType);
         const path = e.path;
-        return { kind, eval: (row, rt) => rt.get(row, path) };
+        const column = scope.columnOf?.(path);
+        return { kind, eval: (row, rt) => rt.get(row, path), ...(column ? { column } : {}) };
       }
       case 'fn': {
         if (e.name === 'tolower' || e.name === 'toupper' || e.name === 'trim') {
@@ -372,15 +463,20 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
 
   const predicate = (e: FilterExpr): RowPredicate => {
     switch (e.k) {
-      case 'and': {
-        const l = predicate(e.left);
-        const r = predicate(e.right);
-        return (row, rt) => l(row, rt) && r(row, rt);
-      }
+      case 'and':
       case 'or': {
-        const l = predicate(e.left);
-        const r = predicate(e.right);
-        return (row, rt) => l(row, rt) || r(row, rt);
+        // A chain `a or b or c …` parses left-deep; it is compiled and evaluated as a list, so a
+        // thousand-term `or` (a list of ids) costs no stack.
+        const terms = chainOf(e).map(predicate);
+        return e.k === 'and'
+          ? (row, rt) => {
+              for (const t of terms) if (!t(row, rt)) return false;
+              return true;
+            }
+          : (row, rt) => {
+              for (const t of terms) if (t(row, rt)) return true;
+              return false;
+            };
       }
       case 'not': {
         const inner = predicate(e.expr);
@@ -404,6 +500,8 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
   };
 
   const comparison = (op: CmpOp, l: Operand, r: Operand): RowPredicate => {
+    if (l.number) checkNumberFits(r.column, l.number.value, l.number.numberType);
+    if (r.number) checkNumberFits(l.column, r.number.value, r.number.numberType);
     if (!compatible(l.kind, r.kind)) {
       throw dvErrors.syntax(
         `A binary operator with incompatible types was detected. Found operand types '${EDM_NAME[l.kind]}' and '${EDM_NAME[r.kind]}' for operator kind '${OP_KIND[op]}'.`,
@@ -475,12 +573,12 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
     const values = (): unknown[] => {
       const pv = e.params.get('PropertyValues');
       if (!Array.isArray(pv)) throw dvErrors.syntax(`The query function '${e.name}' requires a PropertyValues array.`);
-      return pv.map((x) => literalFor(x, prop.kind));
+      return pv.map((x) => literalFor(x, prop));
     };
     const single = (param: string): unknown => {
       const p = e.params.get(param);
       if (!p || Array.isArray(p)) throw dvErrors.syntax(`The query function '${e.name}' requires a ${param} parameter.`);
-      return literalFor(p, prop.kind);
+      return literalFor(p, prop);
     };
     const cmp = (a: unknown, b: unknown) => compareValues(a, b, prop.kind);
     const dayStart = (d: Date) => Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
@@ -551,11 +649,30 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
   return predicate(expr);
 }
 
-/** Literal inside a query function (Dataverse passes values as strings: `PropertyValues=['1','2']`). */
-function literalFor(e: FilterExpr, kind: ValueKind): unknown {
+/** The operands of a chain of one operator (`a and b and c`), left to right, collected without recursion. */
+function chainOf(e: Extract<FilterExpr, { k: 'and' | 'or' }>): FilterExpr[] {
+  const out: FilterExpr[] = [];
+  const stack: FilterExpr[] = [e];
+  while (stack.length > 0) {
+    const x = stack.pop() as FilterExpr;
+    if (x.k === e.k) stack.push(x.right, x.left);
+    else out.push(x);
+  }
+  return out;
+}
+
+/** Literal inside a query function (Dataverse passes values as strings: `PropertyValues=['1','2']`), checked against the column. */
+function literalFor(e: FilterExpr, prop: Operand): unknown {
   if (e.k !== 'lit') throw dvErrors.syntax('Query function parameters must be literals.');
   if (e.value === null) return null;
-  if (kind === 'number') return Number(e.value);
+  const kind = prop.kind;
+  if (kind === 'number') {
+    const text = String(e.value).trim();
+    const n = NUMBER_RE.test(text) ? numberLiteral(text) : undefined;
+    if (!n) throw dvErrors.syntax(`The value '${clip(text, 80)}' is not a valid number for the query function's PropertyValues.`);
+    checkNumberFits(prop.column, n.value, n.numberType);
+    return n.value;
+  }
   if (kind === 'boolean') return e.value === true || e.value === 'true';
   if (kind === 'guid') return String(e.value).toLowerCase();
   if (kind === 'date') return normaliseDateLiteral(String(e.value));

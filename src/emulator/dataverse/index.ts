@@ -1,7 +1,8 @@
 /**
  * The Dataverse Web API half of the emulator: everything under `/api/data/v9.x/`. The server hands
- * each request here after reading its body; this module checks the bearer token, applies service
- * protection and artificial latency, counts the request, and answers through {@link DataverseRouter}.
+ * each request here with its body unread; this module checks the bearer token and service protection
+ * from the head, then reads the body against {@link MAX_REQUEST_BYTES}, applies artificial latency,
+ * counts the request, and answers through {@link DataverseRouter}.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,7 +10,8 @@ import { loadModel } from '../../csdl';
 import { stableGuid } from '../ids';
 import { DEFAULT_OPTION_SETS } from '../schema/default-optionsets';
 import type { ApiResponse } from './context';
-import type { CreateDataverseService, DataverseService } from './contract';
+import { MAX_REQUEST_BYTES, MAX_URL_CHARS } from '../limits';
+import type { CreateDataverseService, DataverseService, RequestBody } from './contract';
 import { dvErrors } from './errors';
 import { systemUserIdFor } from './impersonation';
 import { MetadataApi } from './metadata';
@@ -22,8 +24,7 @@ import { ServiceProtection } from './throttle';
 
 export type { CreateDataverseService, DataverseService, DataverseContext, DataverseOptions } from './contract';
 
-/** Largest request body accepted before answering 413 (Dataverse's own limit is not documented; 128 MiB). */
-export const MAX_REQUEST_BYTES = 128 * 1024 * 1024;
+export { MAX_REQUEST_BYTES } from '../limits';
 
 const VERSION_RE = /^\/api\/data\/(v9\.[012])(?:\/(.*))?$/;
 
@@ -48,6 +49,14 @@ function routeKey(method: string, rawPath: string): string {
   }
   const paren = first.indexOf('(');
   return `${method} /${paren >= 0 ? first.slice(0, paren) : first}`;
+}
+
+/**
+ * The page HTTP.sys (in front of IIS, and so of Dataverse) answers a URL longer than it accepts with.
+ * Dataverse documents the limit (32,768 characters) but not the answer; this is the server's own.
+ */
+function urlTooLongPage(): string {
+  return '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN""http://www.w3.org/TR/html4/strict.dtd">\r\n<HTML><HEAD><TITLE>Request URL Too Long</TITLE>\r\n<META HTTP-EQUIV="Content-Type" Content="text/html; charset=us-ascii"></HEAD>\r\n<BODY><h2>Request URL Too Long</h2>\r\n<hr><p>HTTP Error 414. The request URL is too long.</p>\r\n</BODY></HTML>\r\n';
 }
 
 /**
@@ -79,7 +88,7 @@ export const createDataverseService: CreateDataverseService = async (options, co
   };
 
   const service: DataverseService = {
-    async handle(req: IncomingMessage, res: ServerResponse, body: Buffer, url: URL) {
+    async handle(req: IncomingMessage, res: ServerResponse, url: URL, body: RequestBody) {
       const requestId = randomUUID();
       const common: Record<string, string> = {
         REQ_ID: requestId,
@@ -92,12 +101,22 @@ export const createDataverseService: CreateDataverseService = async (options, co
       const rawPath = q < 0 ? raw : raw.slice(0, q);
       const rawQuery = q < 0 ? '' : raw.slice(q + 1);
       try {
+        // The front end refuses an over-long URL before Dataverse (or its token check) sees the request.
+        if (context.environmentUrl.length + raw.length > MAX_URL_CHARS) {
+          body.abandon();
+          const page = urlTooLongPage();
+          res.writeHead(414, { 'Content-Type': 'text/html; charset=us-ascii', 'Content-Length': String(Buffer.byteLength(page)) });
+          res.end(page);
+          return;
+        }
         const key = routeKey(method, rawPath);
         context.counters.apiRequestsTotal += 1;
         context.counters.apiRequests[key] = (context.counters.apiRequests[key] ?? 0) + 1;
 
+        // Decided from the head alone: an unauthenticated request is refused without reading its body.
         const check = context.checkAuthorization(req.headers.authorization);
         if (!check.ok) {
+          body.abandon();
           // Dataverse answers 401 with an empty body and tells the client where to get a token.
           write(res, { status: 401, headers: { 'WWW-Authenticate': `Bearer authorization_uri=${context.authorizationUri}, resource_id=${context.environmentUrl}/` }, body: '' }, common);
           return;
@@ -108,20 +127,24 @@ export const createDataverseService: CreateDataverseService = async (options, co
         // else. The docs do not say impersonation moves the budget, so it stays with the caller.
         const admission = protection.admit(token.oid, Date.now());
         if (!admission.ok) {
+          body.abandon();
           context.counters.throttled += 1;
           write(res, errorResponse(admission.error), { ...common, 'x-ms-ratelimit-burst-remaining-xrm-requests': '0' });
           return;
         }
         common['x-ms-ratelimit-burst-remaining-xrm-requests'] = String(admission.remaining);
         try {
+          const read = await body.read(MAX_REQUEST_BYTES);
+          if (!read.ok) {
+            write(res, errorResponse(dvErrors.payloadTooLarge(read.limit)), common);
+            return;
+          }
           if (latencyInMs > 0) await new Promise((r) => setTimeout(r, latencyInMs));
           const m = VERSION_RE.exec(rawPath);
           let response: ApiResponse;
           if (!m) {
             const segment = rawPath.replace(/^\/api\/data\/?/, '').split('/')[0] ?? '';
             response = errorResponse(dvErrors.segmentNotFound(segment));
-          } else if (body.length > MAX_REQUEST_BYTES) {
-            response = errorResponse(dvErrors.payloadTooLarge(MAX_REQUEST_BYTES));
           } else {
             response = api.execute({
               method,
@@ -129,7 +152,7 @@ export const createDataverseService: CreateDataverseService = async (options, co
               path: m[2] ?? '',
               query: rawQuery,
               headers: lowerHeaders(req),
-              body: body.toString('utf8'),
+              body: read.bytes.toString('utf8'),
               caller: {
                 oid: token.oid,
                 systemUserId: systemUserIdFor(token.oid),
@@ -143,6 +166,7 @@ export const createDataverseService: CreateDataverseService = async (options, co
           admission.release();
         }
       } catch (err) {
+        body.abandon();
         write(res, errorResponse(unexpectedError(err)), common);
       }
     },

@@ -16,7 +16,7 @@
  */
 import type { EmbeddedAttribute, EmbeddedEntityOptionSets, EmbeddedOption, EmbeddedOptionSet } from '../schema/default-optionsets';
 import { DataverseHttpError, dvErrors } from './errors';
-import { parseKey, parseQueryString, type PathSegment } from './query';
+import { parseKey, parseQueryString, rejectDuplicateOptions, type PathSegment } from './query';
 import type { ServiceSchema } from './schema';
 import type { EntityTypeModel } from '../../csdl';
 
@@ -177,7 +177,9 @@ interface MetadataQuery {
 
 function parseMetadataQuery(raw: string): MetadataQuery {
   const q: MetadataQuery = { expand: [] };
-  for (const p of parseQueryString(raw)) {
+  const params = parseQueryString(raw);
+  rejectDuplicateOptions(params);
+  for (const p of params) {
     const name = p.name.trim();
     if (name === '$select') q.select = p.value.split(',').map((s) => s.trim()).filter(Boolean);
     else if (name === '$expand') q.expand = parseExpand(p.value);

@@ -5,6 +5,7 @@
  */
 import { dvErrors } from './errors';
 import { literalOf, tokenize, type ValueKind } from './filter';
+import { queryNesting, type NestingGuard } from './shared/depth';
 
 /** One query-string parameter with its raw (still encoded) form, kept for building nextLinks. */
 export interface QueryParam {
@@ -92,7 +93,8 @@ function parseTop(value: string): number {
   return Number(value.trim());
 }
 
-function parseExpand(text: string): ExpandItem[] {
+/** Reads `$expand` (nested `$expand` options recurse, one level deeper in `guard` each). */
+function parseExpand(text: string, guard: NestingGuard = queryNesting()): ExpandItem[] {
   return splitTopLevel(text, ',').map((item) => {
     const open = item.indexOf('(');
     if (open < 0) return { navigation: item };
@@ -117,7 +119,7 @@ function parseExpand(text: string): ExpandItem[] {
           result.top = parseTop(value);
           break;
         case '$expand':
-          result.expand = parseExpand(value);
+          result.expand = guard.within(() => parseExpand(value, guard));
           break;
         default:
           throw dvErrors.syntax(`The query option '${name}' is not supported inside $expand.`);
@@ -127,9 +129,27 @@ function parseExpand(text: string): ExpandItem[] {
   });
 }
 
+/**
+ * A system query option (`$filter`, `$top`, …) given twice is ODataLib's 400 ("Query option '$filter'
+ * was specified more than once, but it must be specified at most once."): a client that appends a
+ * second `$filter` expecting both to apply must not get a wider result than it asked for. A parameter
+ * alias given twice gets the same answer here (which value applies would be a guess; ODataLib's
+ * answer for it is not documented).
+ */
+export function rejectDuplicateOptions(params: readonly QueryParam[]): void {
+  const seen = new Set<string>();
+  for (const p of params) {
+    const name = p.name.trim();
+    if (!name.startsWith('$') && !name.startsWith('@')) continue;
+    if (seen.has(name)) throw dvErrors.duplicateQueryOption(name);
+    seen.add(name);
+  }
+}
+
 /** Reads the system query options; unsupported ones get Dataverse's 400. */
 export function parseQueryOptions(params: QueryParam[]): QueryOptions {
   const q: QueryOptions = { count: false, aliases: new Map(), other: [] };
+  rejectDuplicateOptions(params);
   for (const p of params) {
     const name = p.name.trim();
     if (name.startsWith('@')) {
@@ -284,7 +304,8 @@ export function decodeSkipToken(token: string): { page: number; last: unknown[] 
   if (!m) throw dvErrors.badRequest('The $skiptoken value is not valid. Use the @odata.nextLink URL exactly as returned.');
   try {
     const last = JSON.parse(Buffer.from(m[2] as string, 'base64url').toString('utf8')) as unknown;
-    if (!Array.isArray(last)) throw new Error('not an array');
+    // The emulator wrote sort keys: strings, numbers and nulls. Anything else was made up by the client.
+    if (!Array.isArray(last) || !last.every((v) => v === null || typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)))) throw new Error('not a sort key');
     return { page: Number(m[1]), last };
   } catch {
     throw dvErrors.badRequest('The $skiptoken value is not valid. Use the @odata.nextLink URL exactly as returned.');

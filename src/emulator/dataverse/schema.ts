@@ -16,6 +16,8 @@ export interface ColumnInfo {
   lookupNavigations?: string[];
   /** Money column (a Decimal with a `<name>_base` companion, as Dataverse models currency). */
   money: boolean;
+  /** Longest value of an `Edm.String` column: the CSDL `MaxLength` facet when the document has one. */
+  maxLength?: number;
 }
 
 export type NavKind = 'single' | 'oneToMany' | 'manyToMany';
@@ -151,6 +153,7 @@ export function buildSchema(model: ServiceModel): ServiceSchema {
         isCollection: p.isCollection,
         ...(p.lookupNavigationProperties && p.lookupNavigationProperties.length > 0 ? { lookupNavigations: p.lookupNavigationProperties } : {}),
         money: edmType === 'Edm.Decimal' && (propNames.has(`${p.name}_base`) || p.name.endsWith('_base')),
+        ...(p.maxLength !== undefined ? { maxLength: p.maxLength } : {}),
       });
     }
     const navigations = new Map<string, NavigationInfo>();
@@ -181,7 +184,8 @@ export function buildSchema(model: ServiceModel): ServiceSchema {
       }
     }
     const typeChain = new Set<string>();
-    for (let t: EntityTypeModel | undefined = type; t; t = t.baseType ? model.entityTypes.get(t.baseType) : undefined) {
+    // A BaseType cycle in the document ends the chain instead of looping forever.
+    for (let t: EntityTypeModel | undefined = type; t && !typeChain.has(t.qualifiedName); t = t.baseType ? model.entityTypes.get(t.baseType) : undefined) {
       typeChain.add(t.qualifiedName);
     }
     const key = type.key[0] ?? `${type.name}id`;

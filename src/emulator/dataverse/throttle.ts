@@ -3,6 +3,7 @@
  * requests and a cap on concurrent requests, each answered with 429 + `Retry-After` and its own
  * error code. The execution-time limit (0x80072321) is not emulated.
  */
+import { MAX_TIMER_MS, MAX_TIMER_SECONDS } from '../limits';
 import type { ServiceProtectionBudget } from '../types';
 import { DataverseHttpError, dvErrors } from './errors';
 
@@ -40,6 +41,10 @@ export class ServiceProtection {
     if (retry !== undefined) next.retryAfterSeconds = retry;
     for (const [name, v] of [['maxRequests', next.maxRequests], ['windowInMs', next.windowInMs], ['maxConcurrent', next.maxConcurrent]] as const) {
       if (!Number.isFinite(v) || v < 1) throw new RangeError(`serviceProtection.${name}: expected a positive number, got ${String(v)}`);
+    }
+    if (next.windowInMs > MAX_TIMER_MS) throw new RangeError(`serviceProtection.windowInMs: expected at most ${MAX_TIMER_MS} ms, got ${String(next.windowInMs)}`);
+    if (next.retryAfterSeconds !== undefined && (!Number.isInteger(next.retryAfterSeconds) || next.retryAfterSeconds < 0 || next.retryAfterSeconds > MAX_TIMER_SECONDS)) {
+      throw new RangeError(`serviceProtection.retryAfterSeconds: expected an integer between 0 and ${MAX_TIMER_SECONDS}, got ${String(next.retryAfterSeconds)}`);
     }
     this.budget = next;
     // Counting restarts so that a test lowering the budget is not hit by requests made before.

@@ -28,6 +28,16 @@ export class EntraError extends Error {
 export const entraErrors = {
   missingParameter: (name: string) =>
     new EntraError(400, 'invalid_request', 900144, `The request body must contain the following parameter: '${name}'.`),
+  /**
+   * A form or query parameter given twice. Entra's reference does not list duplicates; Microsoft's Teams
+   * sign-in article quotes "AADSTS9000411: The request is not properly formatted. The parameter
+   * 'login_hint' is duplicated." (ADAL's tests record the same text under AADSTS90004, InvalidRequestFormat),
+   * so that is the answer, with `invalid_request`.
+   */
+  duplicateParameter: (name: string) =>
+    new EntraError(400, 'invalid_request', 9000411, `The request is not properly formatted. The parameter '${name}' is duplicated.`),
+  /** `resource` sent to the v2 endpoint (reference-error-codes: AADSTS901002). */
+  resourceOnV2: () => new EntraError(400, 'invalid_request', 901002, "The 'resource' request parameter isn't supported."),
   onlyPost: (method: string) =>
     new EntraError(400, 'invalid_request', 900561, `The endpoint only accepts POST, OPTIONS requests. Received a ${method} request.`),
   unsupportedGrant: (grant: string) =>

@@ -15,6 +15,8 @@ export interface EntraConfig {
   /** The environment URL: the audience the Web API accepts. */
   environmentUrl: string;
   tenantId: string;
+  /** Other tenants (GUIDs, lower case) this Entra ID issues tokens for; the Web API accepts only `tenantId`'s. */
+  additionalTenantIds?: string[];
   clients: ResolvedClient[];
   users: ResolvedUser[];
   tokenLifetimeSeconds: number;
@@ -202,7 +204,7 @@ export class EntraService {
           return true;
       }
       const tenantSegment = route.tenant.toLowerCase();
-      const tid = this.resolveTenant(tenantSegment);
+      const tid = this.resolveTenant(tenantSegment, route.name === 'openid-configuration' || route.name === 'keys' ? 'invalid_tenant' : 'invalid_request');
       switch (route.name) {
         case 'openid-configuration':
           if (method !== 'GET') return false;
@@ -218,13 +220,16 @@ export class EntraService {
           const grant = EntraService.grantOf(body);
           this.counters.tokenRequests[grant] = (this.counters.tokenRequests[grant] ?? 0) + 1;
           this.counters.tokenRequestsTotal += 1;
+          checkForm(params, route.flavor);
           const issue = this.tokenRequest(route.flavor, tid, params, req);
           respond(200, this.tokenResponse(issue));
           return true;
         }
         case 'devicecode': {
           if (method !== 'POST') throw entraErrors.onlyPost(method);
-          respond(200, this.deviceCodeRequest(route.flavor, tid, new URLSearchParams(body.toString('utf8'))));
+          const params = new URLSearchParams(body.toString('utf8'));
+          checkForm(params, route.flavor);
+          respond(200, this.deviceCodeRequest(route.flavor, tid, params));
           return true;
         }
         case 'authorize':
@@ -256,16 +261,27 @@ export class EntraService {
 
   // ---- tenants and discovery ----
 
-  /** Tenant GUIDs are taken as given; domain names and `common`/`organizations` resolve to the emulator's tenant. */
-  private resolveTenant(segment: string): string {
-    if (GUID_PATTERN.test(segment)) return segment;
-    if (segment in PUBLIC_TENANTS) return PUBLIC_TENANTS[segment] ?? this.config.tenantId;
-    if (segment.includes('.')) return this.config.tenantId;
+  /**
+   * The tenant a path names, as Entra resolves it: the emulator's tenant (and `additionalTenantIds`) by
+   * GUID, its domains (those of its users' names, e.g. `contoso.onmicrosoft.com`), and `common`,
+   * `organizations` and `consumers`. Any other tenant is AADSTS90002, `invalid_tenant` from discovery
+   * and `invalid_request` from the protocol endpoints, as Entra answers.
+   */
+  private resolveTenant(segment: string, error: 'invalid_tenant' | 'invalid_request'): string {
+    if (GUID_PATTERN.test(segment)) {
+      if (segment === this.config.tenantId.toLowerCase() || (this.config.additionalTenantIds ?? []).includes(segment)) return segment;
+      if (/^[0-]+$/.test(segment)) {
+        throw new EntraError(400, error, 90002, `Requested tenant identifier '${segment}' is not valid. Tenant identifiers may not be an empty GUID.`);
+      }
+    } else {
+      if (segment in PUBLIC_TENANTS) return PUBLIC_TENANTS[segment] ?? this.config.tenantId;
+      if (this.config.users.some((u) => u.username.toLowerCase().endsWith(`@${segment}`))) return this.config.tenantId;
+    }
     throw new EntraError(
       400,
-      'invalid_tenant',
+      error,
       90002,
-      `Tenant '${segment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+      `Tenant '${segment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`,
     );
   }
 
@@ -653,6 +669,8 @@ export class EntraService {
       res.writeHead(400, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end(`<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body><p>AADSTS${err.code}: ${escapeHtml(err.description)}</p><p>Trace ID: ${traceId}</p><p>Correlation ID: ${correlationId}</p></body></html>`);
     };
+    const duplicate = duplicatedParameter(q);
+    if (duplicate !== undefined) return page(entraErrors.duplicateParameter(duplicate));
     const clientId = q.get('client_id');
     if (!clientId) return page(entraErrors.missingParameter('client_id'));
     const client = this.config.clients.find((c) => c.clientId.toLowerCase() === clientId.toLowerCase());
@@ -760,6 +778,27 @@ function matchRoute(s: string[]): Route | undefined {
     default:
       return undefined;
   }
+}
+
+/** The first parameter a form or query gives more than once, if any. */
+function duplicatedParameter(params: URLSearchParams): string | undefined {
+  const seen = new Set<string>();
+  for (const name of params.keys()) {
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
+
+/**
+ * What Entra refuses in any token or device-code form before reading the grant: a parameter given twice
+ * (two `client_id`s: which one authenticates would be a guess), and `resource` on the v2 endpoint
+ * (AADSTS901002, reference-error-codes: v2 takes scopes).
+ */
+function checkForm(params: URLSearchParams, flavor: Flavor): void {
+  const duplicate = duplicatedParameter(params);
+  if (duplicate !== undefined) throw entraErrors.duplicateParameter(duplicate);
+  if (flavor === 'v2' && params.has('resource')) throw entraErrors.resourceOnV2();
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {

@@ -74,3 +74,40 @@ describe('emulator $filter', () => {
     expect(errorOf("substringof('a',name)").message).toMatch(/unknown function/);
   });
 });
+
+describe('emulator $filter nesting', () => {
+  const recursion = (filter: string, aliases?: Map<string, string>): string => {
+    try {
+      names(filter, aliases);
+    } catch (e) {
+      expect(e).toBeInstanceOf(DataverseHttpError);
+      return `${(e as DataverseHttpError).status} ${(e as DataverseHttpError).message}`;
+    }
+    return 'no error';
+  };
+
+  it('refuses nesting past 100 levels with ODataLib\'s 400, and accepts 100', () => {
+    expect(recursion(`${'('.repeat(101)}statecode eq 1${')'.repeat(101)}`)).toBe('400 The recursion limit has been exceeded.');
+    expect(names(`${'('.repeat(100)}statecode eq 1${')'.repeat(100)}`)).toEqual(['Zoë & Co #1 50%+?']);
+    expect(recursion(`${'not '.repeat(101)}donotemail`)).toBe('400 The recursion limit has been exceeded.');
+    expect(names(`${'not '.repeat(100)}donotemail`)).toEqual(['Zoë & Co #1 50%+?']);
+  });
+
+  it('counts an alias value\'s nesting with the filter that uses it', () => {
+    const deep = `${'('.repeat(60)}name${')'.repeat(60)}`;
+    expect(recursion(`${'('.repeat(60)}contains(@p, 'o')${')'.repeat(60)}`, new Map([['@p', deep]]))).toBe('400 The recursion limit has been exceeded.');
+  });
+
+  it('compiles and evaluates a 50,000-term `or` chain as a list (no stack per term)', () => {
+    const terms = Array.from({ length: 50_000 }, (_, i) => `revenue eq ${i + 10_000}`);
+    terms.push('revenue eq 5000');
+    expect(names(terms.join(' or '))).toEqual(['Zoë & Co #1 50%+?']);
+    const all = Array.from({ length: 50_000 }, () => 'statecode eq 0');
+    expect(names(all.join(' and '))).toEqual(["O'Brien Ltd", 'contoso']);
+  });
+
+  it('keeps the order and meaning of mixed chains', () => {
+    expect(names("statecode eq 1 or name eq 'contoso' and revenue eq null or revenue eq 100")).toEqual(["O'Brien Ltd", 'Zoë & Co #1 50%+?', 'contoso']);
+    expect(names("(statecode eq 1 or name eq 'contoso') and revenue ne null")).toEqual(['Zoë & Co #1 50%+?']);
+  });
+});

@@ -5,6 +5,8 @@
  * multipart framing is in `../batch.ts`.
  */
 import { randomUUID } from 'node:crypto';
+import { clip } from '../../../net/excerpt';
+import { MAX_BATCH_URL_CHARS } from '../../limits';
 import { parseBatch, writeBatchResponse, type BatchRequestPart, type BatchResponseItem, type BatchResponsePart } from '../batch';
 import type { ApiRequest, ApiResponse, Handler, RequestContext } from '../context';
 import { DataverseHttpError, dvErrors } from '../errors';
@@ -23,14 +25,18 @@ function runPart(ctx: RequestContext, part: BatchRequestPart, contentIds: Map<st
       if (target === undefined) throw dvErrors.badRequest(`Content-ID Reference: '$${ref[1]}' does not exist in the batch context.`);
       url = target + (ref[2] ?? '');
     }
-    const m = /^(?:https?:\/\/[^/]+)?\/?(?:api\/data\/(v\d+\.\d+)\/)?([^?]*)(?:\?(.*))?$/i.exec(url);
-    if (!m) throw dvErrors.badRequest(`The batch operation URL '${part.url}' is not valid.`);
+    const m = /^(https?:\/\/[^/]+)?\/?(?:api\/data\/(v\d+\.\d+)\/)?([^?]*)(?:\?(.*))?$/i.exec(url);
+    if (!m) throw dvErrors.badRequest(`The batch operation URL '${clip(part.url, 200)}' is not valid.`);
+    // An absolute URL must address this environment: Dataverse does not forward an operation to another host.
+    if (m[1] !== undefined && !sameOrigin(m[1], ctx.env.environmentUrl)) throw dvErrors.notThisService(clip(url, 200), `${ctx.base}/`);
+    const full = m[1] !== undefined ? url : `${ctx.base}/${m[3] ?? ''}${m[4] !== undefined ? `?${m[4]}` : ''}`;
+    if (full.length > MAX_BATCH_URL_CHARS) throw dvErrors.urlTooLong(full.length, MAX_BATCH_URL_CHARS);
     const headers: Record<string, string> = { ...part.headers };
     const req: ApiRequest = {
       method: part.method,
-      version: m[1] ?? ctx.req.version,
-      path: m[2] ?? '',
-      query: m[3] ?? '',
+      version: m[2] ?? ctx.req.version,
+      path: m[3] ?? '',
+      query: m[4] ?? '',
       headers,
       body: part.body,
       caller: ctx.req.caller,
@@ -51,6 +57,15 @@ function runPart(ctx: RequestContext, part: BatchRequestPart, contentIds: Map<st
   } catch (err) {
     if (err instanceof DataverseHttpError) return withReqId(errorResponse(err));
     throw err;
+  }
+}
+
+/** Whether `origin` (`https://host:port`) is the environment's: scheme and host compared without case, default ports made explicit. */
+function sameOrigin(origin: string, environmentUrl: string): boolean {
+  try {
+    return new URL(origin).origin === new URL(environmentUrl).origin;
+  } catch {
+    return false;
   }
 }
 

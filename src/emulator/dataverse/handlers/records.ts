@@ -116,7 +116,7 @@ function property(ctx: RequestContext, { set, row, column }: Target<'property'>)
   }
   if (column.lookupNavigations) throw dvErrors.lookupValueWrite();
   if (column.name === set.key) throw dvErrors.badRequest(`The primary key '${column.name}' cannot be changed.`);
-  const value = req.method === 'DELETE' ? null : coerce(column, parseJson(ctx)['value']);
+  const value = req.method === 'DELETE' ? null : coerce(column, parseJson(ctx)['value'], set.logicalName);
   ctx.env.store.update(set.name, id, { [column.name]: value }, ctx.now);
   return noContent();
 }

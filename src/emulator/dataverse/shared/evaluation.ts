@@ -5,7 +5,7 @@
  */
 import type { RequestContext } from '../context';
 import { dvErrors } from '../errors';
-import { compareKeys, compileFilter, parseFilter, sortKey, type FilterRuntime, type RowPredicate, type ValueKind } from '../filter';
+import { compareKeys, compileFilter, parseFilter, sortKey, type FilterColumn, type FilterRuntime, type RowPredicate, type ValueKind } from '../filter';
 import { parseOrderBy } from '../query';
 import type { EntitySetInfo } from '../schema';
 import type { Row } from '../store';
@@ -25,6 +25,19 @@ function kindOf(ctx: RequestContext, set: EntitySetInfo, path: string[]): ValueK
   return undefined;
 }
 
+/** The column a filter path reads, with its Edm type and Dataverse's `entity.column` name. */
+function columnOf(ctx: RequestContext, set: EntitySetInfo, path: string[]): FilterColumn | undefined {
+  let owner: EntitySetInfo | undefined = set;
+  if (path.length === 2) {
+    const nav = set.navigations.get(path[0] as string);
+    owner = nav?.kind === 'single' && nav.targetSet ? ctx.env.schema.sets.get(nav.targetSet) : undefined;
+  } else if (path.length !== 1) {
+    return undefined;
+  }
+  const column = owner?.columns.get(path[path.length - 1] as string);
+  return owner && column ? { edmType: column.edmType, attribute: `${owner.logicalName}.${column.name}` } : undefined;
+}
+
 /** What a compiled filter reads rows and the caller through. */
 export function runtime(ctx: RequestContext, set: EntitySetInfo): FilterRuntime {
   return {
@@ -42,7 +55,7 @@ export function runtime(ctx: RequestContext, set: EntitySetInfo): FilterRuntime 
 /** Compiles a `$filter` (aliases resolved); undefined when there is none. */
 export function compile(ctx: RequestContext, set: EntitySetInfo, filter: string | undefined, aliases: Map<string, string>): RowPredicate | undefined {
   if (filter === undefined) return undefined;
-  return compileFilter(parseFilter(filter, aliases), { qualifiedType: set.qualifiedName, kindOf: (p) => kindOf(ctx, set, p) });
+  return compileFilter(parseFilter(filter, aliases), { qualifiedType: set.qualifiedName, kindOf: (p) => kindOf(ctx, set, p), columnOf: (p) => columnOf(ctx, set, p) });
 }
 
 /** The ordering of a query, over precomputed sort keys. */

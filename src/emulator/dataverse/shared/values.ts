@@ -2,39 +2,69 @@
  * Coercion of JSON values in request bodies to a column's Edm type, with Dataverse's 400 for a value
  * of the wrong type ("Cannot convert the literal … to the expected type …").
  */
+import { clip, quote } from '../../../net/excerpt';
 import { GUID_PATTERN } from '../../../net/guid';
 import { dvErrors } from '../errors';
+import { fitsEdmNumber } from '../filter';
 import type { ColumnInfo } from '../schema';
 
-/** The value to store for `value` written to `column`; throws the 400 Dataverse answers when it does not fit. */
-export function coerce(column: ColumnInfo, value: unknown): unknown {
+/** Longest part of a refused value quoted in the error. */
+const MAX_LITERAL_CHARS = 200;
+
+/**
+ * Longest text any Dataverse column holds when the `$metadata` document does not say (Dataverse's own
+ * does not: column lengths are in its attribute metadata): MemoAttributeMetadata.MaxSupportedLength,
+ * 1,048,576 characters.
+ */
+export const MAX_TEXT_LENGTH = 1_048_576;
+
+/** String columns that carry file content (base64) and are bounded by the attachment size, up to 128 MB, instead. */
+const FILE_CONTENT_COLUMNS = new Set(['annotation.documentbody', 'activitymimeattachment.body']);
+
+/** The longest value `column` of table `entity` accepts. */
+export function maxLengthOf(column: ColumnInfo, entity: string): number {
+  if (column.maxLength !== undefined) return column.maxLength;
+  return FILE_CONTENT_COLUMNS.has(`${entity}.${column.name}`) ? Number.POSITIVE_INFINITY : MAX_TEXT_LENGTH;
+}
+
+/**
+ * The value to store for `value` written to `column` of table `entity` (its logical name); throws the
+ * 400 Dataverse answers when it does not fit its type or length.
+ */
+export function coerce(column: ColumnInfo, value: unknown, entity: string): unknown {
   if (value === null) return null;
+  // The literal is quoted in the message, shortened: a 50 MB value must not make a 50 MB error.
   const bad = (): never => {
-    throw dvErrors.invalidValue(typeof value === 'object' ? JSON.stringify(value) : String(value), column.edmType);
+    throw dvErrors.invalidValue(typeof value === 'object' ? quote(value, MAX_LITERAL_CHARS) : clip(String(value), MAX_LITERAL_CHARS), column.edmType);
   };
   if (column.isCollection) return Array.isArray(value) ? value : bad();
   switch (column.edmType) {
-    case 'Edm.String':
-      return typeof value === 'string' ? value : bad();
+    case 'Edm.String': {
+      if (typeof value !== 'string') return bad();
+      const max = maxLengthOf(column, entity);
+      if (value.length > max) throw dvErrors.tooLong(column.name, entity, max);
+      return value;
+    }
     case 'Edm.Boolean':
       return typeof value === 'boolean' ? value : bad();
+    // Each numeric type holds only its own range (JSON's 1e999 parses to Infinity, which none holds).
     case 'Edm.Int16':
     case 'Edm.Int32':
     case 'Edm.Byte':
     case 'Edm.SByte': {
       const n = typeof value === 'number' ? value : bad();
-      if (!Number.isInteger(n) || n < -2147483648 || n > 2147483647) bad();
-      return n;
+      return Number.isInteger(n) && fitsEdmNumber(n, column.edmType) ? n : bad();
     }
     case 'Edm.Int64': {
       const n = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : bad();
-      return Number.isInteger(n) ? n : bad();
+      return Number.isInteger(n) && fitsEdmNumber(n, column.edmType) ? n : bad();
     }
     case 'Edm.Decimal':
     case 'Edm.Double':
     case 'Edm.Single': {
       // IEEE754Compatible clients send decimals as strings.
-      return typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : bad();
+      const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : bad();
+      return fitsEdmNumber(n, column.edmType) ? n : bad();
     }
     case 'Edm.Guid':
       return typeof value === 'string' && GUID_PATTERN.test(value) ? value.toLowerCase() : bad();

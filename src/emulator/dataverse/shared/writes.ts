@@ -73,7 +73,7 @@ export function applyBody(ctx: RequestContext, set: EntitySetInfo, body: Record<
     const column = set.columns.get(name);
     if (column) {
       if (column.lookupNavigations) throw dvErrors.lookupValueWrite();
-      columns[name] = coerce(column, value);
+      columns[name] = coerce(column, value, set.logicalName);
       continue;
     }
     const nav = set.navigations.get(name);
