@@ -152,10 +152,20 @@ describe('a 200 whose body is not what the operation reads', () => {
 });
 
 describe('errors quote a bounded part of a URL', () => {
-  it('a 1 MB filter value gives an error of a few KB, with request.url cut at 2,048 characters', async () => {
+  it('a 1 MB filter value is refused before sending, with an error of a few KB', async () => {
+    const before = server.seen.length;
     const huge = 'x'.repeat(1024 * 1024);
-    // node's server refuses the request line itself (431), as a real front end would.
-    const error = await failure(client.list('accounts', { filter: { name: huge } }).byPage().next());
+    const error = await failure(Promise.resolve().then(() => client.list('accounts', { filter: { name: huge } }).byPage().next()));
+    expect(error.code).toBe(ErrorCode.invalidArgument);
+    expect(error.message.length).toBeLessThan(4096);
+    expect(JSON.stringify(error).length).toBeLessThan(8192);
+    expect(server.seen.length).toBe(before);
+  });
+
+  it('a 20,000-character filter the server refuses gives an error with request.url cut at 2,048 characters', async () => {
+    // Under Dataverse's 32,768-character URL limit, so it is sent; node's server refuses the request line (431), as a front end might.
+    const long = 'x'.repeat(20_000);
+    const error = await failure(client.list('accounts', { filter: { name: long } }).byPage().next());
     expect(error.status).toBe(431);
     expect(error.message.length).toBeLessThan(4096);
     expect(error.request?.url.length).toBeLessThanOrEqual(2049);
