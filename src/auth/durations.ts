@@ -5,9 +5,9 @@
  * Such values are refused where they are given, naming the option.
  */
 import { ConfigurationError, DynamicsError, ErrorCode, type ConfigurationIssue } from '../errors';
+import { isDuration as isTimerDuration, MAX_TIMER_DELAY_IN_MS } from '../net/timers';
 
-/** The longest delay a Node timer accepts: 2147483647 ms, about 24.8 days. */
-export const MAX_TIMER_DELAY_IN_MS = 2 ** 31 - 1;
+export { MAX_TIMER_DELAY_IN_MS };
 
 /** What a duration option must be, for the issue's `expected`. */
 export function durationExpected(min: number): string {
@@ -16,7 +16,7 @@ export function durationExpected(min: number): string {
 
 /** Whether `value` is a whole number of milliseconds from `min` to {@link MAX_TIMER_DELAY_IN_MS}. */
 export function isDuration(value: unknown, min: number): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= MAX_TIMER_DELAY_IN_MS;
+  return Number.isInteger(value) && isTimerDuration(value, min);
 }
 
 /** Adds an issue naming `name` when `value` is given and is not a duration of at least `min` ms. */
