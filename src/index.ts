@@ -44,6 +44,7 @@ export {
 export type { EntityTypes, SchemaMap, UntypedSchema } from './client/schema';
 export { DynamicsClient, type EntitySetOf } from './client/DynamicsClient';
 export { DEFAULT_CLIENT_OPTIONS, type DynamicsClientOptions } from './client/options';
+export type { EntityModel, RuntimeModel } from './client/model';
 export type { FunctionParameterValue } from './client/types';
 export { BatchErrorCode } from './client/types';
 export type {

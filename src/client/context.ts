@@ -9,6 +9,7 @@ import { createPipeline, type Pipeline } from '../http/pipeline';
 import type { HttpRequest, HttpResponse } from '../http/types';
 import { prepareRequest, type CallSpec } from './call';
 import { DEFAULT_CLIENT_OPTIONS, type ResolvedClientConfig } from './options';
+import type { EntityModel, RuntimeModel } from './model';
 import type { RecordSchema } from './types';
 
 /** A call that got an answer. */
@@ -57,6 +58,8 @@ export interface ClientContext {
    * @throws ValidationError listing each issue.
    */
   validateRecord(entitySet: string, record: object, partial: boolean): void;
+  /** The runtime model of `entitySet` given with the client's `model` option, or undefined (see src/client/model.ts). */
+  entityModel(entitySet: string): EntityModel | undefined;
 }
 
 /**
@@ -73,6 +76,7 @@ export class PipelineContext implements ClientContext {
   readonly #maxResponseBytes: number;
   readonly #validate: boolean;
   readonly #schemas: Readonly<Record<string, RecordSchema | undefined>>;
+  readonly #model: RuntimeModel;
 
   constructor(config: ResolvedClientConfig) {
     this.origin = config.origin;
@@ -81,6 +85,7 @@ export class PipelineContext implements ClientContext {
     this.#maxResponseBytes = config.maxResponseBytes;
     this.#validate = config.validate;
     this.#schemas = config.schemas;
+    this.#model = config.model;
     this.#pipeline = createPipeline({
       origin: config.origin,
       ca: config.ca,
@@ -119,6 +124,10 @@ export class PipelineContext implements ClientContext {
       return { ok: false, error: unexpectedStatusError(response, request, spec.expect), response, request, ambiguous };
     }
     return { ok: true, response, request, ambiguous };
+  }
+
+  entityModel(entitySet: string): EntityModel | undefined {
+    return Object.prototype.hasOwnProperty.call(this.#model, entitySet) ? this.#model[entitySet] : undefined;
   }
 
   validateRecord(entitySet: string, record: object, partial: boolean): void {

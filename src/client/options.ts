@@ -4,6 +4,7 @@ import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import { silentLogger, type Logger } from '../logger';
 import { DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
 import { MAX_DURATION_TEXT, MAX_TIMER_DELAY_IN_MS } from '../net/timers';
+import { isEntityModel, type RuntimeModel } from './model';
 import type { UntypedSchema } from './schema';
 import type { RecordSchema, SchemaConstraint } from './types';
 
@@ -46,6 +47,13 @@ export interface DynamicsClientOptions<S extends SchemaConstraint<S> = UntypedSc
   validate?: boolean;
   /** zod schemas by entity set (the generator emits them: `{ accounts: AccountSchema }`), used when `validate` is true. */
   schemas?: { [E in keyof S]?: RecordSchema };
+  /**
+   * The environment's runtime model (the generator emits it as `model` next to `Schema`): column types
+   * for literals, logical names, primary keys, elastic tables. Default: none (see `src/client/model.ts`).
+   *
+   * @example new DynamicsClient<Schema>({ url, auth, model })
+   */
+  model?: RuntimeModel;
 }
 
 /** The written-down defaults of {@link DynamicsClientOptions}. */
@@ -80,6 +88,7 @@ export interface ResolvedClientConfig {
   logger: Logger;
   validate: boolean;
   schemas: Record<string, RecordSchema | undefined>;
+  model: RuntimeModel;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -101,6 +110,7 @@ const EXPECTED: Record<string, string> = {
   logger: 'an object with error(), warn() and info() methods',
   validate: 'true or false',
   schemas: 'an object mapping entity set names to zod schemas (objects with safeParse())',
+  model: 'the generated runtime model: an object mapping entity set names to { entitySet, logicalName, primaryKey, columns }',
 };
 
 const optionsSchema = z.strictObject({
@@ -123,6 +133,7 @@ const optionsSchema = z.strictObject({
   logger: z.custom<Logger>((v) => v !== null && typeof v === 'object' && ['error', 'warn', 'info'].every((m) => isFunction((v as Record<string, unknown>)[m]))).optional(),
   validate: z.boolean().optional(),
   schemas: z.record(z.string(), z.custom<RecordSchema>((v) => v !== null && typeof v === 'object' && isFunction((v as RecordSchema).safeParse))).optional(),
+  model: z.record(z.string(), z.custom((v) => isEntityModel(v))).optional(),
 });
 
 /**
@@ -186,6 +197,7 @@ export function resolveClientOptions(options: unknown): ResolvedClientConfig {
     logger,
     validate: o.validate ?? DEFAULT_CLIENT_OPTIONS.validate,
     schemas: (o.schemas ?? {}) as Record<string, RecordSchema | undefined>,
+    model: (o.model ?? {}) as RuntimeModel,
   };
 }
 

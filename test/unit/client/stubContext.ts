@@ -46,5 +46,6 @@ export function stubContext(...answers: Answer[]): StubContext {
       return result;
     },
     validateRecord: () => undefined,
+    entityModel: () => undefined,
   };
 }
