@@ -59,7 +59,7 @@ function encodeCursor(c: Cursor): string {
 }
 
 function decodeCursor(text: string): Cursor {
-  const m = /^(\d+)\.(\d+)\.([ud])\.(\d+)$/.exec(Buffer.from(text, 'base64url').toString('utf8'));
+  const m = /^(-?\d+)\.(\d+)\.([ud])\.(-?\d+)$/.exec(Buffer.from(text, 'base64url').toString('utf8'));
   if (!m) throw dvErrors.badRequest('The $skiptoken value is not valid. Use the @odata.nextLink URL exactly as returned.');
   return { from: Number(m[1]), to: Number(m[2]), phase: m[3] as 'u' | 'd', after: Number(m[4]) };
 }
