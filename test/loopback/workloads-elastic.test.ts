@@ -7,6 +7,10 @@ import { randomUUID } from 'node:crypto';
 import type { Emulator } from '../../src/emulator';
 import type { DynamicsClient } from '../../src/client/DynamicsClient';
 import { BulkOperationError, ErrorCode, NotFoundError } from '../../src/errors';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { DynamicsService } from '../../src/compat';
 import { startWorkloadEmulator, workloadClient } from '../helpers/workloads';
 
 let emulator: Emulator;
@@ -117,5 +121,24 @@ describe('per-request options reach the service', () => {
     await expect(client.retrieve('accounts', randomUUID(), { correlationId: 'a\r\nb' })).rejects.toThrow(/options\.correlationId/);
     await expect(client.retrieve('accounts', randomUUID(), { solutionUniqueName: "x'; drop" })).rejects.toThrow(/options\.solutionUniqueName/);
     await expect(client.retrieve('accounts', randomUUID(), { suppressDuplicateDetection: 'yes' as never })).rejects.toThrow(/options\.suppressDuplicateDetection/);
+  });
+});
+
+describe('DynamicsService', () => {
+  it('takes the same options as headers; its errors carry the correlation id', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'workloads-svc-'));
+    const caFile = path.join(dir, 'ca.pem');
+    writeFileSync(caFile, emulator.caPem);
+    const service = new DynamicsService({ env: { ...emulator.env(caFile), DYNAMICS_ENABLED: 'true' } });
+    try {
+      const err = (await service
+        .get(`api/data/v9.2/accounts(${randomUUID()})`, { headers: { 'MSCRM.BypassCustomPluginExecution': 'true', 'x-ms-client-request-id': 'svc-42' } })
+        .catch((e: unknown) => e)) as NotFoundError;
+      expect(err).toBeInstanceOf(NotFoundError);
+      expect(err.clientRequestId).toBe('svc-42');
+    } finally {
+      await service.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
