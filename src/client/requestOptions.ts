@@ -88,5 +88,7 @@ function withPartitionId(url: string, partitionId: string, method: HttpMethod): 
   if (method !== 'GET' && method !== 'DELETE') {
     throw invalidArgument('options.partitionId', `nothing on ${method} (Dataverse ignores the partitionId parameter on writes: put "partitionid" in the record, or in the key)`, partitionId);
   }
+  // A nextLink of a scoped query may carry it already: it is used unmodified.
+  if (/[?&]partitionId=/.test(url)) return url;
   return `${url}${url.includes('?') ? '&' : '?'}partitionId=${encodeURIComponent(partitionId)}`;
 }

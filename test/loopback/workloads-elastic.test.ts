@@ -40,6 +40,21 @@ describe('partition keys', () => {
     await expect(client.retrieve(SET, id)).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it('partitionId scopes a list to one partition, across pages', async () => {
+    await client.createMultiple(SET, Array.from({ length: 30 }, (_, i) => ({ partitionid: i % 3 === 0 ? 'scope-a' : 'scope-b', sample_value: i })) as never);
+    const pages: number[] = [];
+    const values: number[] = [];
+    for await (const page of client.list(SET, { select: ['sample_value', 'partitionid'] as never, partitionId: 'scope-a', maxPageSize: 4 }).byPage()) {
+      pages.push(page.length);
+      for (const r of page) {
+        expect(r['partitionid' as never]).toBe('scope-a');
+        values.push(r['sample_value' as never]);
+      }
+    }
+    expect(pages).toEqual([4, 4, 2]);
+    expect(values.sort((a, b) => a - b)).toEqual([0, 3, 6, 9, 12, 15, 18, 21, 24, 27]);
+  });
+
   it('refuses partitionId on a write (the service ignores it there) before sending', async () => {
     await expect(client.update(SET, randomUUID(), { sample_value: 2 } as never, { partitionId: 'p' })).rejects.toThrow(/options\.partitionId.*partitionid/);
   });

@@ -7,7 +7,8 @@
  * - `partitionid` is set on create and never changes.
  * - A PATCH without `If-Match` replaces the whole row (columns it leaves out become null).
  * - `?partitionId=` on GET and DELETE scopes the call to one logical partition: a row of another
- *   partition is not found. It is accepted quoted or not, as the docs show both.
+ *   partition is not found, and a collection lists that partition's rows only. It is accepted quoted
+ *   or not, as the docs show both.
  */
 import type { ApiResponse, Handler, RequestContext, Target } from '../context';
 import { dvErrors } from '../errors';
@@ -54,6 +55,19 @@ export const elastic: Handler = {
     return {
       collection: {
         POST: (t, ctx) => (isElastic(t.set) ? withToken(ctx, inner.collection?.POST?.(t, ctx)) : undefined),
+        GET: (t, ctx) => {
+          const partition = isElastic(t.set) ? partitionParam(ctx) : undefined;
+          if (partition === undefined) return undefined;
+          // Scoped to one logical partition: the same rows as a filter on partitionid (the docs say only
+          // that the parameter is faster). The query goes on to the collection handler with that filter.
+          const params = parseQueryString(ctx.req.query).filter((p) => p.name !== 'partitionId');
+          const literal = `partitionid eq '${partition.replace(/'/g, "''")}'`;
+          const filter = params.find((p) => p.name === '$filter');
+          const rest = params.filter((p) => p !== filter).map((p) => p.raw);
+          rest.push(`$filter=${encodeURIComponent(filter ? `(${filter.value}) and ${literal}` : literal)}`);
+          ctx.req = { ...ctx.req, query: rest.join('&') };
+          return undefined;
+        },
       },
       entity: {
         GET: (t, ctx) => {
