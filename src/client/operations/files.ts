@@ -248,10 +248,14 @@ export async function downloadFile(ctx: ClientContext, entitySet: string, key: E
   const total = first.total;
   const fileName = headerValue(headers, 'x-ms-file-name');
   const mimeType = headerValue(headers, 'mimetype');
+  // The generator below holds the first chunk only until it hands it on (not the whole first answer).
+  let pending: Buffer | undefined = first.body;
 
   async function* chunks(): AsyncGenerator<Buffer> {
-    yield first.body;
-    let offset = first.body.length;
+    const head = pending as Buffer;
+    pending = undefined;
+    let offset = head.length;
+    yield head;
     while (offset < total) {
       const next = await fetchRange(offset);
       if (next.total !== total) throw malformedResponse(`${requestLine(next.result.request)}: the file's size changed from ${total} to ${next.total} bytes during the download`);
