@@ -31,9 +31,9 @@ export const WORKLOADS_FULL: WorkloadSizes = {
 };
 
 export const WORKLOADS_QUICK: WorkloadSizes = {
-  creates: { count: 300, latencyInMs: 20, rounds: 1, parallelRounds: 1 },
-  file: { megabytes: 12, rounds: 1 },
-  sync: { rows: 3000, changes: 90 },
+  creates: { count: 100, latencyInMs: 20, rounds: 1, parallelRounds: 1 },
+  file: { megabytes: 6, rounds: 1 },
+  sync: { rows: 1000, changes: 30 },
 };
 
 export interface WorkloadsResult {

@@ -68,5 +68,11 @@ describe('npm run bench -- --quick', () => {
     for (const heading of ['Per-request overhead', 'Token requests', 'Paging', 'creates', 'Code generation']) expect(md).toContain(heading);
     expect(md).toMatch(/\| \*\*DynamicsClient\*\* `retrieve` \| [\d.]+ \| [\d,]+ \| [\d.]+× \|/);
     expect(fs.readdirSync(out).filter((f) => /^bench-.*\.(json|md)$/.test(f))).toHaveLength(2);
-  });
+
+    // The workloads section (issue 14) checks its own work and fails rather than report a short run.
+    const { workloads } = results.sections;
+    expect(workloads.creates.createMultiple.wallMs.length).toBeGreaterThan(0);
+    expect(workloads.sync.fullRows).toBe(workloads.sizes.sync.rows);
+    expect(md).toContain('A ' + workloads.sizes.file.megabytes + ' MB file up and down');
+  }, 240_000);
 });

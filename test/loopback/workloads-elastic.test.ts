@@ -48,7 +48,7 @@ describe('partition keys', () => {
       pages.push(page.length);
       for (const r of page) {
         expect(r['partitionid' as never]).toBe('scope-a');
-        values.push(r['sample_value' as never]);
+        values.push(r['sample_value' as never] as number);
       }
     }
     expect(pages).toEqual([4, 4, 2]);

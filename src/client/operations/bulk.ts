@@ -91,8 +91,7 @@ export async function upsertMultiple(ctx: ClientContext, entitySet: string, reco
 /** `DeleteMultiple`: elastic tables only; each item is a GUID or a record with the key (and `partitionid`). */
 export async function deleteMultiple(ctx: ClientContext, entitySet: string, keys: ReadonlyArray<string | object>, options?: BulkOptions): Promise<void> {
   if (!Array.isArray(keys)) throw invalidArgument('records', 'an array of ids or records with their key', keys);
-  const model = ctx.entityModel(entitySet);
-  const pk = options?.tableType === undefined || model ? model?.primaryKey : undefined;
+  const pk = ctx.entityModel(entitySet)?.primaryKey;
   const records = keys.map((k, i) => {
     if (typeof k !== 'string') return k;
     if (!isGuid(k)) throw invalidArgument(`records[${i}]`, 'a GUID or a record with its primary key', k);
@@ -289,7 +288,8 @@ function isDuplicate(error: DynamicsError | undefined): boolean {
 async function sendChunk(ctx: ClientContext, plan: Plan, report: BulkChunkReport): Promise<ChunkResult> {
   const { message, records } = plan;
   const parts: string[] = [];
-  for (let i = report.start; i < report.end; i++) parts.push(serializeJson(prepare(ctx, plan, records[i] as object, i), `records[${i}]`));
+  // Validated in pass 1: not again here.
+  for (let i = report.start; i < report.end; i++) parts.push(serializeJson(prepare(ctxNoValidate, plan, records[i] as object, i), `records[${i}]`));
   const retrySafe = message !== 'CreateMultiple' || plan.presetIds !== undefined;
   let outcome: CallOutcome;
   try {
@@ -352,7 +352,7 @@ async function sendAsBatch(ctx: ClientContext, plan: Plan, report: BulkChunkRepo
     return { status: 'failed', error };
   }
   const ops: BatchOperation[] = [];
-  for (let i = report.start; i < report.end; i++) ops.push(batchOperation(plan, prepare({ ...ctxNoValidate }, plan, plan.records[i] as object, i), i));
+  for (let i = report.start; i < report.end; i++) ops.push(batchOperation(plan, prepare(ctxNoValidate, plan, plan.records[i] as object, i), i));
   let results;
   try {
     results = await batch(ctx, [{ changeSet: ops }], plan.options);
@@ -370,7 +370,7 @@ async function sendAsBatch(ctx: ClientContext, plan: Plan, report: BulkChunkRepo
   return { status: 'succeeded', ids: ids as string[] };
 }
 
-/** Records were validated in pass 1; the batch fallback prepares them again without a second validation. */
+/** Records were validated in pass 1; sending prepares them again without a second validation. */
 const ctxNoValidate = { validateRecord: () => undefined } as unknown as ClientContext;
 
 /** One record as the operation its bulk message stands for. */
