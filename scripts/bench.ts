@@ -20,10 +20,11 @@ import * as path from 'node:path';
 import { startEmulator, type Emulator } from '../src/emulator';
 import { describeMachine, machineLine, type MachineInfo } from './bench/machine';
 import { int, max, mb, median, min, ms, ratio } from './bench/stats';
+import { benchWorkloads, WORKLOADS_FULL, WORKLOADS_QUICK, workloadsTable, type WorkloadsResult } from './bench/workloads';
 import type { BurstContender, CreateContender, CreateMode, OverheadContender, PagingContender, Target, Task, WorkerMessage } from './bench/worker';
 
 const repo = path.resolve(__dirname, '..');
-const SECTIONS = ['overhead', 'burst', 'paging', 'creates', 'codegen'] as const;
+const SECTIONS = ['overhead', 'burst', 'paging', 'creates', 'codegen', 'workloads'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Sizes {
@@ -473,7 +474,7 @@ interface Results {
   mode: 'full' | 'quick';
   machine: MachineInfo;
   durationMs: number;
-  sections: Partial<{ overhead: OverheadResult; burst: BurstResult; paging: PagingResult; creates: CreatesResult; codegen: CodegenResult }>;
+  sections: Partial<{ overhead: OverheadResult; burst: BurstResult; paging: PagingResult; creates: CreatesResult; codegen: CodegenResult; workloads: WorkloadsResult }>;
   errors: Partial<Record<Section, string>>;
 }
 
@@ -490,6 +491,7 @@ function markdown(r: Results): string {
   if (s.paging) parts.push('', pagingTable(s.paging));
   if (s.creates) parts.push('', createsTable(s.creates));
   if (s.codegen) parts.push('', codegenTable(s.codegen));
+  if (s.workloads) parts.push('', workloadsTable(s.workloads));
   for (const [section, message] of Object.entries(r.errors)) parts.push('', `### ${section}: FAILED`, '', '```', message, '```');
   return parts.join('\n') + '\n';
 }
@@ -503,7 +505,7 @@ async function main(argv: string[]): Promise<number> {
   const log = (text: string) => process.stderr.write(`[bench] ${text}\n`);
   const dopHint = 8;
   log(`${args.quick ? 'quick' : 'full'} run on ${machineLine(machine)}`);
-  const needsRows = args.only.some((s) => s !== 'codegen');
+  const needsRows = args.only.some((s) => s !== 'codegen' && s !== 'workloads');
   log(needsRows ? `starting the emulator with ${int(sizes.paging.rows)} accounts…` : 'starting the emulator…');
   const emulator = await startEmulator({
     seed: needsRows ? sizes.paging.rows : 0,
@@ -534,6 +536,7 @@ async function main(argv: string[]): Promise<number> {
         else if (section === 'burst') results.sections.burst = await benchBurst(h, sizes.burst);
         else if (section === 'paging') results.sections.paging = await benchPaging(h, sizes.paging);
         else if (section === 'creates') results.sections.creates = await benchCreates(h, sizes.creates, dopHint);
+        else if (section === 'workloads') results.sections.workloads = await benchWorkloads(args.quick ? WORKLOADS_QUICK : WORKLOADS_FULL, log);
         else results.sections.codegen = await benchCodegen(h, sizes.codegen, args.metadata);
         log(`${section} done in ${ms(performance.now() - t0)}`);
       } catch (err) {

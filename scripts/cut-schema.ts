@@ -70,6 +70,61 @@ const COMPLEX_TYPES = new Set(['WhoAmIResponse', 'RetrieveVersionResponse']);
  */
 const ADDED_ALTERNATE_KEYS: Record<string, string[][]> = { account: [['accountnumber']] };
 
+/**
+ * What the source (a v9.0 document from before 2023) lacks and the emulator needs, written in the
+ * CSDL form Dataverse serves, in one place so the header of the output can list it:
+ *
+ * - the bulk messages, actions bound to a collection of `crmbaseentity`
+ *   (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/createmultiple,
+ *   …/updatemultiple, …/upsertmultiple, …/deletemultiple);
+ * - a custom table with a file column and an image column, as a customer's environment has them
+ *   (https://learn.microsoft.com/power-apps/developer/data-platform/file-column-data: the file column is
+ *   an `Edm.Guid` with `<name>_name` beside it; image-column-data: an `Edm.Binary` with `<name>id`,
+ *   `<name>_timestamp` and `<name>_url`);
+ * - an elastic table, with `partitionid`, `ttlinseconds` and the alternate key of the primary key and
+ *   the partition (https://learn.microsoft.com/power-apps/developer/data-platform/use-elastic-tables,
+ *   `KeyForNoSqlEntityWithPKPartitionId`).
+ */
+const SYSTEM_COLUMNS =
+  '<Property Name="createdon" Type="Edm.DateTimeOffset"/><Property Name="modifiedon" Type="Edm.DateTimeOffset"/><Property Name="versionnumber" Type="Edm.Int64"/>' +
+  '<Property Name="statecode" Type="Edm.Int32"/><Property Name="statuscode" Type="Edm.Int32"/><Property Name="_ownerid_value" Type="Edm.Guid"/>' +
+  '<Property Name="_createdby_value" Type="Edm.Guid"/><Property Name="_modifiedby_value" Type="Edm.Guid"/>';
+const ADDED_SCHEMA_XML = [
+  '<EntityType Name="sample_document" BaseType="mscrm.crmbaseentity"><Key><PropertyRef Name="sample_documentid"/></Key>' +
+    '<Property Name="sample_documentid" Type="Edm.Guid"/><Property Name="sample_name" Type="Edm.String" Unicode="false" MaxLength="100"/>' +
+    '<Property Name="sample_code" Type="Edm.String" Unicode="false" MaxLength="100"/>' +
+    '<Property Name="sample_file" Type="Edm.Guid"/><Property Name="sample_file_name" Type="Edm.String" Unicode="false"/>' +
+    '<Property Name="sample_attachment" Type="Edm.Guid"/><Property Name="sample_attachment_name" Type="Edm.String" Unicode="false"/>' +
+    '<Property Name="sample_image" Type="Edm.Binary"/><Property Name="sample_imageid" Type="Edm.Guid"/>' +
+    '<Property Name="sample_image_timestamp" Type="Edm.Int64"/><Property Name="sample_image_url" Type="Edm.String" Unicode="false"/>' +
+    SYSTEM_COLUMNS +
+    '<Annotation Term="OData.Community.Keys.V1.AlternateKeys"><Collection><Record Type="OData.Community.Keys.V1.AlternateKey"><PropertyValue Property="Key"><Collection>' +
+    '<Record Type="OData.Community.Keys.V1.PropertyRef"><PropertyValue Property="Alias" String="sample_code"/><PropertyValue Property="Name" PropertyPath="sample_code"/></Record>' +
+    '</Collection></PropertyValue></Record></Collection></Annotation></EntityType>',
+  '<EntityType Name="sample_sensordata" BaseType="mscrm.crmbaseentity"><Key><PropertyRef Name="sample_sensordataid"/></Key>' +
+    '<Property Name="sample_sensordataid" Type="Edm.Guid"/><Property Name="partitionid" Type="Edm.String" Unicode="false" MaxLength="100"/>' +
+    '<Property Name="ttlinseconds" Type="Edm.Int32"/><Property Name="sample_name" Type="Edm.String" Unicode="false" MaxLength="100"/>' +
+    '<Property Name="sample_deviceid" Type="Edm.String" Unicode="false" MaxLength="100"/><Property Name="sample_value" Type="Edm.Int32"/>' +
+    SYSTEM_COLUMNS +
+    '<Annotation Term="OData.Community.Keys.V1.AlternateKeys"><Collection><Record Type="OData.Community.Keys.V1.AlternateKey"><PropertyValue Property="Key"><Collection>' +
+    '<Record Type="OData.Community.Keys.V1.PropertyRef"><PropertyValue Property="Alias" String="sample_sensordataid"/><PropertyValue Property="Name" PropertyPath="sample_sensordataid"/></Record>' +
+    '<Record Type="OData.Community.Keys.V1.PropertyRef"><PropertyValue Property="Alias" String="partitionid"/><PropertyValue Property="Name" PropertyPath="partitionid"/></Record>' +
+    '</Collection></PropertyValue></Record></Collection></Annotation></EntityType>',
+  '<ComplexType Name="CreateMultipleResponse"><Property Name="Ids" Type="Collection(Edm.Guid)" Nullable="false"/></ComplexType>',
+  '<Action Name="CreateMultiple" IsBound="true"><Parameter Name="entityset" Type="Collection(mscrm.crmbaseentity)" Nullable="false"/><Parameter Name="Targets" Type="Collection(mscrm.crmbaseentity)" Nullable="false"/><ReturnType Type="mscrm.CreateMultipleResponse" Nullable="false"/></Action>',
+  '<Action Name="UpdateMultiple" IsBound="true"><Parameter Name="entityset" Type="Collection(mscrm.crmbaseentity)" Nullable="false"/><Parameter Name="Targets" Type="Collection(mscrm.crmbaseentity)" Nullable="false"/></Action>',
+  '<Action Name="UpsertMultiple" IsBound="true"><Parameter Name="entityset" Type="Collection(mscrm.crmbaseentity)" Nullable="false"/><Parameter Name="Targets" Type="Collection(mscrm.crmbaseentity)" Nullable="false"/></Action>',
+  '<Action Name="DeleteMultiple" IsBound="true"><Parameter Name="entityset" Type="Collection(mscrm.crmbaseentity)" Nullable="false"/><Parameter Name="Targets" Type="Collection(mscrm.crmbaseentity)" Nullable="false"/></Action>',
+];
+const ADDED_ENTITY_SETS_XML = [
+  '<EntitySet Name="sample_documents" EntityType="Microsoft.Dynamics.CRM.sample_document"/>',
+  '<EntitySet Name="sample_sensordatas" EntityType="Microsoft.Dynamics.CRM.sample_sensordata"/>',
+];
+
+function parseFragment(xml: string): Node[] {
+  return new XMLParser(xmlOptions).parse(xml) as Node[];
+}
+
 /** Publisher prefix of the source organisation's custom solution. */
 const CUSTOM_PREFIX = 'adoxio_';
 
@@ -196,9 +251,13 @@ export function cutSchema(sourceXml: string): string {
               }
             : c,
         );
+      for (const xml of ADDED_ENTITY_SETS_XML) body.push(...parseFragment(xml));
       kept.push({ EntityContainer: body, ':@': n[':@'] });
     }
   }
+  // Added types go before the container, where Dataverse serves its types and operations.
+  const container = kept.findIndex((n) => tagOf(n) === 'EntityContainer');
+  kept.splice(container === -1 ? kept.length : container, 0, ...ADDED_SCHEMA_XML.flatMap(parseFragment));
   const missing = [...ENTITY_TYPES].filter((t) => !found.has(t));
   if (missing.length > 0) throw new Error(`cut-schema: the source lacks entity types ${missing.join(', ')}`);
 
@@ -224,7 +283,10 @@ function main(): void {
     ' * Navigation properties and bindings to tables that were not kept are dropped, and so are the',
     ` * source organisation's custom columns and relationships (${CUSTOM_PREFIX}*).`,
     ' * Added (absent from the source): the alternate key account(accountnumber), as an',
-    " * `OData.Community.Keys.V1.AlternateKeys` annotation — what a customer's environment has after defining it.",
+    " * `OData.Community.Keys.V1.AlternateKeys` annotation — what a customer's environment has after defining it;",
+    ' * the bulk messages (CreateMultiple, UpdateMultiple, UpsertMultiple, DeleteMultiple, CreateMultipleResponse),',
+    ' * a custom table sample_document (file columns sample_file and sample_attachment, an image column sample_image, an alternate key',
+    ' * sample_code) and an elastic table sample_sensordata (partitionid, ttlinseconds, the key of id and partition).',
     ' */',
     '',
     '/** The emulator\'s default CSDL `$metadata` document. */',

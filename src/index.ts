@@ -45,7 +45,20 @@ export type { EntityTypes, SchemaMap, UntypedSchema } from './client/schema';
 export { DynamicsClient, type EntitySetOf } from './client/DynamicsClient';
 export { DEFAULT_CLIENT_OPTIONS, type DynamicsClientOptions } from './client/options';
 export type { EntityModel, RuntimeModel } from './client/model';
-export type { FunctionParameterValue } from './client/types';
+export type { FunctionParameterValue, BusinessLogicBypass } from './client/types';
+export type {
+  BulkOptions,
+  BulkProgress,
+  ChangeEntry,
+  ChangePage,
+  ChangesIterator,
+  ChangesOptions,
+  CreateMultipleOptions,
+  DownloadedFile,
+  DownloadFileOptions,
+  FileSource,
+  UploadFileOptions,
+} from './client/workloadTypes';
 export { BatchErrorCode } from './client/types';
 export type {
   AnnotationsOption,

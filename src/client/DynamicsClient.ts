@@ -5,6 +5,10 @@ import * as operations from './operations/operations';
 import * as raw from './operations/raw';
 import * as records from './operations/records';
 import * as relationships from './operations/relationships';
+import * as bulk from './operations/bulk';
+import * as changeTracking from './operations/changes';
+import * as files from './operations/files';
+import type { BulkOptions, ChangesIterator, ChangesOptions, CreateMultipleOptions, DownloadedFile, DownloadFileOptions, FileSource, UploadFileOptions } from './workloadTypes';
 import { resolveClientOptions, type DynamicsClientOptions } from './options';
 import type { UntypedSchema } from './schema';
 import type {
@@ -263,6 +267,83 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
    */
   batch(operations: readonly BatchItem[], options?: BatchOptions): Promise<BatchResult[]> {
     return batchOperations.batch(this.#context, operations, options);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Bulk messages (./operations/bulk.ts), change tracking (./operations/changes.ts), files (./operations/files.ts)
+
+  /**
+   * Creates many records with `CreateMultiple`, in chunks (1,000 per request on standard tables, 100 on
+   * elastic ones) sent in parallel within the service's `x-ms-dop-hint`. Resolves with the new ids in
+   * input order. A chunk is re-sent after a lost answer only with `clientIds: true`; otherwise such a
+   * chunk is reported `unknown`. Failures are a `BulkOperationError` that says which chunks landed.
+   *
+   * @example const ids = await client.createMultiple('accounts', rows, { clientIds: true, onProgress: (p) => log(p.recordsDone) });
+   */
+  createMultiple<E extends EntitySetOf<S>>(entitySet: E, records: readonly CreateOf<S, E>[], options?: CreateMultipleOptions): Promise<string[]> {
+    return bulk.createMultiple(this.#context, entitySet, records as readonly object[], options);
+  }
+
+  /** Updates many records with `UpdateMultiple`; each carries its primary key (and `partitionid` on elastic tables). Chunks are safe to re-send. */
+  updateMultiple<E extends EntitySetOf<S>>(entitySet: E, records: readonly UpdateOf<S, E>[], options?: BulkOptions): Promise<void> {
+    return bulk.updateMultiple(this.#context, entitySet, records as readonly object[], options);
+  }
+
+  /**
+   * Creates or updates many records with `UpsertMultiple`: each names its row by primary key or by
+   * `'@odata.id': "accounts(accountnumber='A1')"` (an alternate key). Chunks are safe to re-send.
+   */
+  upsertMultiple<E extends EntitySetOf<S>>(entitySet: E, records: readonly (UpdateOf<S, E> & { '@odata.id'?: string })[], options?: BulkOptions): Promise<void> {
+    return bulk.upsertMultiple(this.#context, entitySet, records as readonly object[], options);
+  }
+
+  /**
+   * Deletes many rows of an elastic table with `DeleteMultiple` (ids, or records with the key and
+   * `partitionid`). On a standard table it is refused before sending: use `delete`, `batch` or BulkDelete.
+   */
+  deleteMultiple<E extends EntitySetOf<S>>(entitySet: E, records: ReadonlyArray<string | UpdateOf<S, E>>, options?: BulkOptions): Promise<void> {
+    return bulk.deleteMultiple(this.#context, entitySet, records as ReadonlyArray<string | object>, options);
+  }
+
+  /**
+   * What changed in a table since `deltaToken` (or, without one, all of it): an async iterable of
+   * `{ kind: 'upsert', record }` and `{ kind: 'delete', id }`, or pages with `byPage()`. When iteration
+   * ends, `deltaToken` on the iterator (and on the last page) is the token to store for next time.
+   *
+   * @throws DeltaTokenExpiredError when the token is too old: run a full sync.
+   * @example
+   * ```ts
+   * const sync = client.changes('accounts', { select: ['name'], deltaToken: saved });
+   * for await (const change of sync) apply(change);
+   * saved = sync.deltaToken;
+   * ```
+   */
+  changes<E extends EntitySetOf<S>, K extends ColumnOf<ReadOf<S, E>> = ColumnOf<ReadOf<S, E>>>(entitySet: E, options?: ChangesOptions<K>): ChangesIterator<Selected<ReadOf<S, E>, K>> {
+    return changeTracking.changes<Selected<ReadOf<S, E>, K>>(this.#context, entitySet, options);
+  }
+
+  /**
+   * Uploads a file or image into a column: a Buffer, a Readable, or a file path (read a chunk at a
+   * time). One PATCH up to `singleRequestLimitInBytes` (16 MiB), the chunked protocol above it.
+   *
+   * @throws FileColumnError when the service refuses the file (too large, not an image it takes).
+   * @example await client.uploadFile('accounts', id, 'sample_file', '/tmp/report.pdf', { mimeType: 'application/pdf' });
+   */
+  uploadFile<E extends EntitySetOf<S>>(entitySet: E, key: EntityKey<ReadOf<S, E>>, column: string, source: FileSource, options?: UploadFileOptions): Promise<void> {
+    return files.uploadFile(this.#context, entitySet, key, column, source, options);
+  }
+
+  /**
+   * Downloads a file or image column in `Range` chunks, as a stream (or to `path`); `size: 'full'`
+   * fetches an image's full-size version. Resolves null when the column holds nothing.
+   */
+  downloadFile<E extends EntitySetOf<S>>(entitySet: E, key: EntityKey<ReadOf<S, E>>, column: string, options?: DownloadFileOptions): Promise<DownloadedFile | null> {
+    return files.downloadFile(this.#context, entitySet, key, column, options);
+  }
+
+  /** Removes the file or image of a column (`DELETE <record>/<column>`). */
+  deleteFile<E extends EntitySetOf<S>>(entitySet: E, key: EntityKey<ReadOf<S, E>>, column: string, options?: OperationOptions): Promise<void> {
+    return files.deleteFile(this.#context, entitySet, key, column, options);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -8,7 +8,22 @@ import { entityPath as odataEntityPath, type RecordKey } from '../odata/keys';
 import type { EntityKey } from './types';
 
 /** Per-call option names of a query object (`OperationOptions`); everything else in it goes to OData. */
-const PER_CALL_KEYS: ReadonlySet<string> = new Set(['abortSignal', 'timeoutInMs', 'maxResponseBytes', 'headers', 'impersonate']);
+const PER_CALL_KEYS: ReadonlySet<string> = new Set([
+  'abortSignal',
+  'timeoutInMs',
+  'maxResponseBytes',
+  'headers',
+  'impersonate',
+  // The typed per-request options (./requestOptions.ts).
+  'bypassCustomPluginExecution',
+  'bypassBusinessLogicExecution',
+  'bypassBusinessLogicExecutionStepIds',
+  'suppressDuplicateDetection',
+  'solutionUniqueName',
+  'correlationId',
+  'partitionId',
+  'sessionToken',
+]);
 
 /** odata's entityPath over the client's typed keys (an optional column in a typed key is simply absent). */
 export function entityPath(entitySet: string, key?: EntityKey<object>): string {

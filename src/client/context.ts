@@ -3,14 +3,30 @@
  * and one way to send a call through the pipeline. A new capability is a new module that takes a
  * {@link ClientContext}, plus a one-line method on `DynamicsClient`.
  */
-import { ValidationError, type DynamicsError } from '../errors';
+import { DynamicsError, ValidationError } from '../errors';
 import { unexpectedStatusError } from '../http/errors';
 import { createPipeline, type Pipeline } from '../http/pipeline';
 import type { HttpRequest, HttpResponse } from '../http/types';
 import { prepareRequest, type CallSpec } from './call';
+import { CLIENT_REQUEST_ID_HEADER } from './requestOptions';
 import { DEFAULT_CLIENT_OPTIONS, type ResolvedClientConfig } from './options';
 import type { EntityModel, RuntimeModel } from './model';
 import type { RecordSchema } from './types';
+
+/**
+ * Stamps the call's correlation id (`x-ms-client-request-id`, any case) on an error leaving the client.
+ * Only on the error path: the header scan costs nothing on successes.
+ */
+export function withClientRequestId<E>(error: E, request: Pick<HttpRequest, 'headers'>): E {
+  if (!(error instanceof DynamicsError) || error.clientRequestId !== undefined) return error;
+  for (const name of Object.keys(request.headers)) {
+    if (name.toLowerCase() === CLIENT_REQUEST_ID_HEADER) {
+      error.clientRequestId = request.headers[name];
+      break;
+    }
+  }
+  return error;
+}
 
 /** A call that got an answer. */
 export interface CallResult {
@@ -77,6 +93,8 @@ export class PipelineContext implements ClientContext {
   readonly #validate: boolean;
   readonly #schemas: Readonly<Record<string, RecordSchema | undefined>>;
   readonly #model: RuntimeModel;
+  /** The latest `x-ms-session-token` the service sent (elastic tables); instance state, never shared. */
+  #sessionToken: string | undefined;
 
   constructor(config: ResolvedClientConfig) {
     this.origin = config.origin;
@@ -99,31 +117,60 @@ export class PipelineContext implements ClientContext {
   }
 
   async send(spec: CallSpec): Promise<CallOutcome> {
-    const request = prepareRequest(spec, this.#timeoutInMs, this.#maxResponseBytes);
-    return this.#outcome(spec, request, await this.#pipeline.send(request));
+    const request = this.#prepare(spec);
+    let response: HttpResponse;
+    try {
+      response = await this.#pipeline.send(request);
+    } catch (err) {
+      throw withClientRequestId(err, request);
+    }
+    return this.#outcome(spec, request, response);
   }
 
   async call(spec: CallSpec): Promise<CallResult> {
-    const request = prepareRequest(spec, this.#timeoutInMs, this.#maxResponseBytes);
+    const request = this.#prepare(spec);
     // Not `await this.send()`: one promise fewer on the path every request takes.
-    const outcome = this.#outcome(spec, request, await this.#pipeline.send(request));
+    let response: HttpResponse;
+    try {
+      response = await this.#pipeline.send(request);
+    } catch (err) {
+      throw withClientRequestId(err, request);
+    }
+    const outcome = this.#outcome(spec, request, response);
     if (!outcome.ok) throw outcome.error;
     return outcome;
+  }
+
+  #prepare(spec: CallSpec): HttpRequest {
+    const request = prepareRequest(spec, this.#timeoutInMs, this.#maxResponseBytes);
+    // Elastic tables: reads carry the session token of the client's latest write, so they see it
+    // (https://learn.microsoft.com/power-apps/developer/data-platform/use-elastic-tables#session-consistency).
+    if (this.#sessionToken !== undefined && request.method === 'GET' && request.headers['MSCRM.SessionToken'] === undefined) {
+      request.headers['MSCRM.SessionToken'] = this.#sessionToken;
+    }
+    return request;
   }
 
   #outcome(spec: CallSpec, request: HttpRequest, response: HttpResponse): CallOutcome {
     const ambiguous = (request.ambiguousRetries ?? 0) > 0;
     const status = response.status;
+    const session = response.headers['x-ms-session-token'];
+    if (typeof session === 'string' && session !== '' && status < 300) this.#sessionToken = session;
     if (status >= 400) {
       if (spec.acceptStatus?.(status, response.headers) ?? false) return { ok: true, response, request, ambiguous };
-      return { ok: false, error: this.#pipeline.fail(response, request), response, request, ambiguous };
+      return { ok: false, error: withClientRequestId(this.#pipeline.fail(response, request), request), response, request, ambiguous };
     }
     // A redirect (never followed), a 1xx, or a 2xx the operation cannot read: reporting it as a
     // success would say a write was done when it may not have been.
     if (spec.expect === undefined ? status < 200 || status > 299 : !spec.expect.includes(status)) {
-      return { ok: false, error: unexpectedStatusError(response, request, spec.expect), response, request, ambiguous };
+      return { ok: false, error: withClientRequestId(unexpectedStatusError(response, request, spec.expect), request), response, request, ambiguous };
     }
     return { ok: true, response, request, ambiguous };
+  }
+
+  /** The `x-ms-session-token` of the latest write to an elastic table through this client, if any. */
+  get sessionToken(): string | undefined {
+    return this.#sessionToken;
   }
 
   entityModel(entitySet: string): EntityModel | undefined {

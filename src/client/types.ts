@@ -79,7 +79,41 @@ export interface OperationOptions {
   headers?: Record<string, string>;
   /** Act on behalf of another user: sends `CallerObjectId: <Entra object id>` (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/impersonate-another-user-web-api). The caller needs `prvActOnBehalfOfAnotherUser`. */
   impersonate?: { callerObjectId: string };
+  /**
+   * Skip custom synchronous plug-ins (`MSCRM.BypassCustomPluginExecution: true`). Needs the
+   * `prvBypassCustomPlugins` privilege (https://learn.microsoft.com/power-apps/developer/data-platform/bypass-custom-business-logic). Default: false.
+   */
+  bypassCustomPluginExecution?: boolean;
+  /** Skip custom business logic (`MSCRM.BypassBusinessLogicExecution`): `'CustomSync'`, `'CustomAsync'`, or both. Needs `prvBypassCustomBusinessLogic`. Default: none. */
+  bypassBusinessLogicExecution?: BusinessLogicBypass | readonly BusinessLogicBypass[];
+  /** Skip these plug-in steps only (`MSCRM.BypassBusinessLogicExecutionStepIds`, step GUIDs; Dataverse allows 3 by default). */
+  bypassBusinessLogicExecutionStepIds?: readonly string[];
+  /**
+   * `MSCRM.SuppressDuplicateDetection`: `false` runs duplicate detection on this write (a duplicate is a
+   * 412, code `0x80040333`), `true` skips it (Dataverse's default). Default: not sent.
+   */
+  suppressDuplicateDetection?: boolean;
+  /** Add the solution components this call creates or changes to this solution (`MSCRM.SolutionUniqueName`). */
+  solutionUniqueName?: string;
+  /**
+   * Your id for this call, sent as `x-ms-client-request-id` (as Microsoft's own SDKs do) and carried on
+   * any error as `clientRequestId`, so logs on both sides can be matched. Default: not sent.
+   */
+  correlationId?: string;
+  /**
+   * Elastic tables: scope a read or delete to one logical partition (`?partitionId=`). Writes take
+   * `partitionid` in the record or in the key instead; on them this option is refused.
+   */
+  partitionId?: string;
+  /**
+   * Elastic tables: the session token to read with (`MSCRM.SessionToken`). Default: the client sends
+   * the `x-ms-session-token` of its latest write on every read by itself.
+   */
+  sessionToken?: string;
 }
+
+/** What `bypassBusinessLogicExecution` may skip: custom synchronous or asynchronous logic. */
+export type BusinessLogicBypass = 'CustomSync' | 'CustomAsync';
 
 /**
  * Which annotations to ask for (`Prefer: odata.include-annotations`): `true` or `'*'` for all, or a list

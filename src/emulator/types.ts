@@ -189,4 +189,16 @@ export interface EmulatorStore {
   insert(entitySet: string, rows: Record<string, unknown>[]): string[];
   /** Remove every row of an entity set (or every set when omitted). */
   clear(entitySet?: string): void;
+  /**
+   * Test hook: every delta token issued so far becomes expired, as when the organisation's
+   * `expirechangetrackingindays` has passed; the next request with one answers "Version stamp
+   * associated with the client has expired. Please perform a full sync."
+   */
+  expireDeltaTokens(): void;
+  /**
+   * Test hook: whether an entity set supports the bulk messages (CreateMultiple, UpdateMultiple,
+   * UpsertMultiple). Dataverse supports them on "custom tables and many common tables, but not all";
+   * every table of the emulator does until this turns it off.
+   */
+  setBulkMessagesSupported(entitySet: string, supported: boolean): void;
 }

@@ -23,6 +23,8 @@ export interface DynamicsErrorOptions {
   retryAfterInMs?: number;
   /** HTTP method and URL (path and query only, never headers) of the request that failed. */
   request?: { method: string; url: string };
+  /** The caller's correlation id for the call (`x-ms-client-request-id`), when one was sent. */
+  clientRequestId?: string;
   /** Response headers, lower-cased, with nothing secret in them. */
   headers?: Record<string, string>;
   cause?: unknown;
@@ -46,6 +48,12 @@ export class DynamicsError extends Error {
   readonly requestId?: string;
   readonly retryAfterInMs?: number;
   readonly request?: { method: string; url: string };
+  /**
+   * The correlation id the call was sent with (`x-ms-client-request-id`, the `correlationId` option or
+   * that header given directly), so a failure can be matched with the caller's logs. Set by the client
+   * when the error leaves it.
+   */
+  clientRequestId?: string;
 
   constructor(message: string, options: DynamicsErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -55,6 +63,7 @@ export class DynamicsError extends Error {
     this.requestId = options.requestId;
     this.retryAfterInMs = options.retryAfterInMs;
     this.request = options.request;
+    if (options.clientRequestId !== undefined) this.clientRequestId = options.clientRequestId;
     // `response` is a non-enumerable compatibility view so that logs of the error stay short.
     Object.defineProperty(this, 'response', {
       enumerable: false,
@@ -83,6 +92,7 @@ export class DynamicsError extends Error {
       requestId: this.requestId,
       retryAfterInMs: this.retryAfterInMs,
       request: this.request,
+      ...(this.clientRequestId !== undefined ? { clientRequestId: this.clientRequestId } : {}),
       body: this.body,
     };
   }

@@ -25,6 +25,14 @@ export const ErrorCode = {
   validation: 'validation_failed',
   /** An HTTP error whose body carried no Dataverse code. */
   httpError: 'http_error',
+  /** A bulk message refused a chunk (see `BulkOperationError.chunks`). */
+  bulkChunkFailed: 'bulk_chunk_failed',
+  /** A bulk chunk's answer was lost and re-sending it could have duplicated rows: it may or may not have landed. */
+  bulkOutcomeUnknown: 'bulk_outcome_unknown',
+  /** The table does not support this bulk message (use `{ fallback: 'batch' }`). */
+  bulkNotSupported: 'bulk_not_supported',
+  /** Change tracking: the delta token expired; run a full sync. */
+  deltaTokenExpired: 'delta_token_expired',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

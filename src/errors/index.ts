@@ -8,3 +8,6 @@ export { NetworkError } from './NetworkError';
 export { TimeoutError } from './TimeoutError';
 export { ConfigurationError, type ConfigurationIssue } from './ConfigurationError';
 export { ValidationError, type ValidationIssue } from './ValidationError';
+export { BulkOperationError, type BulkChunkReport, type BulkChunkStatus, type BulkOperationErrorOptions, type BulkRecordFailure } from './BulkOperationError';
+export { DeltaTokenExpiredError } from './DeltaTokenExpiredError';
+export { FileColumnError } from './FileColumnError';

@@ -68,6 +68,12 @@ describe('npm run bench -- --quick', () => {
     for (const heading of ['Per-request overhead', 'Token requests', 'Paging', 'creates', 'Code generation']) expect(md).toContain(heading);
     expect(md).toMatch(/\| \*\*DynamicsClient\*\* `retrieve` \| [\d.]+ \| [\d,]+ \| [\d.]+× \|/);
     expect(fs.readdirSync(out).filter((f) => /^bench-.*\.(json|md)$/.test(f))).toHaveLength(2);
+
+    // The workloads section (issue 14) checks its own work and fails rather than report a short run.
+    const { workloads } = results.sections;
+    expect(workloads.creates.createMultiple.wallMs.length).toBeGreaterThan(0);
+    expect(workloads.sync.fullRows).toBe(workloads.sizes.sync.rows);
+    expect(md).toContain('A ' + workloads.sizes.file.megabytes + ' MB file up and down');
     // Generous: every section runs in its own child processes, and a busy 2-core machine (CI runs two
     // jest workers) can take several times the ~30 s an idle one needs. Speed is the bench's business.
   }, 300_000);

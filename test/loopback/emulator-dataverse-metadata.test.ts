@@ -79,7 +79,7 @@ describe('EntityDefinitions', () => {
     expect(r.status).toBe(200);
     expect(json(r)['@odata.context']).toBe(`${em.url}/api/data/v9.2/$metadata#EntityDefinitions(LogicalName,EntitySetName)`);
     const names = (json(r).value ?? []).map((e) => e['LogicalName']).sort();
-    expect(names).toEqual(['account', 'activitypointer', 'contact', 'incident', 'lead', 'opportunity', 'systemuser', 'task']);
+    expect(names).toEqual(['account', 'activitypointer', 'contact', 'incident', 'lead', 'opportunity', 'sample_document', 'sample_sensordata', 'systemuser', 'task']);
     expect(json(r).value?.every((e) => Object.keys(e).sort().join() === 'EntitySetName,LogicalName,MetadataId')).toBe(true);
   });
 

@@ -31,6 +31,8 @@ export interface ApiRequest {
   /** Header names in lower case. */
   headers: Record<string, string>;
   body: string;
+  /** The body's bytes as received (file and image uploads are binary; `body` is their UTF-8 reading). */
+  bytes?: Buffer;
   caller: Caller;
 }
 
@@ -49,6 +51,8 @@ export interface ApiResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** A binary body (file and image downloads); sent instead of `body` when present. */
+  bytes?: Buffer;
 }
 
 /** What every handler shares for the lifetime of the service: the schema, the data and fixed ids. */

@@ -82,7 +82,7 @@ export const createDataverseService: CreateDataverseService = async (options, co
 
   const write = (res: ServerResponse, r: ApiResponse, common: Record<string, string>) => {
     if (res.headersSent || res.destroyed) return;
-    const body = Buffer.from(r.body, 'utf8');
+    const body = r.bytes ?? Buffer.from(r.body, 'utf8');
     res.writeHead(r.status, { ...common, ...r.headers, 'Content-Length': String(body.length) });
     res.end(body);
   };
@@ -153,6 +153,7 @@ export const createDataverseService: CreateDataverseService = async (options, co
               query: rawQuery,
               headers: lowerHeaders(req),
               body: read.bytes.toString('utf8'),
+              bytes: read.bytes,
               caller: {
                 oid: token.oid,
                 systemUserId: systemUserIdFor(token.oid),

@@ -45,6 +45,12 @@ export class DataStore implements EmulatorStore {
   private readonly links = new Map<string, Set<string>>();
   private rowVersion = 1_000_000;
   private journal: (() => void)[] | undefined;
+  /** Change tracking: per entity set, the ids deleted with the row version of their deletion (ascending). */
+  private readonly deletions = new Map<string, { id: string; version: number }[]>();
+  /** Delta tokens of a version below this are expired ({@link expireDeltaTokens}). */
+  private deltaFloor = 0;
+  /** Entity sets whose bulk messages were turned off ({@link setBulkMessagesSupported}). */
+  private readonly bulkUnsupported = new Set<string>();
   private saveTimer: NodeJS.Timeout | undefined;
   private dirty = false;
 
@@ -77,9 +83,18 @@ export class DataStore implements EmulatorStore {
     const t = this.table(entitySet);
     return rows.map((r) => this.create(t.info.name, this.withSystemColumns(t.info, { ...r }, new Date())));
   }
+  expireDeltaTokens(): void {
+    this.deltaFloor = this.nextRowVersion();
+  }
+  setBulkMessagesSupported(entitySet: string, supported: boolean): void {
+    this.table(entitySet);
+    if (supported) this.bulkUnsupported.delete(entitySet);
+    else this.bulkUnsupported.add(entitySet);
+  }
   clear(entitySet?: string): void {
     const targets = entitySet ? [this.table(entitySet)] : [...this.tables.values()];
     for (const t of targets) {
+      this.deletions.delete(t.info.name);
       t.rows.clear();
       for (const idx of t.altIndex.values()) idx.clear();
       t.version++;
@@ -94,6 +109,25 @@ export class DataStore implements EmulatorStore {
     const t = this.tables.get(entitySet);
     if (!t) throw new RangeError(`entitySet: '${entitySet}' is not an entity set of the emulator's $metadata`);
     return t;
+  }
+
+  // ---- change tracking and bulk support ----
+
+  /** The row version a delta token issued now stands for: every change so far has a version at or below it. */
+  currentRowVersion(): number {
+    return this.rowVersion;
+  }
+  /** Whether a delta token of `version` has expired. */
+  isDeltaExpired(version: number): boolean {
+    return version < this.deltaFloor;
+  }
+  /** Rows deleted from `entitySet` with a deletion version in (`after`, `upTo`], oldest first. */
+  deletedSince(entitySet: string, after: number, upTo: number): { id: string; version: number }[] {
+    const list = this.deletions.get(entitySet) ?? [];
+    return list.filter((d) => d.version > after && d.version <= upTo);
+  }
+  bulkMessagesSupported(entitySet: string): boolean {
+    return !this.bulkUnsupported.has(entitySet);
   }
 
   version(entitySet: string): number {
@@ -189,7 +223,12 @@ export class DataStore implements EmulatorStore {
     this.unindexAlternateKeys(t, row);
     t.rows.delete(key);
     t.version++;
+    // Change tracking reports deletions after upserts, each once (use-change-tracking-synchronize-data-external-systems.md).
+    const deleted = this.deletions.get(entitySet) ?? [];
+    this.deletions.set(entitySet, deleted);
+    deleted.push({ id: key, version: this.nextRowVersion() });
     this.record(() => {
+      deleted.pop();
       t.rows.set(key, row);
       this.indexAlternateKeys(t, row, key);
       t.version++;

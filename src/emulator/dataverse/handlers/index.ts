@@ -6,6 +6,10 @@
  */
 import type { Handler } from '../context';
 import { batchHandler } from './batch';
+import { bulkHandler } from './bulk';
+import { changes } from './changes';
+import { elastic } from './elastic';
+import { files } from './files';
 import { collections } from './collections';
 import { serviceMetadata } from './metadata';
 import { operations } from './operations';
@@ -13,4 +17,4 @@ import { records } from './records';
 import { relationships } from './relationships';
 
 /** Every handler of the emulator's Web API, in precedence order. */
-export const HANDLERS: readonly Handler[] = [serviceMetadata, batchHandler, records, collections, relationships, operations];
+export const HANDLERS: readonly Handler[] = [serviceMetadata, batchHandler, changes, bulkHandler, elastic, files, records, collections, relationships, operations];

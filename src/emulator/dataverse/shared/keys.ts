@@ -51,6 +51,12 @@ export function find(ctx: RequestContext, set: EntitySetInfo, args: string): Fou
     return { ...(row ? { row } : {}), keyColumns: { [set.key]: id }, describe: () => dvErrors.recordNotFound(set.logicalName, text) };
   }
   const named = key.named ?? new Map<string, KeyValue>();
+  // Elastic tables: one documented example writes the partition key `partitionId=` inside the key
+  // (use-elastic-tables.md); the column is `partitionid`, and both spellings address it.
+  if (named.has('partitionId') && !named.has('partitionid') && set.columns.has('partitionid')) {
+    named.set('partitionid', named.get('partitionId') as KeyValue);
+    named.delete('partitionId');
+  }
   if (named.size === 1 && named.has(set.key)) {
     const id = keyValue(set.columns.get(set.key), set.key, named.get(set.key) as KeyValue);
     const text = String(id);

@@ -1,0 +1,158 @@
+/**
+ * File and image columns (issue 14, item 3) against the emulator: single and chunked uploads from a
+ * Buffer, a file path and a stream; ranged downloads as a stream or to a path; image thumbnails and
+ * `size: 'full'`; deletes; the typed refusals; and an upload resumed after an injected reset.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import type { Emulator } from '../../src/emulator';
+import type { DynamicsClient } from '../../src/client/DynamicsClient';
+import { FileColumnError } from '../../src/errors';
+import { startWorkloadEmulator, workloadClient } from '../helpers/workloads';
+
+let emulator: Emulator;
+let client: DynamicsClient;
+let dir: string;
+const SET = 'sample_documents';
+const MIB = 1024 * 1024;
+
+beforeAll(async () => {
+  emulator = await startWorkloadEmulator();
+  client = workloadClient(emulator);
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'workloads-files-'));
+});
+
+afterAll(async () => {
+  client?.close();
+  await emulator?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function readAll(stream: Readable | undefined): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of stream ?? []) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+const newDocument = () => client.create(SET, { sample_name: 'doc' } as never);
+const count = (method: string) => emulator.counters.apiRequests[`${method} /${SET}`] ?? 0;
+
+describe('uploadFile and downloadFile', () => {
+  it('a small Buffer goes in one PATCH and comes back whole, with its name', async () => {
+    const id = await newDocument();
+    const data = randomBytes(100_000);
+    const before = count('PATCH');
+    await client.uploadFile(SET, id, 'sample_file', data, { fileName: 'report ü.pdf', mimeType: 'application/pdf' });
+    expect(count('PATCH') - before).toBe(1);
+    const file = await client.downloadFile(SET, id, 'sample_file');
+    expect(file).toMatchObject({ size: 100_000, fileName: 'report ü.pdf' });
+    expect(sha(await readAll(file?.stream))).toBe(sha(data));
+    const row = await client.retrieve(SET, id, { select: ['sample_file', 'sample_file_name'] as never });
+    expect(row).toMatchObject({ sample_file_name: 'report ü.pdf' });
+  });
+
+  it('a file on disk above the single-request limit goes in chunks of x-ms-chunk-size, and downloads in ranges', async () => {
+    const id = await newDocument();
+    const data = randomBytes(10 * MIB + 12345);
+    const file = path.join(dir, 'big.bin');
+    fs.writeFileSync(file, data);
+    const before = count('PATCH');
+    const progress: number[] = [];
+    await client.uploadFile(SET, id, 'sample_file', file, { singleRequestLimitInBytes: MIB, onProgress: (p) => progress.push(p.bytesSent) });
+    // One request to start the session, then ceil(10 MiB + 12345 / 4 MiB) = 3 chunks.
+    expect(count('PATCH') - before).toBe(4);
+    expect(progress).toEqual([4 * MIB, 8 * MIB, data.length]);
+    const gets = count('GET');
+    const out = path.join(dir, 'big.out');
+    const info = await client.downloadFile(SET, id, 'sample_file', { path: out, chunkSizeInBytes: 2 * MIB });
+    expect(info).toMatchObject({ size: data.length, fileName: 'big.bin' });
+    expect(count('GET') - gets).toBe(6);
+    expect(sha(fs.readFileSync(out))).toBe(sha(data));
+  });
+
+  it('a stream of unknown length is uploaded too', async () => {
+    const id = await newDocument();
+    const data = randomBytes(3 * MIB);
+    await client.uploadFile(SET, id, 'sample_file', Readable.from([data.subarray(0, MIB), data.subarray(MIB)]), { fileName: 's.bin', singleRequestLimitInBytes: MIB, chunkSizeInBytes: MIB });
+    expect(sha(await readAll((await client.downloadFile(SET, id, 'sample_file'))?.stream))).toBe(sha(data));
+  });
+
+  it('a reset in the middle of a chunked upload is resumed from that chunk, not from the start', async () => {
+    const id = await newDocument();
+    const data = randomBytes(6 * MIB);
+    const route = { method: 'PATCH', path: new RegExp(`/${SET}\\(${id}\\)/sample_file$`) };
+    // The session start and the first chunk pass; the second chunk's connection is dropped unanswered.
+    emulator.injectFault({ route, fault: { delayInMs: 0 }, count: 2 });
+    emulator.injectFault({ route, fault: { reset: true }, count: 1 });
+    const before = count('PATCH');
+    const faulted = emulator.counters.faultedRequests;
+    const sent: number[] = [];
+    await client.uploadFile(SET, id, 'sample_file', data, { fileName: 'r.bin', singleRequestLimitInBytes: MIB, chunkSizeInBytes: 2 * MIB, onProgress: (p) => sent.push(p.bytesSent) });
+    expect(emulator.counters.faultedRequests - faulted).toBe(1);
+    // Served: the start and 3 chunks, the second of them on its second attempt; a restart from the
+    // beginning would have started a second session and sent the first chunk again.
+    expect(count('PATCH') - before).toBe(4);
+    expect(sent).toEqual([2 * MIB, 4 * MIB, 6 * MIB]);
+    expect(sha(await readAll((await client.downloadFile(SET, id, 'sample_file'))?.stream))).toBe(sha(data));
+  });
+
+  it('deleteFile removes it; a column with nothing downloads as null', async () => {
+    const id = await newDocument();
+    await client.uploadFile(SET, id, 'sample_file', Buffer.from('hello'), { fileName: 'h.txt' });
+    await client.deleteFile(SET, id, 'sample_file');
+    expect(await client.downloadFile(SET, id, 'sample_file')).toBeNull();
+    expect(await client.retrieve(SET, id, { select: ['sample_file_name'] as never })).toMatchObject({ sample_file_name: null });
+  });
+
+  it('a file over the column limit is a FileColumnError (0x80044a02), refused at the first chunk', async () => {
+    const id = await newDocument();
+    // sample_attachment keeps the default MaxSizeInKB of 32 MB.
+    const file = path.join(dir, 'huge.bin');
+    fs.writeFileSync(file, Buffer.alloc(33 * MIB));
+    const before = count('PATCH');
+    const err = await client.uploadFile(SET, id, 'sample_attachment', file).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileColumnError);
+    expect(err).toMatchObject({ code: '0x80044a02', reason: 'file_too_large' });
+    expect(count('PATCH') - before).toBe(2);
+  });
+});
+
+describe('image columns', () => {
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(5000)]);
+
+  it('downloads the thumbnail by default and the full image with size: full', async () => {
+    const id = await newDocument();
+    await client.uploadFile(SET, id, 'sample_image', png, { fileName: 'logo.png' });
+    const full = await client.downloadFile(SET, id, 'sample_image', { size: 'full' });
+    expect(sha(await readAll(full?.stream))).toBe(sha(png));
+    const thumb = await readAll((await client.downloadFile(SET, id, 'sample_image'))?.stream);
+    expect(thumb.length).toBeGreaterThan(0);
+    expect(sha(thumb)).not.toBe(sha(png));
+    const row = await client.retrieve(SET, id, { select: ['sample_image', 'sample_imageid'] as never });
+    expect(row['sample_image' as never]).toBe(thumb.toString('base64'));
+  });
+
+  it('an image the service cannot process is a FileColumnError (0x80072553)', async () => {
+    const id = await newDocument();
+    const err = await client.uploadFile(SET, id, 'sample_image', Buffer.from('%PDF-1.7 not an image'), { fileName: 'x.pdf' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileColumnError);
+    expect(err).toMatchObject({ code: '0x80072553', reason: 'unsupported_image' });
+  });
+});
+
+describe('arguments', () => {
+  it('bad options name the option; nothing is sent', async () => {
+    const before = emulator.counters.apiRequestsTotal;
+    await expect(client.uploadFile(SET, '00000000-0000-0000-0000-000000000001', 'sample_file', Buffer.from('x'))).rejects.toThrow(/options\.fileName/);
+    await expect(client.uploadFile(SET, '00000000-0000-0000-0000-000000000001', 'sample_file', 42 as never, { fileName: 'a' })).rejects.toThrow(/source/);
+    await expect(client.uploadFile(SET, '00000000-0000-0000-0000-000000000001', 'sample_file', Buffer.from('x'), { fileName: 'a', chunkSizeInBytes: 5 })).rejects.toThrow(/options\.chunkSizeInBytes/);
+    await expect(client.downloadFile(SET, '00000000-0000-0000-0000-000000000001', 'sample_file', { size: 'huge' as never })).rejects.toThrow(/options\.size/);
+    await expect(client.uploadFile(SET, '00000000-0000-0000-0000-000000000001', 'bad column/..', Buffer.from('x'), { fileName: 'a' })).rejects.toThrow(/column/);
+    expect(emulator.counters.apiRequestsTotal).toBe(before);
+  });
+});
