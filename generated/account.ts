@@ -1466,6 +1466,19 @@ export const AccountModel = {
     preferredsystemuserid: 'systemuser',
     primarycontactid: 'contact',
   },
+  collections: {
+    Account_ActivityPointers: 'activitypointer',
+    Account_Tasks: 'task',
+    account_master_account: 'account',
+    account_parent_account: 'account',
+    accountleads_association: 'lead',
+    contact_customer_accounts: 'contact',
+    incident_customer_accounts: 'incident',
+    lead_customer_accounts: 'lead',
+    lead_parent_account: 'lead',
+    opportunity_customer_accounts: 'opportunity',
+    opportunity_parent_account: 'opportunity',
+  },
 } as const;
 
 /** `account`'s entry in the `Schema` type map; intersect entries to build a schema of just the tables you use. */

@@ -395,6 +395,9 @@ export const ActivitypointerModel = {
     regardingobjectid_lead: 'lead',
     regardingobjectid_opportunity: 'opportunity',
   },
+  collections: {
+    activity_pointer_task: 'task',
+  },
 } as const;
 
 /** `activitypointer`'s entry in the `Schema` type map; intersect entries to build a schema of just the tables you use. */

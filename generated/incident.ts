@@ -564,6 +564,14 @@ export const IncidentModel = {
     primarycontactid: 'contact',
     responsiblecontactid: 'contact',
   },
+  collections: {
+    Incident_ActivityPointers: 'activitypointer',
+    Incident_Tasks: 'task',
+    OriginatingCase_Lead: 'lead',
+    incident_existingcase: 'incident',
+    incident_master_incident: 'incident',
+    incident_parent_incident: 'incident',
+  },
 } as const;
 
 /** `incident`'s entry in the `Schema` type map; intersect entries to build a schema of just the tables you use. */

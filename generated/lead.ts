@@ -964,6 +964,16 @@ export const LeadModel = {
     parentcontactid: 'contact',
     qualifyingopportunityid: 'opportunity',
   },
+  collections: {
+    Lead_ActivityPointers: 'activitypointer',
+    Lead_Tasks: 'task',
+    account_originating_lead: 'account',
+    accountleads_association: 'account',
+    contact_originating_lead: 'contact',
+    contactleads_association: 'contact',
+    lead_master_lead: 'lead',
+    opportunity_originating_lead: 'opportunity',
+  },
 } as const;
 
 /** `lead`'s entry in the `Schema` type map; intersect entries to build a schema of just the tables you use. */

@@ -1079,6 +1079,11 @@ export const OpportunityModel = {
     parentaccountid: 'account',
     parentcontactid: 'contact',
   },
+  collections: {
+    Opportunity_ActivityPointers: 'activitypointer',
+    Opportunity_Tasks: 'task',
+    lead_qualifying_opportunity: 'lead',
+  },
 } as const;
 
 /** `opportunity`'s entry in the `Schema` type map; intersect entries to build a schema of just the tables you use. */

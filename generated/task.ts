@@ -457,6 +457,9 @@ export const TaskModel = {
     regardingobjectid_opportunity: 'opportunity',
     regardingobjectid_opportunity_task: 'opportunity',
   },
+  collections: {
+    activity_pointer_task: 'task',
+  },
 } as const;
 
 /** `task`'s entry in the `Schema` type map; intersect entries to build a schema of just the tables you use. */

@@ -46,6 +46,7 @@ export { DynamicsClient, type EntitySetOf } from './client/DynamicsClient';
 export { DEFAULT_CLIENT_OPTIONS, type DynamicsClientOptions } from './client/options';
 export type { EntityModel, RuntimeModel } from './client/model';
 export type { FunctionParameterValue } from './client/types';
+export { guid, stringLiteral } from './odata/query';
 export { BatchErrorCode } from './client/types';
 export type {
   AnnotationsOption,

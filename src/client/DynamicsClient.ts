@@ -22,6 +22,7 @@ import type {
   FunctionParameterValue,
   HttpMethod,
   ListQuery,
+  ModelOf,
   OperationCallOptions,
   OperationOptions,
   PagedAsyncIterableIterator,
@@ -180,7 +181,7 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
    */
   list<E extends EntitySetOf<S>, K extends ColumnOf<ReadOf<S, E>> = ColumnOf<ReadOf<S, E>>, X extends string = never>(
     entitySet: E,
-    query?: ListQuery<ReadOf<S, E>, K, X>,
+    query?: ListQuery<ReadOf<S, E>, K, X, ModelOf<S, E>, S>,
   ): PagedAsyncIterableIterator<Selected<ReadOf<S, E>, K> & Expanded<ReadOf<S, E>, X>> {
     return list.list(this.#context, entitySet, query);
   }
@@ -191,7 +192,7 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
    * (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/count-rows); for larger
    * tables use the `RetrieveTotalRecordCount` function (a snapshot) or walk `list()`.
    */
-  count<E extends EntitySetOf<S>>(entitySet: E, filter?: FilterQuery<ReadOf<S, E>>, options?: OperationOptions): Promise<number> {
+  count<E extends EntitySetOf<S>>(entitySet: E, filter?: FilterQuery<ReadOf<S, E>, ModelOf<S, E>, S>, options?: OperationOptions): Promise<number> {
     return list.count(this.#context, entitySet, filter, options);
   }
 

@@ -143,8 +143,8 @@ function tableTypeOf(e: EntityTypeModel): 'standard' | 'elastic' {
 /**
  * `<Entity>Model`: what the client needs at run time (`DynamicsClient`'s `model` option, an
  * `EntityModel`): entity set, logical name, primary key, table type, each column's Edm type (lookups
- * as their `_x_value` properties) and, per single-valued navigation property, the logical name of the
- * table it leads to.
+ * as their `_x_value` properties) and, per navigation property (single-valued in `navigation`,
+ * collection-valued in `collections`), the logical name of the table it leads to.
  */
 function emitRuntimeModel(e: EntityTypeModel, entitySet: string, name: string, body: string[]): void {
   body.push('');
@@ -166,6 +166,10 @@ function emitRuntimeModel(e: EntityTypeModel, entitySet: string, name: string, b
   }
   body.push(`  },`, `  navigation: {`);
   for (const n of [...e.navigationProperties].filter((x) => !x.isCollection).sort((a, b) => byCodeUnit(a.name, b.name))) {
+    body.push(`    ${key(n.name)}: ${str(n.targetType.slice(n.targetType.lastIndexOf('.') + 1))},`);
+  }
+  body.push(`  },`, `  collections: {`);
+  for (const n of [...e.navigationProperties].filter((x) => x.isCollection).sort((a, b) => byCodeUnit(a.name, b.name))) {
     body.push(`    ${key(n.name)}: ${str(n.targetType.slice(n.targetType.lastIndexOf('.') + 1))},`);
   }
   body.push(`  },`, `} as const;`);

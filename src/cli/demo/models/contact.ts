@@ -1237,6 +1237,21 @@ export const ContactModel = {
     parentcustomerid_contact: 'contact',
     preferredsystemuserid: 'systemuser',
   },
+  collections: {
+    Contact_ActivityPointers: 'activitypointer',
+    Contact_Tasks: 'task',
+    account_primary_contact: 'account',
+    contact_as_primary_contact: 'incident',
+    contact_as_responsible_contact: 'incident',
+    contact_customer_contacts: 'contact',
+    contact_master_contact: 'contact',
+    contactleads_association: 'lead',
+    incident_customer_contacts: 'incident',
+    lead_customer_contacts: 'lead',
+    lead_parent_contact: 'lead',
+    opportunity_customer_contacts: 'opportunity',
+    opportunity_parent_contact: 'opportunity',
+  },
 } as const;
 
 /** `contact`'s entry in the `Schema` type map; intersect entries to build a schema of just the tables you use. */
