@@ -1,12 +1,15 @@
 import { PipelineContext } from './context';
 import * as batchOperations from './operations/batch';
+import * as fetchXmlOperations from './operations/fetchxml';
 import * as list from './operations/list';
 import * as operations from './operations/operations';
 import * as raw from './operations/raw';
 import * as records from './operations/records';
 import * as relationships from './operations/relationships';
+import type { FetchXmlOptions } from './operations/fetchxml';
 import { resolveClientOptions, type DynamicsClientOptions } from './options';
 import type { UntypedSchema } from './schema';
+import type { FetchRowOf, FetchXmlSource } from '../odata/fetchxml';
 import type {
   AssociateOptions,
   BatchItem,
@@ -23,6 +26,7 @@ import type {
   HttpMethod,
   ListQuery,
   ModelOf,
+  ODataAnnotations,
   OperationCallOptions,
   OperationOptions,
   PagedAsyncIterableIterator,
@@ -39,6 +43,9 @@ import type {
 
 /** Entity-set names of a schema. */
 export type EntitySetOf<S> = keyof S & string;
+
+/** The logical name of entity set `E`'s table, from its generated model (any string without one). */
+export type LogicalNameOfSet<S, E extends keyof S> = S[E] extends { model: { logicalName: infer L extends string } } ? L : string;
 
 /**
  * The typed client for the Dataverse / Dynamics 365 Web API.
@@ -194,6 +201,31 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
    */
   count<E extends EntitySetOf<S>>(entitySet: E, filter?: FilterQuery<ReadOf<S, E>, ModelOf<S, E>, S>, options?: OperationOptions): Promise<number> {
     return list.count(this.#context, entitySet, filter, options);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // FetchXML (./operations/fetchxml.ts)
+
+  /**
+   * Runs a FetchXML query (text, or built with `fetchXml<Schema>('account')…`, which types the rows),
+   * following the paging cookie until the last page: iterate rows with `for await`, or pages with
+   * `.byPage({ maxPageSize, continuationToken })`. At most two pages are in memory however many there
+   * are; nothing is sent until you iterate. A query too long for a URL goes inside `$batch` by itself.
+   * FetchXML leaves null columns out of its rows and names a linked table's columns `alias.column`
+   * (https://learn.microsoft.com/power-apps/developer/data-platform/fetchxml/retrieve-data).
+   *
+   * @throws DynamicsError when the service refuses the query; for the aggregate limit (50,000 rows) and
+   *   the link-entity limit (15) the message says what to do.
+   * @example
+   * ```ts
+   * const q = fetchXml<Schema>('account').select('name').link('contact', { from: 'parentcustomerid', to: 'accountid', alias: 'c' }, (c) => c.select('fullname'));
+   * for await (const row of client.fetchXml('accounts', q)) console.log(row.name, row['c.fullname']);
+   * ```
+   */
+  fetchXml<E extends EntitySetOf<S>, Q extends FetchXmlSource & { readonly entity: LogicalNameOfSet<S, E> }>(entitySet: E, fetch: Q, options?: FetchXmlOptions): PagedAsyncIterableIterator<FetchRowOf<S, Q>>;
+  fetchXml<T extends object = Record<string, unknown>>(entitySet: EntitySetOf<S>, fetch: string, options?: FetchXmlOptions): PagedAsyncIterableIterator<T & ODataAnnotations>;
+  fetchXml(entitySet: string, fetch: string | FetchXmlSource, options?: FetchXmlOptions): PagedAsyncIterableIterator<unknown> {
+    return fetchXmlOperations.fetchXml(this.#context, entitySet, fetch, options);
   }
 
   // -------------------------------------------------------------------------------------------

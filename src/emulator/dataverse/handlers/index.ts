@@ -7,10 +7,11 @@
 import type { Handler } from '../context';
 import { batchHandler } from './batch';
 import { collections } from './collections';
+import { fetchXmlHandler } from './fetchxml';
 import { serviceMetadata } from './metadata';
 import { operations } from './operations';
 import { records } from './records';
 import { relationships } from './relationships';
 
 /** Every handler of the emulator's Web API, in precedence order. */
-export const HANDLERS: readonly Handler[] = [serviceMetadata, batchHandler, records, collections, relationships, operations];
+export const HANDLERS: readonly Handler[] = [serviceMetadata, batchHandler, records, fetchXmlHandler, collections, relationships, operations];
