@@ -44,6 +44,12 @@ type Key = (string | number | null)[];
 export const MAX_SIMPLE_PAGING_ROWS = 50_000;
 /** Rows an aggregate may cover (fetchxml/aggregate-data). */
 export const MAX_AGGREGATE_ROWS = 50_000;
+/**
+ * Most joined rows the emulator builds for one query: fifteen one-to-many links can multiply a table
+ * into billions of rows, which would take the emulator's memory. Dataverse's own answer to such a
+ * query is a timeout; the emulator answers a 400 instead (not documented).
+ */
+export const MAX_JOINED_ROWS = 1_000_000;
 
 const FORMATTED = 'OData.Community.Display.V1.FormattedValue';
 const ATTRIBUTE_NAME = 'OData.Community.Display.V1.AttributeName';
@@ -231,6 +237,7 @@ function joinedTuples(ctx: RequestContext, model: FetchQueryModel, cx: (node: nu
         next.push(candidate);
       }
       if (!matched && table.linkType === 'outer') next.push(tuple);
+      if (next.length > MAX_JOINED_ROWS) invalid(`The query joins more than ${MAX_JOINED_ROWS.toLocaleString('en-US')} rows, more than the emulator evaluates; narrow it with filters on the linked tables.`);
     }
     tuples = next;
   }
