@@ -635,12 +635,13 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
     switch (e.name) {
       case 'In':
       case 'NotIn': {
-        const vs = values();
+        // A set of sort keys: a list of thousands of values costs one lookup per row.
+        const keys = new Set(values().map((x) => sortKey(x, prop.kind)));
         const negate = e.name === 'NotIn';
         return (row, rt) => {
           const v = prop.eval(row, rt);
           if (v === null || v === undefined) return false;
-          return vs.some((x) => cmp(v, x) === 0) !== negate;
+          return keys.has(sortKey(v, prop.kind)) !== negate;
         };
       }
       case 'Between':

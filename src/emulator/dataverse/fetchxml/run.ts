@@ -156,9 +156,10 @@ function conditionTest(c: FetchCondition): (value: unknown, cx: ConditionContext
     }
     case 'in':
     case 'not-in': {
-      const vs = c.values.map((t) => valueFor(c.column, t, c.name));
+      // A set of sort keys: a list of thousands of values is tested once per row, not value by value.
+      const keys = new Set(c.values.map((t) => sortKey(valueFor(c.column, t, c.name), kind)));
       const negate = c.operator === 'not-in';
-      return (x) => has(x) && vs.some((v) => cmp(x, v) === 0) !== negate;
+      return (x) => has(x) && keys.has(sortKey(x, kind)) !== negate;
     }
     case 'between':
     case 'not-between': {
