@@ -1,4 +1,5 @@
 import { PipelineContext } from './context';
+import * as aggregateOperations from './operations/aggregate';
 import * as batchOperations from './operations/batch';
 import * as fetchXmlOperations from './operations/fetchxml';
 import * as list from './operations/list';
@@ -6,6 +7,7 @@ import * as operations from './operations/operations';
 import * as raw from './operations/raw';
 import * as records from './operations/records';
 import * as relationships from './operations/relationships';
+import type { AggregateOptions, AggregateQuery, AggregateRow, AggregateSpecOf, GroupByPath } from './operations/aggregate';
 import type { FetchXmlOptions } from './operations/fetchxml';
 import { resolveClientOptions, type DynamicsClientOptions } from './options';
 import type { UntypedSchema } from './schema';
@@ -207,7 +209,7 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
   // FetchXML (./operations/fetchxml.ts)
 
   /**
-   * Runs a FetchXML query (text, or built with `fetchXml<Schema>('account')…`, which types the rows),
+   * Runs a FetchXML query (text, or built with `fetchXml<Schema>()`, which types the rows),
    * following the paging cookie until the last page: iterate rows with `for await`, or pages with
    * `.byPage({ maxPageSize, continuationToken })`. At most two pages are in memory however many there
    * are; nothing is sent until you iterate. A query too long for a URL goes inside `$batch` by itself.
@@ -218,7 +220,8 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
    *   the link-entity limit (15) the message says what to do.
    * @example
    * ```ts
-   * const q = fetchXml<Schema>('account').select('name').link('contact', { from: 'parentcustomerid', to: 'accountid', alias: 'c' }, (c) => c.select('fullname'));
+   * const fx = fetchXml<Schema>();
+   * const q = fx('account').select('name').link('contact', { from: 'parentcustomerid', to: 'accountid', alias: 'c' }, (c) => c.select('fullname'));
    * for await (const row of client.fetchXml('accounts', q)) console.log(row.name, row['c.fullname']);
    * ```
    */
@@ -226,6 +229,30 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
   fetchXml<T extends object = Record<string, unknown>>(entitySet: EntitySetOf<S>, fetch: string, options?: FetchXmlOptions): PagedAsyncIterableIterator<T & ODataAnnotations>;
   fetchXml(entitySet: string, fetch: string | FetchXmlSource, options?: FetchXmlOptions): PagedAsyncIterableIterator<unknown> {
     return fetchXmlOperations.fetchXml(this.#context, entitySet, fetch, options);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Aggregation (./operations/aggregate.ts)
+
+  /**
+   * Groups and aggregates rows with `$apply`
+   * (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/aggregate-data): `filter`,
+   * `groupBy` (columns, or `navigation/column`, which comes back as `{table}_{column}`) and `aggregate`
+   * (`sum`, `average`, `min`, `max`, `count`) by alias. Resolves with every group row, typed. Dataverse
+   * aggregates at most 50,000 rows at once.
+   *
+   * @example
+   * ```ts
+   * const rows = await client.aggregate('accounts', { groupBy: ['statuscode', 'primarycontactid/fullname'], aggregate: { total: { sum: 'revenue' }, n: { count: true } } });
+   * rows[0].contact_fullname; rows[0].total;
+   * ```
+   */
+  aggregate<E extends EntitySetOf<S>, G extends GroupByPath<ReadOf<S, E>, ModelOf<S, E>, S> = never, A extends Readonly<Record<string, AggregateSpecOf<ReadOf<S, E>>>> = Record<never, never>>(
+    entitySet: E,
+    query: AggregateQuery<ReadOf<S, E>, ModelOf<S, E>, S, G, A>,
+    options?: AggregateOptions,
+  ): Promise<Array<AggregateRow<ReadOf<S, E>, ModelOf<S, E>, S, G, A>>> {
+    return aggregateOperations.aggregate(this.#context, entitySet, query as AggregateQuery<unknown, unknown, unknown, string, unknown>, options);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import { DynamicsError, ErrorCode, TimeoutError } from '../../src/errors';
 import { fetchXml } from '../../src/odata/fetchxml';
 import { model, type Schema } from '../../generated';
 
+const fx = fetchXml<Schema>();
+
 const ROWS = 100_000;
 
 let emulator: Emulator;
@@ -72,7 +74,7 @@ describe('a 100,000-row walk', () => {
   }, 120_000);
 
   it('resumes from a page\'s continuationToken, and the walk by page numbers stops at 50,000 rows as Dataverse\'s simple paging does', async () => {
-    const query = fetchXml<Schema>('account').select('accountnumber').orderBy('accountnumber');
+    const query = fx('account').select('accountnumber').orderBy('accountnumber');
     let token: string | undefined;
     const firstTwo: string[] = [];
     for await (const page of client.fetchXml('accounts', query).byPage({ maxPageSize: 3 })) {
@@ -100,7 +102,7 @@ describe('a 100,000-row walk', () => {
   }, 120_000);
 
   it('an aggregate over the 100,000 rows fails with 8004E023, and the message says what to do', async () => {
-    const query = fetchXml<Schema>('account').aggregate({ n: ['accountid', 'count'] });
+    const query = fx('account').aggregate({ n: ['accountid', 'count'] });
     const error = await all(client.fetchXml('accounts', query)).catch((e: unknown) => e as DynamicsError);
     expect(error).toBeInstanceOf(DynamicsError);
     expect((error as DynamicsError).code).toBe('0x8004e023');
@@ -118,7 +120,7 @@ describe('the builder, end to end', () => {
   });
 
   it('selects, aliases, links and filters, and the rows are shaped as the type says', async () => {
-    const query = fetchXml<Schema>('contact')
+    const query = fx('contact')
       .select('fullname', 'parentcustomerid')
       .select({ role: 'jobtitle' })
       .where({ lastname: { in: ['Ng', 'Silva'] }, or: [{ jobtitle: 'Buyer' }, { jobtitle: null }] })
@@ -135,7 +137,7 @@ describe('the builder, end to end', () => {
   });
 
   it('groups and aggregates under their aliases', async () => {
-    const query = fetchXml<Schema>('contact').groupBy({ parent: 'parentcustomerid' }).aggregate({ n: ['contactid', 'count'] });
+    const query = fx('contact').groupBy({ parent: 'parentcustomerid' }).aggregate({ n: ['contactid', 'count'] });
     const rows = await all(client.fetchXml('contacts', query));
     expect(rows).toEqual([{ parent: expect.stringMatching(/^[0-9a-f-]{36}$/), n: 2 }]);
   });
@@ -145,7 +147,7 @@ describe('the builder, end to end', () => {
   });
 
   it('the link-entity limit surfaces with its code and what to do', async () => {
-    let query = fetchXml<Schema>('account').select('name');
+    let query = fx('account').select('name');
     for (let i = 0; i < 16; i++) query = query.link('contact', { from: 'contactid', to: 'primarycontactid', alias: `c${i}`, type: 'outer' });
     const error = await all(client.fetchXml('accounts', query.top(1))).catch((e: unknown) => e as DynamicsError);
     expect((error as DynamicsError).code).toBe('0x8004430D');
@@ -157,7 +159,7 @@ describe('queries too long for a URL', () => {
   it('go as a GET inside $batch, without the caller doing anything', async () => {
     // About 1,500 values: the encoded query is longer than 32,768 characters, shorter than 65,536.
     const numbers = Array.from({ length: 1500 }, (_, i) => `W-${i * 3}`);
-    const query = fetchXml<Schema>('account').select('accountnumber').where({ accountnumber: { in: numbers } }).orderBy('accountnumber');
+    const query = fx('account').select('accountnumber').where({ accountnumber: { in: numbers } }).orderBy('accountnumber');
     expect(encodeURIComponent(query.toXml()).length).toBeGreaterThan(32_768);
     const batchesBefore = emulator.counters.apiRequests['POST /$batch'] ?? 0;
     const pagesBefore = PAGE_REQUESTS();
@@ -168,10 +170,10 @@ describe('queries too long for a URL', () => {
   }, 60_000);
 
   it('longer than even $batch takes is refused before anything is sent', async () => {
-    const long = fetchXml<Schema>('account').select('accountnumber').where({ accountnumber: { in: Array.from({ length: 5000 }, (_, i) => `W-${i}`) } });
+    const long = fx('account').select('accountnumber').where({ accountnumber: { in: Array.from({ length: 5000 }, (_, i) => `W-${i}`) } });
     expect(() => client.fetchXml('accounts', long)).toThrow(/^fetch: expected FetchXML of at most 65,536 characters/);
     // Short enough as text, too long once encoded: the page fails before its $batch is sent.
-    const encodedTooLong = fetchXml<Schema>('account').select('accountnumber').where({ accountnumber: { in: Array.from({ length: 2600 }, (_, i) => `W-${i}`) } });
+    const encodedTooLong = fx('account').select('accountnumber').where({ accountnumber: { in: Array.from({ length: 2600 }, (_, i) => `W-${i}`) } });
     expect(encodedTooLong.toXml().length).toBeLessThan(65_536);
     const batchesBefore = emulator.counters.apiRequests['POST /$batch'] ?? 0;
     const error = await all(client.fetchXml('accounts', encodedTooLong)).catch((e: unknown) => e as DynamicsError);
@@ -213,10 +215,10 @@ describe('arguments', () => {
     expect(() => client.fetchXml('accounts', 'not xml')).toThrow(/^fetch: expected FetchXML text starting with a <fetch/);
     expect(() => client.fetchXml('accounts', "<fetch top='5'><entity name='account'/></fetch>", { maxPageSize: 10 })).toThrow(/options\.maxPageSize: expected no page size with top/);
     expect(() => client.fetchXml('accounts', "<fetch><entity name='account'/></fetch>", { maxPageSize: 5001 })).toThrow(/options\.maxPageSize: expected a whole number from 1 to 5000/);
-    expect(() => fetchXml<Schema>('account').top(0)).toThrow(/^top: expected a whole number from 1 to 5000/);
-    expect(() => fetchXml<Schema>('account').where({ name: undefined as never })).toThrow(/where\.name: expected a value/);
-    expect(() => fetchXml<Schema>('account').where({ address1_city: { in: [] } })).toThrow(/where\.address1_city\.in: expected a non-empty array/);
-    expect(() => fetchXml<Schema>('account').select('name; drop' as never)).toThrow(/select\[0\]: expected a logical name/);
+    expect(() => fx('account').top(0)).toThrow(/^top: expected a whole number from 1 to 5000/);
+    expect(() => fx('account').where({ name: undefined as never })).toThrow(/where\.name: expected a value/);
+    expect(() => fx('account').where({ address1_city: { in: [] } })).toThrow(/where\.address1_city\.in: expected a non-empty array/);
+    expect(() => fx('account').select('name; drop' as never)).toThrow(/select\[0\]: expected a logical name/);
   });
 });
 

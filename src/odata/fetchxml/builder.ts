@@ -7,7 +7,8 @@
  * aggregate's alias. FetchXML leaves null columns out of a row, so every selected key is optional.
  *
  * ```ts
- * const query = fetchXml<Schema>('account')
+ * const fx = fetchXml<Schema>();
+ * const query = fx('account')
  *   .select('name', 'revenue')
  *   .where({ statecode: 0, revenue: { gt: 1000 }, or: [{ name: { like: 'C%' } }, { address1_city: 'Lisbon' }] })
  *   .link('contact', { from: 'parentcustomerid', to: 'accountid', alias: 'c', type: 'outer' }, (c) => c.select('fullname'))
@@ -491,12 +492,27 @@ export type FetchRowOf<S, Q> = Q extends { readonly entity: infer L extends stri
     : Simplify<NonNullable<Row> & { '@odata.etag'?: string } & { [K in PrimaryKeyOf<S, L>]: string }>
   : Record<string, unknown>;
 
+/** Starts queries on the tables of schema `S`: `fx('account')` (see {@link fetchXml}). */
+export type FetchXmlFactory<S> = <L extends LogicalNameOf<S>>(entity: L) => FetchQuery<S, L>;
+
 /**
- * Starts a FetchXML query on the table with logical name `entity` (`'account'`), typed over schema `S`
- * (the generated `Schema`).
+ * Starts a FetchXML query. With the generated `Schema`, get a typed factory once and start queries
+ * from it by table logical name (attribute names are then checked and rows typed); with a logical
+ * name alone, an untyped query.
  *
- * @example const q = fetchXml<Schema>('account').select('name').where({ statecode: 0 }).orderBy('name');
+ * (A factory rather than `fx('account')`: TypeScript cannot infer the table from the
+ * argument once the schema is given explicitly.)
+ *
+ * @example
+ * ```ts
+ * const fx = fetchXml<Schema>();
+ * const query = fx('account').select('name').where({ statecode: 0 }).orderBy('name');
+ * const loose = fetchXml('account').select('name');
+ * ```
  */
-export function fetchXml<S = Record<string, never>, L extends LogicalNameOf<S> = LogicalNameOf<S>>(entity: L): FetchQuery<S, L> {
-  return new FetchQuery<S, L>(checkName(entity, 'entity') as L);
+export function fetchXml<S>(): FetchXmlFactory<S>;
+export function fetchXml(entity: string): FetchQuery<Record<string, never>, string>;
+export function fetchXml(entity?: string): FetchXmlFactory<unknown> | FetchQuery<Record<string, never>, string> {
+  if (entity === undefined) return ((name: string) => new FetchQuery(checkName(name, 'entity'))) as FetchXmlFactory<unknown>;
+  return new FetchQuery<Record<string, never>, string>(checkName(entity, 'entity'));
 }

@@ -15,6 +15,7 @@ export {
   type FetchOperators,
   type FetchRowOf,
   type FetchValue,
+  type FetchXmlFactory,
   type FetchXmlSource,
   type GroupSpec,
   type LinkOptions,

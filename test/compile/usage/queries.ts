@@ -6,8 +6,11 @@
  */
 import { expectTypeOf } from 'expect-type';
 import { DynamicsClient } from '../../../src/client/DynamicsClient';
+import { fetchXml } from '../../../src/odata/fetchxml';
 import { guid } from '../../../src/odata/query';
 import type { Schema } from '../../../generated/schema';
+
+const fx = fetchXml<Schema>();
 
 declare const client: DynamicsClient<Schema>;
 declare const untyped: DynamicsClient;
@@ -66,4 +69,79 @@ export async function typedFilters(): Promise<void> {
   // Without a schema, anything goes.
   untyped.list('accounts', { filter: { revenue: 'abc', anything: { lastXDays: 1 } } });
   expectTypeOf(guid(id)).toEqualTypeOf<{ type: 'guid'; value: string }>();
+}
+
+export async function fetchXmlTypes(): Promise<void> {
+  const query = fx('account')
+    .select('name', 'revenue', 'primarycontactid')
+    .select({ created: 'createdon' })
+    .where({ statecode: 0, revenue: { gt: 1000 }, or: [{ name: { like: 'C%' } }, { address1_city: 'Lisbon' }] })
+    .link('contact', { from: 'parentcustomerid', to: 'accountid', alias: 'c', type: 'outer' }, (c) => c.select('fullname', 'birthdate'))
+    .orderBy('name', 'desc');
+  for await (const row of client.fetchXml('accounts', query)) {
+    expectTypeOf(row.name).toEqualTypeOf<string | undefined>();
+    expectTypeOf(row.revenue).toEqualTypeOf<number | undefined>();
+    expectTypeOf(row._primarycontactid_value).toEqualTypeOf<string | undefined>();
+    expectTypeOf(row.created).toEqualTypeOf<string | undefined>();
+    expectTypeOf(row['c.fullname']).toEqualTypeOf<string | undefined>();
+    expectTypeOf(row.accountid).toEqualTypeOf<string>();
+    // @ts-expect-error not selected
+    void row.accountnumber;
+    // @ts-expect-error linked columns are named alias.column
+    void row.fullname;
+  }
+  // @ts-expect-error misspelled attribute
+  fx('account').select('nmae');
+  // @ts-expect-error lookups are selected by their logical name, not _x_value
+  fx('account').select('_primarycontactid_value');
+  // @ts-expect-error not a table of the schema
+  fx('acount');
+  // @ts-expect-error the link's `from` is an attribute of the linked table
+  fx('account').link('contact', { from: 'nope', to: 'accountid' });
+  // @ts-expect-error a number column takes numbers in conditions
+  fx('account').where({ revenue: 'lots' });
+  // @ts-expect-error the query is on account, not contact
+  client.fetchXml('contacts', fx('account').select('name'));
+
+  const totals = fx('account').groupBy({ city: 'address1_city', month: ['createdon', 'month'] }).aggregate({ total: ['revenue', 'sum'], n: ['accountid', 'count'], top: ['revenue', 'max'] });
+  for await (const row of client.fetchXml('accounts', totals)) {
+    expectTypeOf(row.city).toEqualTypeOf<string | undefined>();
+    expectTypeOf(row.month).toEqualTypeOf<number | undefined>();
+    expectTypeOf(row.total).toEqualTypeOf<number>();
+    expectTypeOf(row.top).toEqualTypeOf<number>();
+    // @ts-expect-error aggregate rows carry no primary key
+    void row.accountid;
+  }
+  // @ts-expect-error not an aggregate function
+  fx('account').aggregate({ x: ['revenue', 'median'] });
+
+  // FetchXML text: rows typed by the caller.
+  for await (const row of client.fetchXml<{ name?: string }>('accounts', "<fetch><entity name='account'><attribute name='name'/></entity></fetch>")) {
+    expectTypeOf(row.name).toEqualTypeOf<string | undefined>();
+  }
+  // Without a schema the builder still works, loosely typed.
+  for await (const row of untyped.fetchXml('accounts', fetchXml('account').select('anything'))) void row;
+}
+
+export async function aggregateTypes(): Promise<void> {
+  const rows = await client.aggregate('accounts', {
+    filter: { statecode: 0 },
+    groupBy: ['statuscode', 'primarycontactid/fullname'],
+    aggregate: { total: { sum: 'revenue' }, n: { count: true }, newest: { max: 'createdon' } },
+  });
+  const row = rows[0]!;
+  expectTypeOf(row.statuscode).toEqualTypeOf<1 | 2 | undefined>();
+  expectTypeOf(row.contact_fullname).toEqualTypeOf<string | undefined>();
+  expectTypeOf(row.total).toEqualTypeOf<number>();
+  expectTypeOf(row.newest).toEqualTypeOf<string>();
+  // @ts-expect-error not grouped by
+  void row.name;
+  // @ts-expect-error not a column of account
+  await client.aggregate('accounts', { groupBy: ['nmae'] });
+  // @ts-expect-error the navigation path's column must be a column of the related table
+  await client.aggregate('accounts', { groupBy: ['primarycontactid/nmae'] });
+  // @ts-expect-error sum takes a column of the table
+  await client.aggregate('accounts', { aggregate: { total: { sum: 'revenu' } } });
+  // @ts-expect-error the filter is typed like list()'s
+  await client.aggregate('accounts', { filter: { revenue: 'x' }, aggregate: { n: { count: true } } });
 }

@@ -5,6 +5,7 @@
  * module here and one line in this list, ahead of the handler whose requests it takes over.
  */
 import type { Handler } from '../context';
+import { applyHandler } from './apply';
 import { batchHandler } from './batch';
 import { collections } from './collections';
 import { fetchXmlHandler } from './fetchxml';
@@ -14,4 +15,4 @@ import { records } from './records';
 import { relationships } from './relationships';
 
 /** Every handler of the emulator's Web API, in precedence order. */
-export const HANDLERS: readonly Handler[] = [serviceMetadata, batchHandler, records, fetchXmlHandler, collections, relationships, operations];
+export const HANDLERS: readonly Handler[] = [serviceMetadata, batchHandler, records, fetchXmlHandler, applyHandler, collections, relationships, operations];
