@@ -76,7 +76,9 @@ async function run(task: FetchXmlTask): Promise<FetchXmlRun> {
     const dwa = new DynamicsWebApi({ serverUrl: t.url, dataApi: { version: '9.2' }, onTokenRefresh: async () => token });
     await dwa.fetch({ collection: 'accounts', fetchXml: "<fetch top='1'><entity name='account'><attribute name='name'/></entity></fetch>" });
     body = async () => {
-      const all = await dwa.fetchAll<Record<string, unknown>>({ collection: 'accounts', fetchXml: task.fetchXml });
+      // fetchAll pages only when the cookie annotation comes back, and it does not ask for it itself:
+      // without includeAnnotations it silently stops after the first page (its issue #79).
+      const all = await dwa.fetchAll<Record<string, unknown>>({ collection: 'accounts', fetchXml: task.fetchXml, includeAnnotations: 'Microsoft.Dynamics.CRM.fetchxmlpagingcookie' });
       for (const row of all.value) touch(row);
     };
   }

@@ -383,15 +383,26 @@ function readCookie(text: string, ts: readonly Term[]): { page: number; last: Ke
 // ---------------------------------------------------------------------------------------------
 // Rows
 
+/** Which value annotations a request asked for, read once per request rather than once per value. */
+interface Wanted {
+  attributeName: boolean;
+  formatted: boolean;
+  lookupLogicalName: boolean;
+}
+
+function wantedOf(ctx: RequestContext): Wanted {
+  const ann = ctx.annotations;
+  return { attributeName: ann.wants(ATTRIBUTE_NAME), formatted: ann.wants(FORMATTED), lookupLogicalName: ann.wants(LOOKUP_LOGICAL) };
+}
+
 /** Writes one column value (and its annotations) into a row, leaving nulls out as FetchXML does. */
-function put(ctx: RequestContext, out: Row, key: string, set: EntitySetInfo, column: ColumnInfo, row: Row, aliasedOrLinked: boolean): void {
+function put(ctx: RequestContext, wanted: Wanted, out: Row, key: string, set: EntitySetInfo, column: ColumnInfo, row: Row, aliasedOrLinked: boolean): void {
   const value = row[column.name];
   if (value === null || value === undefined) return;
-  const ann = ctx.annotations;
-  if (ann.any) {
-    if (aliasedOrLinked && ann.wants(ATTRIBUTE_NAME)) out[`${key}@${ATTRIBUTE_NAME}`] = attributeNameOf(column);
+  if (wanted.attributeName || wanted.formatted || wanted.lookupLogicalName) {
+    if (aliasedOrLinked && wanted.attributeName) out[`${key}@${ATTRIBUTE_NAME}`] = attributeNameOf(column);
     if (column.lookupNavigations) {
-      if (ann.wants(FORMATTED)) {
+      if (wanted.formatted) {
         for (const navName of column.lookupNavigations) {
           const nav = set.navigations.get(navName);
           const target = nav ? singleTarget(ctx.env, row, nav) : undefined;
@@ -403,8 +414,8 @@ function put(ctx: RequestContext, out: Row, key: string, set: EntitySetInfo, col
         }
       }
       const logical = row[`${column.name}@${LOOKUP_LOGICAL}`];
-      if (typeof logical === 'string' && ann.wants(LOOKUP_LOGICAL)) out[`${key}@${LOOKUP_LOGICAL}`] = logical;
-    } else if (ann.wants(FORMATTED)) {
+      if (typeof logical === 'string' && wanted.lookupLogicalName) out[`${key}@${LOOKUP_LOGICAL}`] = logical;
+    } else if (wanted.formatted) {
       const f = formattedValue(set.logicalName, column, value, ctx.env.metadata.optionLabels(set.logicalName, column.name));
       if (f !== undefined) out[`${key}@${FORMATTED}`] = f;
     }
@@ -412,7 +423,7 @@ function put(ctx: RequestContext, out: Row, key: string, set: EntitySetInfo, col
   out[key] = value;
 }
 
-function shapeTuple(ctx: RequestContext, model: FetchQueryModel, tuple: Tuple, withKeyAndEtag: boolean): Row {
+function shapeTuple(ctx: RequestContext, wanted: Wanted, model: FetchQueryModel, tuple: Tuple, withKeyAndEtag: boolean): Row {
   const out: Row = {};
   const root = tuple[0] as Row;
   if (withKeyAndEtag) out['@odata.etag'] = etagOf(root);
@@ -421,8 +432,8 @@ function shapeTuple(ctx: RequestContext, model: FetchQueryModel, tuple: Tuple, w
     if (!row) continue;
     const linked = table.index !== 0;
     const keyFor = (a: { alias?: string | undefined; column: ColumnInfo }) => a.alias ?? (linked ? `${table.alias}.${attributeNameOf(a.column)}` : a.column.name);
-    if (table.allAttributes) for (const column of table.set.columns.values()) put(ctx, out, keyFor({ column }), table.set, column, row, linked);
-    for (const a of table.attributes) put(ctx, out, keyFor(a), table.set, a.column, row, linked || a.alias !== undefined);
+    if (table.allAttributes) for (const column of table.set.columns.values()) put(ctx, wanted, out, keyFor({ column }), table.set, column, row, linked);
+    for (const a of table.attributes) put(ctx, wanted, out, keyFor(a), table.set, a.column, row, linked || a.alias !== undefined);
   }
   // The entity's primary key is always returned (fetchxml/select-columns).
   if (withKeyAndEtag && out[model.tables[0]!.set.key] === undefined) out[model.tables[0]!.set.key] = root[model.tables[0]!.set.key];
@@ -579,6 +590,7 @@ export function runFetchXml(ctx: RequestContext, model: FetchQueryModel, request
   const pageSize = model.top ?? model.count ?? MAX_FETCH_COUNT;
   const page = model.page ?? 1;
   const ann = ctx.annotations;
+  const wanted = wantedOf(ctx);
 
   let rows: Row[];
   let total: number;
@@ -596,7 +608,7 @@ export function runFetchXml(ctx: RequestContext, model: FetchQueryModel, request
       const seen = new Set<string>();
       const distinct: Row[] = [];
       for (const tuple of sorted.tuples) {
-        const row = shapeTuple(ctx, model, tuple, false);
+        const row = shapeTuple(ctx, wanted, model, tuple, false);
         const key = JSON.stringify(row);
         if (!seen.has(key)) {
           seen.add(key);
@@ -620,7 +632,7 @@ export function runFetchXml(ctx: RequestContext, model: FetchQueryModel, request
         else start = offsetOf(page, pageSize);
       }
       const pageTuples = sorted.tuples.slice(start, start + pageSize);
-      rows = pageTuples.map((t) => shapeTuple(ctx, model, t, true));
+      rows = pageTuples.map((t) => shapeTuple(ctx, wanted, model, t, true));
       more = model.top === undefined && start + pageSize < total;
       if (more && cookies && pageTuples.length > 0) cookie = writeCookie(page, ts, pageTuples[0] as Tuple, pageTuples[pageTuples.length - 1] as Tuple);
     }
