@@ -21,9 +21,12 @@ export type FilterObject = Readonly<Record<string, unknown>>;
  *   be `statecode eq 1`); Dataverse has no literal for "no row", so skip the query when your list is
  *   empty (`if (ids.length === 0) return []`). A top-level `filter: {}` is no filter.
  * - Keys are column names or navigation paths (`name`, `primarycontactid/fullname`), `and`, `or`,
- *   `not`, or odata-query's operators (`eq`, `ne`, `gt`, `ge`, `lt`, `le`, `has`, `in`, `startswith`,
- *   `endswith`, `contains`, `matchespattern`, `any`, `all`). Write functions such as `tolower(name)`
- *   as expression text.
+ *   `not`, odata-query's operators (`eq`, `ne`, `gt`, `ge`, `lt`, `le`, `has`, `in`, `startswith`,
+ *   `endswith`, `contains`, `matchespattern`, `any`, `all`), or Dataverse's query functions in camel
+ *   case (`lastXDays`, `thisMonth`, `between`, `notIn`, `equalUserId`, `under`, …; see
+ *   ./queryFunctions.ts). Write functions such as `tolower(name)` as expression text.
+ * - `in` is sent as `Microsoft.Dynamics.CRM.In(…)` (Dataverse has no `in` operator), or, through a
+ *   navigation path or inside `any`/`all`, as an `or` of equalities.
  * - Nesting is at most 100 objects and arrays deep, a filter holds at most 65,536 values (more
  *   cannot fit in a URL), and a cycle is refused.
  * - A column's own `or`/`and`/`not` (`{ name: { or: [{ eq: 'a' }, { startswith: 'b' }] } }`) means
