@@ -316,7 +316,91 @@ export const activitypointerMeta = {
   },
 } as const;
 
+/**
+ * The runtime model of `activitypointer` (an `EntityModel`): pass it, or the `model` map of every table, as
+ * `DynamicsClient`'s `model` option so that filters write each column's literal as its Edm type requires
+ * (a GUID unquoted, a date as a date).
+ */
+export const ActivitypointerModel = {
+  entitySet: 'activitypointers',
+  logicalName: 'activitypointer',
+  primaryKey: 'activityid',
+  tableType: 'standard',
+  columns: {
+    _createdby_value: 'Edm.Guid',
+    _createdonbehalfby_value: 'Edm.Guid',
+    _modifiedby_value: 'Edm.Guid',
+    _modifiedonbehalfby_value: 'Edm.Guid',
+    _ownerid_value: 'Edm.Guid',
+    _owningbusinessunit_value: 'Edm.Guid',
+    _owningteam_value: 'Edm.Guid',
+    _owninguser_value: 'Edm.Guid',
+    _regardingobjectid_value: 'Edm.Guid',
+    _sendermailboxid_value: 'Edm.Guid',
+    _serviceid_value: 'Edm.Guid',
+    _slaid_value: 'Edm.Guid',
+    _slainvokedid_value: 'Edm.Guid',
+    _transactioncurrencyid_value: 'Edm.Guid',
+    activityadditionalparams: 'Edm.String',
+    activityid: 'Edm.Guid',
+    activitytypecode: 'Edm.String',
+    actualdurationminutes: 'Edm.Int32',
+    actualend: 'Edm.DateTimeOffset',
+    actualstart: 'Edm.DateTimeOffset',
+    community: 'Edm.Int32',
+    createdon: 'Edm.DateTimeOffset',
+    deliverylastattemptedon: 'Edm.DateTimeOffset',
+    deliveryprioritycode: 'Edm.Int32',
+    description: 'Edm.String',
+    exchangeitemid: 'Edm.String',
+    exchangerate: 'Edm.Decimal',
+    exchangeweblink: 'Edm.String',
+    instancetypecode: 'Edm.Int32',
+    isbilled: 'Edm.Boolean',
+    ismapiprivate: 'Edm.Boolean',
+    isregularactivity: 'Edm.Boolean',
+    isworkflowcreated: 'Edm.Boolean',
+    lastonholdtime: 'Edm.DateTimeOffset',
+    leftvoicemail: 'Edm.Boolean',
+    modifiedon: 'Edm.DateTimeOffset',
+    onholdtime: 'Edm.Int32',
+    postponeactivityprocessinguntil: 'Edm.DateTimeOffset',
+    prioritycode: 'Edm.Int32',
+    processid: 'Edm.Guid',
+    scheduleddurationminutes: 'Edm.Int32',
+    scheduledend: 'Edm.DateTimeOffset',
+    scheduledstart: 'Edm.DateTimeOffset',
+    senton: 'Edm.DateTimeOffset',
+    seriesid: 'Edm.Guid',
+    sortdate: 'Edm.DateTimeOffset',
+    stageid: 'Edm.Guid',
+    statecode: 'Edm.Int32',
+    statuscode: 'Edm.Int32',
+    subject: 'Edm.String',
+    timezoneruleversionnumber: 'Edm.Int32',
+    traversedpath: 'Edm.String',
+    utcconversiontimezonecode: 'Edm.Int32',
+    versionnumber: 'Edm.Int64',
+  },
+  navigation: {
+    createdby: 'systemuser',
+    createdonbehalfby: 'systemuser',
+    modifiedby: 'systemuser',
+    modifiedonbehalfby: 'systemuser',
+    ownerid: 'principal',
+    owninguser: 'systemuser',
+    regardingobjectid_account: 'account',
+    regardingobjectid_contact: 'contact',
+    regardingobjectid_incident: 'incident',
+    regardingobjectid_lead: 'lead',
+    regardingobjectid_opportunity: 'opportunity',
+  },
+  collections: {
+    activity_pointer_task: 'task',
+  },
+} as const;
+
 /** `activitypointer`'s entry in the `Schema` type map; intersect entries to build a schema of just the tables you use. */
 export type ActivitypointerEntitySet = {
-  activitypointers: { read: Activitypointer; create: ActivitypointerCreate; update: ActivitypointerUpdate };
+  activitypointers: { read: Activitypointer; create: ActivitypointerCreate; update: ActivitypointerUpdate; model: typeof ActivitypointerModel };
 };

@@ -17,4 +17,4 @@ export * from './task';
 export * from './complex-types';
 export * from './enums';
 export * from './operations';
-export type { Schema } from './schema';
+export { model, type Schema } from './schema';

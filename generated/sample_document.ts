@@ -125,7 +125,44 @@ export const sampleDocumentMeta = {
   },
 } as const;
 
+/**
+ * The runtime model of `sample_document` (an `EntityModel`): pass it, or the `model` map of every table, as
+ * `DynamicsClient`'s `model` option so that filters write each column's literal as its Edm type requires
+ * (a GUID unquoted, a date as a date).
+ */
+export const SampleDocumentModel = {
+  entitySet: 'sample_documents',
+  logicalName: 'sample_document',
+  primaryKey: 'sample_documentid',
+  tableType: 'standard',
+  columns: {
+    _createdby_value: 'Edm.Guid',
+    _modifiedby_value: 'Edm.Guid',
+    _ownerid_value: 'Edm.Guid',
+    createdon: 'Edm.DateTimeOffset',
+    modifiedon: 'Edm.DateTimeOffset',
+    sample_attachment: 'Edm.Guid',
+    sample_attachment_name: 'Edm.String',
+    sample_code: 'Edm.String',
+    sample_documentid: 'Edm.Guid',
+    sample_file: 'Edm.Guid',
+    sample_file_name: 'Edm.String',
+    sample_image: 'Edm.Binary',
+    sample_image_timestamp: 'Edm.Int64',
+    sample_image_url: 'Edm.String',
+    sample_imageid: 'Edm.Guid',
+    sample_name: 'Edm.String',
+    statecode: 'Edm.Int32',
+    statuscode: 'Edm.Int32',
+    versionnumber: 'Edm.Int64',
+  },
+  navigation: {
+  },
+  collections: {
+  },
+} as const;
+
 /** `sample_document`'s entry in the `Schema` type map; intersect entries to build a schema of just the tables you use. */
 export type SampleDocumentEntitySet = {
-  sample_documents: { read: SampleDocument; create: SampleDocumentCreate; update: SampleDocumentUpdate };
+  sample_documents: { read: SampleDocument; create: SampleDocumentCreate; update: SampleDocumentUpdate; model: typeof SampleDocumentModel };
 };

@@ -98,7 +98,39 @@ export const sampleSensordataMeta = {
   },
 } as const;
 
+/**
+ * The runtime model of `sample_sensordata` (an `EntityModel`): pass it, or the `model` map of every table, as
+ * `DynamicsClient`'s `model` option so that filters write each column's literal as its Edm type requires
+ * (a GUID unquoted, a date as a date).
+ */
+export const SampleSensordataModel = {
+  entitySet: 'sample_sensordatas',
+  logicalName: 'sample_sensordata',
+  primaryKey: 'sample_sensordataid',
+  tableType: 'elastic',
+  columns: {
+    _createdby_value: 'Edm.Guid',
+    _modifiedby_value: 'Edm.Guid',
+    _ownerid_value: 'Edm.Guid',
+    createdon: 'Edm.DateTimeOffset',
+    modifiedon: 'Edm.DateTimeOffset',
+    partitionid: 'Edm.String',
+    sample_deviceid: 'Edm.String',
+    sample_name: 'Edm.String',
+    sample_sensordataid: 'Edm.Guid',
+    sample_value: 'Edm.Int32',
+    statecode: 'Edm.Int32',
+    statuscode: 'Edm.Int32',
+    ttlinseconds: 'Edm.Int32',
+    versionnumber: 'Edm.Int64',
+  },
+  navigation: {
+  },
+  collections: {
+  },
+} as const;
+
 /** `sample_sensordata`'s entry in the `Schema` type map; intersect entries to build a schema of just the tables you use. */
 export type SampleSensordataEntitySet = {
-  sample_sensordatas: { read: SampleSensordata; create: SampleSensordataCreate; update: SampleSensordataUpdate };
+  sample_sensordatas: { read: SampleSensordata; create: SampleSensordataCreate; update: SampleSensordataUpdate; model: typeof SampleSensordataModel };
 };

@@ -2,30 +2,49 @@
 // Source: dynamics-odata emulator default schema (src/emulator/schema/default-metadata.ts) (sha256 340eaa091c557c2a225edcb57b35453b2b604e02d8b2826ed60de0c52144b22c)
 // Option sets: dynamics-odata emulator default option sets (src/emulator/schema/default-optionsets.ts) (sha256 aed415c38731c41a0714baa8d303cd30f4d1211db3dff44d60e9185b4ae05534)
 
-import type { Account, AccountCreate, AccountUpdate } from './account';
-import type { Activitypointer, ActivitypointerCreate, ActivitypointerUpdate } from './activitypointer';
-import type { Contact, ContactCreate, ContactUpdate } from './contact';
-import type { Incident, IncidentCreate, IncidentUpdate } from './incident';
-import type { Lead, LeadCreate, LeadUpdate } from './lead';
-import type { Opportunity, OpportunityCreate, OpportunityUpdate } from './opportunity';
-import type { SampleDocument, SampleDocumentCreate, SampleDocumentUpdate } from './sample_document';
-import type { SampleSensordata, SampleSensordataCreate, SampleSensordataUpdate } from './sample_sensordata';
-import type { Systemuser, SystemuserCreate, SystemuserUpdate } from './systemuser';
-import type { Task, TaskCreate, TaskUpdate } from './task';
+import { AccountModel, type Account, type AccountCreate, type AccountUpdate } from './account';
+import { ActivitypointerModel, type Activitypointer, type ActivitypointerCreate, type ActivitypointerUpdate } from './activitypointer';
+import { ContactModel, type Contact, type ContactCreate, type ContactUpdate } from './contact';
+import { IncidentModel, type Incident, type IncidentCreate, type IncidentUpdate } from './incident';
+import { LeadModel, type Lead, type LeadCreate, type LeadUpdate } from './lead';
+import { OpportunityModel, type Opportunity, type OpportunityCreate, type OpportunityUpdate } from './opportunity';
+import { SampleDocumentModel, type SampleDocument, type SampleDocumentCreate, type SampleDocumentUpdate } from './sample_document';
+import { SampleSensordataModel, type SampleSensordata, type SampleSensordataCreate, type SampleSensordataUpdate } from './sample_sensordata';
+import { SystemuserModel, type Systemuser, type SystemuserCreate, type SystemuserUpdate } from './systemuser';
+import { TaskModel, type Task, type TaskCreate, type TaskUpdate } from './task';
 
 /**
  * Entity set → read, create and update types, for `new DynamicsClient<Schema>(…)`. Importing it loads
  * every entity file; to type-check less, intersect the `<Entity>EntitySet` types of the tables you use.
  */
 export type Schema = {
-  accounts: { read: Account; create: AccountCreate; update: AccountUpdate };
-  activitypointers: { read: Activitypointer; create: ActivitypointerCreate; update: ActivitypointerUpdate };
-  contacts: { read: Contact; create: ContactCreate; update: ContactUpdate };
-  incidents: { read: Incident; create: IncidentCreate; update: IncidentUpdate };
-  leads: { read: Lead; create: LeadCreate; update: LeadUpdate };
-  opportunities: { read: Opportunity; create: OpportunityCreate; update: OpportunityUpdate };
-  sample_documents: { read: SampleDocument; create: SampleDocumentCreate; update: SampleDocumentUpdate };
-  sample_sensordatas: { read: SampleSensordata; create: SampleSensordataCreate; update: SampleSensordataUpdate };
-  systemusers: { read: Systemuser; create: SystemuserCreate; update: SystemuserUpdate };
-  tasks: { read: Task; create: TaskCreate; update: TaskUpdate };
+  accounts: { read: Account; create: AccountCreate; update: AccountUpdate; model: typeof AccountModel };
+  activitypointers: { read: Activitypointer; create: ActivitypointerCreate; update: ActivitypointerUpdate; model: typeof ActivitypointerModel };
+  contacts: { read: Contact; create: ContactCreate; update: ContactUpdate; model: typeof ContactModel };
+  incidents: { read: Incident; create: IncidentCreate; update: IncidentUpdate; model: typeof IncidentModel };
+  leads: { read: Lead; create: LeadCreate; update: LeadUpdate; model: typeof LeadModel };
+  opportunities: { read: Opportunity; create: OpportunityCreate; update: OpportunityUpdate; model: typeof OpportunityModel };
+  sample_documents: { read: SampleDocument; create: SampleDocumentCreate; update: SampleDocumentUpdate; model: typeof SampleDocumentModel };
+  sample_sensordatas: { read: SampleSensordata; create: SampleSensordataCreate; update: SampleSensordataUpdate; model: typeof SampleSensordataModel };
+  systemusers: { read: Systemuser; create: SystemuserCreate; update: SystemuserUpdate; model: typeof SystemuserModel };
+  tasks: { read: Task; create: TaskCreate; update: TaskUpdate; model: typeof TaskModel };
 };
+
+/**
+ * The runtime model of every table above, for `new DynamicsClient<Schema>({ url, auth, model })`: with it,
+ * filters write a GUID column's value unquoted and a date column's value as a date. Importing it loads every
+ * entity file at run time; to load fewer, build the map from the `<Entity>Model` constants you use
+ * (`{ accounts: AccountModel }`).
+ */
+export const model = {
+  accounts: AccountModel,
+  activitypointers: ActivitypointerModel,
+  contacts: ContactModel,
+  incidents: IncidentModel,
+  leads: LeadModel,
+  opportunities: OpportunityModel,
+  sample_documents: SampleDocumentModel,
+  sample_sensordatas: SampleSensordataModel,
+  systemusers: SystemuserModel,
+  tasks: TaskModel,
+} as const;

@@ -18,19 +18,22 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startEmulator, type Emulator } from '../src/emulator';
+import { benchFetchXml, fetchXmlTable, type FetchXmlResult } from './bench/fetchxml';
 import { describeMachine, machineLine, type MachineInfo } from './bench/machine';
 import { int, max, mb, median, min, ms, ratio } from './bench/stats';
 import { benchWorkloads, WORKLOADS_FULL, WORKLOADS_QUICK, workloadsTable, type WorkloadsResult } from './bench/workloads';
 import type { BurstContender, CreateContender, CreateMode, OverheadContender, PagingContender, Target, Task, WorkerMessage } from './bench/worker';
 
 const repo = path.resolve(__dirname, '..');
-const SECTIONS = ['overhead', 'burst', 'paging', 'creates', 'codegen', 'workloads'] as const;
+const SECTIONS = ['overhead', 'burst', 'paging', 'fetchxml', 'creates', 'codegen', 'workloads'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Sizes {
   overhead: { requests: number; concurrency: number; rounds: number };
   burst: { burst: number; steady: number; runs: number };
   paging: { rows: number; runs: number; maxPageSize: number };
+  /** Rows are the paging section's (the emulator is seeded once). */
+  fetchxml: { runs: number };
   creates: { count: number; batchSize: number; runs: number; latencyInMs: number; latencyCount: number };
   codegen: { runs: number };
 }
@@ -39,6 +42,7 @@ const FULL: Sizes = {
   overhead: { requests: 400, concurrency: 8, rounds: 7 },
   burst: { burst: 200, steady: 1000, runs: 3 },
   paging: { rows: 100_000, runs: 3, maxPageSize: 5000 },
+  fetchxml: { runs: 3 },
   creates: { count: 1000, batchSize: 100, runs: 3, latencyInMs: 20, latencyCount: 1000 },
   codegen: { runs: 3 },
 };
@@ -47,6 +51,7 @@ const QUICK: Sizes = {
   overhead: { requests: 60, concurrency: 8, rounds: 2 },
   burst: { burst: 20, steady: 20, runs: 1 },
   paging: { rows: 3000, runs: 1, maxPageSize: 1000 },
+  fetchxml: { runs: 1 },
   creates: { count: 60, batchSize: 20, runs: 1, latencyInMs: 0, latencyCount: 0 },
   codegen: { runs: 1 },
 };
@@ -62,7 +67,7 @@ interface Args {
 
 function usage(): string {
   return [
-    'usage: npm run bench -- [--quick] [--only overhead,burst,paging,creates,codegen] [--out DIR] [--metadata FILE]',
+    'usage: npm run bench -- [--quick] [--only overhead,burst,paging,fetchxml,creates,codegen] [--out DIR] [--metadata FILE]',
     '',
     '  --quick      small sizes, one run each: proves the harness works, numbers are not meaningful',
     '  --only       run only these sections (comma-separated)',
@@ -474,7 +479,7 @@ interface Results {
   mode: 'full' | 'quick';
   machine: MachineInfo;
   durationMs: number;
-  sections: Partial<{ overhead: OverheadResult; burst: BurstResult; paging: PagingResult; creates: CreatesResult; codegen: CodegenResult; workloads: WorkloadsResult }>;
+  sections: Partial<{ overhead: OverheadResult; burst: BurstResult; paging: PagingResult; fetchxml: FetchXmlResult; creates: CreatesResult; codegen: CodegenResult; workloads: WorkloadsResult }>;
   errors: Partial<Record<Section, string>>;
 }
 
@@ -489,6 +494,7 @@ function markdown(r: Results): string {
   if (s.overhead) parts.push('', overheadTable(s.overhead));
   if (s.burst) parts.push('', burstTable(s.burst));
   if (s.paging) parts.push('', pagingTable(s.paging));
+  if (s.fetchxml) parts.push('', fetchXmlTable(s.fetchxml));
   if (s.creates) parts.push('', createsTable(s.creates));
   if (s.codegen) parts.push('', codegenTable(s.codegen));
   if (s.workloads) parts.push('', workloadsTable(s.workloads));
@@ -535,6 +541,7 @@ async function main(argv: string[]): Promise<number> {
         if (section === 'overhead') results.sections.overhead = await benchOverhead(h, sizes.overhead);
         else if (section === 'burst') results.sections.burst = await benchBurst(h, sizes.burst);
         else if (section === 'paging') results.sections.paging = await benchPaging(h, sizes.paging);
+        else if (section === 'fetchxml') results.sections.fetchxml = await benchFetchXml(h, { rows: sizes.paging.rows, runs: sizes.fetchxml.runs });
         else if (section === 'creates') results.sections.creates = await benchCreates(h, sizes.creates, dopHint);
         else if (section === 'workloads') results.sections.workloads = await benchWorkloads(args.quick ? WORKLOADS_QUICK : WORKLOADS_FULL, log);
         else results.sections.codegen = await benchCodegen(h, sizes.codegen, args.metadata);

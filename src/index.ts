@@ -42,7 +42,7 @@ export {
 
 // --- client ---
 export type { EntityTypes, SchemaMap, UntypedSchema } from './client/schema';
-export { DynamicsClient, type EntitySetOf } from './client/DynamicsClient';
+export { DynamicsClient, type EntitySetOf, type LogicalNameOfSet } from './client/DynamicsClient';
 export { DEFAULT_CLIENT_OPTIONS, type DynamicsClientOptions } from './client/options';
 export type { EntityModel, RuntimeModel } from './client/model';
 export type { FunctionParameterValue, BusinessLogicBypass } from './client/types';
@@ -59,6 +59,28 @@ export type {
   FileSource,
   UploadFileOptions,
 } from './client/workloadTypes';
+export { guid, stringLiteral } from './odata/query';
+export {
+  fetchXml,
+  FetchQuery,
+  type AggregateFunction,
+  type AggregateSpec,
+  type AttributeOf,
+  type DateGrouping,
+  type FetchCondition,
+  type FetchFilter,
+  type FetchOperators,
+  type FetchRowOf,
+  type FetchValue,
+  type FetchXmlFactory,
+  type FetchXmlSource,
+  type GroupSpec,
+  type LinkOptions,
+  type LogicalNameOf,
+} from './odata/fetchxml';
+export type { ApplyAggregate, ApplyFunction } from './odata/apply';
+export type { FetchXmlOptions } from './client/operations/fetchxml';
+export type { AggregateOptions, AggregateQuery, AggregateRow, AggregateSpecOf, GroupByPath, GroupKey } from './client/operations/aggregate';
 export { BatchErrorCode } from './client/types';
 export type {
   AnnotationsOption,
@@ -79,9 +101,18 @@ export type {
   ExpandOf,
   ExpandOptions,
   ExpandQuery,
+  ColumnCondition,
+  ColumnKind,
+  ColumnOperators,
+  FilterKind,
   FilterLiteral,
+  FilterObjectOf,
   FilterOperators,
   FilterQuery,
+  FilterValueOf,
+  GuidLiteral,
+  ModelOf,
+  RawLiteral,
   HttpMethod,
   JsonValue,
   KeyValue,

@@ -1,5 +1,7 @@
 import { PipelineContext } from './context';
+import * as aggregateOperations from './operations/aggregate';
 import * as batchOperations from './operations/batch';
+import * as fetchXmlOperations from './operations/fetchxml';
 import * as list from './operations/list';
 import * as operations from './operations/operations';
 import * as raw from './operations/raw';
@@ -9,8 +11,11 @@ import * as bulk from './operations/bulk';
 import * as changeTracking from './operations/changes';
 import * as files from './operations/files';
 import type { BulkOptions, ChangesIterator, ChangesOptions, CreateMultipleOptions, DownloadedFile, DownloadFileOptions, FileSource, UploadFileOptions } from './workloadTypes';
+import type { AggregateOptions, AggregateQuery, AggregateRow, AggregateSpecOf, GroupByPath } from './operations/aggregate';
+import type { FetchXmlOptions } from './operations/fetchxml';
 import { resolveClientOptions, type DynamicsClientOptions } from './options';
 import type { UntypedSchema } from './schema';
+import type { FetchRowOf, FetchXmlSource } from '../odata/fetchxml';
 import type {
   AssociateOptions,
   BatchItem,
@@ -26,6 +31,8 @@ import type {
   FunctionParameterValue,
   HttpMethod,
   ListQuery,
+  ModelOf,
+  ODataAnnotations,
   OperationCallOptions,
   OperationOptions,
   PagedAsyncIterableIterator,
@@ -42,6 +49,9 @@ import type {
 
 /** Entity-set names of a schema. */
 export type EntitySetOf<S> = keyof S & string;
+
+/** The logical name of entity set `E`'s table, from its generated model (any string without one). */
+export type LogicalNameOfSet<S, E extends keyof S> = S[E] extends { model: { logicalName: infer L extends string } } ? L : string;
 
 /**
  * The typed client for the Dataverse / Dynamics 365 Web API.
@@ -184,7 +194,7 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
    */
   list<E extends EntitySetOf<S>, K extends ColumnOf<ReadOf<S, E>> = ColumnOf<ReadOf<S, E>>, X extends string = never>(
     entitySet: E,
-    query?: ListQuery<ReadOf<S, E>, K, X>,
+    query?: ListQuery<ReadOf<S, E>, K, X, ModelOf<S, E>, S>,
   ): PagedAsyncIterableIterator<Selected<ReadOf<S, E>, K> & Expanded<ReadOf<S, E>, X>> {
     return list.list(this.#context, entitySet, query);
   }
@@ -195,8 +205,58 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
    * (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/count-rows); for larger
    * tables use the `RetrieveTotalRecordCount` function (a snapshot) or walk `list()`.
    */
-  count<E extends EntitySetOf<S>>(entitySet: E, filter?: FilterQuery<ReadOf<S, E>>, options?: OperationOptions): Promise<number> {
+  count<E extends EntitySetOf<S>>(entitySet: E, filter?: FilterQuery<ReadOf<S, E>, ModelOf<S, E>, S>, options?: OperationOptions): Promise<number> {
     return list.count(this.#context, entitySet, filter, options);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // FetchXML (./operations/fetchxml.ts)
+
+  /**
+   * Runs a FetchXML query (text, or built with `fetchXml<Schema>()`, which types the rows),
+   * following the paging cookie until the last page: iterate rows with `for await`, or pages with
+   * `.byPage({ maxPageSize, continuationToken })`. At most two pages are in memory however many there
+   * are; nothing is sent until you iterate. A query too long for a URL goes inside `$batch` by itself.
+   * FetchXML leaves null columns out of its rows and names a linked table's columns `alias.column`
+   * (https://learn.microsoft.com/power-apps/developer/data-platform/fetchxml/retrieve-data).
+   *
+   * @throws DynamicsError when the service refuses the query; for the aggregate limit (50,000 rows) and
+   *   the link-entity limit (15) the message says what to do.
+   * @example
+   * ```ts
+   * const fx = fetchXml<Schema>();
+   * const q = fx('account').select('name').link('contact', { from: 'parentcustomerid', to: 'accountid', alias: 'c' }, (c) => c.select('fullname'));
+   * for await (const row of client.fetchXml('accounts', q)) console.log(row.name, row['c.fullname']);
+   * ```
+   */
+  fetchXml<E extends EntitySetOf<S>, Q extends FetchXmlSource & { readonly entity: LogicalNameOfSet<S, E> }>(entitySet: E, fetch: Q, options?: FetchXmlOptions): PagedAsyncIterableIterator<FetchRowOf<S, Q>>;
+  fetchXml<T extends object = Record<string, unknown>>(entitySet: EntitySetOf<S>, fetch: string, options?: FetchXmlOptions): PagedAsyncIterableIterator<T & ODataAnnotations>;
+  fetchXml(entitySet: string, fetch: string | FetchXmlSource, options?: FetchXmlOptions): PagedAsyncIterableIterator<unknown> {
+    return fetchXmlOperations.fetchXml(this.#context, entitySet, fetch, options);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Aggregation (./operations/aggregate.ts)
+
+  /**
+   * Groups and aggregates rows with `$apply`
+   * (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/aggregate-data): `filter`,
+   * `groupBy` (columns, or `navigation/column`, which comes back as `{table}_{column}`) and `aggregate`
+   * (`sum`, `average`, `min`, `max`, `count`) by alias. Resolves with every group row, typed. Dataverse
+   * aggregates at most 50,000 rows at once.
+   *
+   * @example
+   * ```ts
+   * const rows = await client.aggregate('accounts', { groupBy: ['statuscode', 'primarycontactid/fullname'], aggregate: { total: { sum: 'revenue' }, n: { count: true } } });
+   * rows[0].contact_fullname; rows[0].total;
+   * ```
+   */
+  aggregate<E extends EntitySetOf<S>, G extends GroupByPath<ReadOf<S, E>, ModelOf<S, E>, S> = never, A extends Readonly<Record<string, AggregateSpecOf<ReadOf<S, E>>>> = Record<never, never>>(
+    entitySet: E,
+    query: AggregateQuery<ReadOf<S, E>, ModelOf<S, E>, S, G, A>,
+    options?: AggregateOptions,
+  ): Promise<Array<AggregateRow<ReadOf<S, E>, ModelOf<S, E>, S, G, A>>> {
+    return aggregateOperations.aggregate(this.#context, entitySet, query as AggregateQuery<unknown, unknown, unknown, string, unknown>, options);
   }
 
   // -------------------------------------------------------------------------------------------

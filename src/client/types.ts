@@ -1,4 +1,5 @@
 import type { DynamicsError } from '../errors';
+import type { FilterQuery } from './filters';
 import type { EntityTypes } from './schema';
 
 /*
@@ -142,42 +143,10 @@ export interface ExpandOptions {
   expand?: ExpandQuery;
 }
 
-/** A literal value in a filter object. Strings are quoted and escaped (`O'Brien` → `'O''Brien'`). */
-export type FilterLiteral = string | number | boolean | Date | null | { type: 'guid' | 'raw' | 'duration' | 'binary' | 'decimal'; value: string };
-
-/** Comparison operators of odata-query's filter objects. */
-export interface FilterOperators {
-  eq?: FilterLiteral;
-  ne?: FilterLiteral;
-  gt?: FilterLiteral;
-  ge?: FilterLiteral;
-  lt?: FilterLiteral;
-  le?: FilterLiteral;
-  in?: readonly FilterLiteral[];
-  contains?: string;
-  startswith?: string;
-  endswith?: string;
-  not?: FilterOperators;
-}
-
-/**
- * A `$filter`: a raw OData string (`"statecode eq 0"`), or odata-query's object syntax over the columns
- * of `R` (`{ name: 'Contoso' }`, `{ revenue: { gt: 1000 } }`, `{ or: [{ name: 'A' }, { name: 'B' }] }`).
- * Values in objects are encoded for you; in raw strings you escape them yourself.
- *
- * An empty `or`/`and`/`in` list, an empty `not`, or an empty object inside a filter is refused with
- * `invalid_argument` before anything is sent, because sending it would match every row: skip the
- * query when your list is empty. Keys must be column names or navigation paths. See `Filter` in
- * src/odata/query.ts for every rule.
+/*
+ * Filters are typed column by column in ./filters.ts (values by Edm type, query functions, any/all).
  */
-export type FilterQuery<R> =
-  | string
-  | ({ readonly [P in ColumnOf<R>]?: FilterLiteral | FilterOperators } & {
-      and?: FilterQuery<R> | ReadonlyArray<FilterQuery<R>>;
-      or?: FilterQuery<R> | ReadonlyArray<FilterQuery<R>>;
-      not?: FilterQuery<R>;
-    })
-  | ReadonlyArray<FilterQuery<R>>;
+export type { ColumnCondition, ColumnKind, ColumnOperators, FilterKind, FilterLiteral, FilterObjectOf, FilterOperators, FilterQuery, FilterValueOf, GuidLiteral, ModelOf, RawLiteral } from './filters';
 
 /** `$orderby`: a column, `[column, 'asc' | 'desc']`, or several. Raw strings are passed through. */
 export type OrderByQuery<R> = ColumnOf<R> | `${ColumnOf<R>} ${'asc' | 'desc'}` | readonly [ColumnOf<R>, 'asc' | 'desc'] | ReadonlyArray<ColumnOf<R> | `${ColumnOf<R>} ${'asc' | 'desc'}` | readonly [ColumnOf<R>, 'asc' | 'desc']>;
@@ -192,10 +161,11 @@ export interface RetrieveOptions<R, K extends ColumnOf<R>, X extends string = ne
 }
 
 /** Query of {@link DynamicsClient.list}: odata-query's object syntax plus paging and annotations. */
-export interface ListQuery<R, K extends ColumnOf<R>, X extends string = never> extends OperationOptions {
+export interface ListQuery<R, K extends ColumnOf<R>, X extends string = never, M = unknown, S = unknown> extends OperationOptions {
   /** Columns to return (`$select`); narrows the row type. Default: all columns. */
   select?: readonly K[];
-  filter?: FilterQuery<R>;
+  /** `$filter`, typed by column (`M`: the table's generated model, `S`: the schema; see {@link FilterQuery}). */
+  filter?: FilterQuery<R, M, S>;
   orderBy?: OrderByQuery<R>;
   /**
    * At most this many rows in total. Sent as `$top` when one page can hold them; otherwise (with

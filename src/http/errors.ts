@@ -12,6 +12,7 @@ import {
 import { decodeText, isJsonContentType as isJson, parseJson, tryDecodeText } from '../net/body';
 import { displayUrl, excerpt, foreignText, MAX_URL_CHARS } from '../net/excerpt';
 import { headerValue, requestIdOf as readRequestId } from '../net/headers';
+import { serviceAdvice } from './serviceAdvice';
 import { parseServiceError } from './serviceError';
 import { TransportError, type HttpRequest, type HttpResponse } from './types';
 
@@ -174,7 +175,8 @@ export function statusError(
     request: describeRequest(request),
     headers: plainResponseHeaders(headers),
   };
-  const message = `${info.message} (${requestLine(request)}${attempts})`;
+  // A known cause gets its fix named in the message (./serviceAdvice.ts).
+  const message = `${info.message}${serviceAdvice({ status, code: info.code, serviceMessage: info.serviceMessage })} (${requestLine(request)}${attempts})`;
   switch (status) {
     case 401:
     case 403:

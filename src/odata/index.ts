@@ -19,6 +19,8 @@ export {
 export {
   buildQuery,
   buildQueryString,
+  type BuildQueryOptions,
+  type ColumnTypes,
   composePrefer,
   guid,
   parsePreferenceApplied,
@@ -54,3 +56,6 @@ export {
 export { checkNextLink, parseCollectionPage, type CollectionPage } from './collection';
 export { MAX_QUERY_DEPTH, MAX_QUERY_VALUES } from './prepare';
 export { checkUrlLength, MAX_BATCH_URL_LENGTH, MAX_SEGMENT_LENGTH, MAX_URL_LENGTH } from './url';
+export { buildApply, type ApplyAggregate, type ApplyFunction, type ApplySpec } from './apply';
+export { isQueryFunction, queryFunctionText, QUERY_FUNCTIONS } from './queryFunctions';
+export * from './fetchxml';

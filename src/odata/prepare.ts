@@ -19,6 +19,7 @@
 import { DynamicsError, ErrorCode } from '../errors';
 import { describe, invalidArgument } from './fail';
 import { normalizeGuid } from './keys';
+import { isQueryFunction, queryFunctionText, takesColumnValues } from './queryFunctions';
 import { MAX_BATCH_URL_LENGTH } from './url';
 
 /**
@@ -141,6 +142,67 @@ const NOT_SCALAR = Symbol('not a scalar');
 interface Scope {
   /** Inside an `any`/`all` body, where the key `''` is the collection item itself. */
   lambda: boolean;
+  /**
+   * Column name → Edm type of the filtered table (the client's runtime model), so that a value is
+   * written as its column needs: a GUID unquoted, a date as a date. Not used inside `any`/`all` or
+   * through navigation paths, whose tables are others.
+   */
+  columns?: Readonly<Record<string, string>>;
+}
+
+const NUMERIC_EDM: ReadonlySet<string> = new Set(['Edm.Int16', 'Edm.Int32', 'Edm.Int64', 'Edm.Byte', 'Edm.SByte', 'Edm.Decimal', 'Edm.Double', 'Edm.Single']);
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** The Edm type the model gives the column of `chain`, when it is a column of the filtered table itself. */
+function edmOf(chain: readonly string[], scope: Scope): string | undefined {
+  if (scope.lambda || chain.length !== 1 || scope.columns === undefined) return undefined;
+  return hasOwn(scope.columns, chain[0]) ? scope.columns[chain[0]] : undefined;
+}
+
+/**
+ * A prepared literal written as its column's Edm type requires (OData ABNF: `guidValue` and
+ * `dateTimeOffsetValue` are unquoted): a string compared with an `Edm.Guid` column becomes an unquoted
+ * GUID, an ISO string compared with a date column an unquoted date. A value that cannot be of the
+ * column's type is refused here, instead of Dataverse's 400 about incompatible operand types.
+ */
+function coerce(value: unknown, edm: string | undefined, column: string, path: string): unknown {
+  if (edm === undefined || value === null || (isPlainObject(value) && hasOwn(value, 'type'))) return value;
+  const refuseAs = (expected: string): never => {
+    throw invalidArgument(clipPath(path), `${expected} (the model gives ${column} the type ${edm})`, value);
+  };
+  if (edm === 'Edm.Guid') {
+    if (typeof value !== 'string') refuseAs('a GUID');
+    return { type: 'guid', value: normalizeGuid(value, clipPath(path)) };
+  }
+  if (edm === 'Edm.DateTimeOffset') {
+    if (value instanceof Date) return value;
+    if (typeof value !== 'string' || !ISO_DATE_TIME.test(value)) refuseAs("a Date or an ISO 8601 date and time such as '2024-05-01T08:30:00Z'");
+    return { type: 'raw', value };
+  }
+  if (edm === 'Edm.Date') {
+    if (value instanceof Date) return { type: 'raw', value: value.toISOString().slice(0, 10) };
+    if (typeof value !== 'string' || !ISO_DATE.test(value)) refuseAs("a Date or a date such as '2024-05-01'");
+    return { type: 'raw', value };
+  }
+  if (NUMERIC_EDM.has(edm) && typeof value !== 'number') refuseAs('a number');
+  if (edm === 'Edm.Boolean' && typeof value !== 'boolean') refuseAs('true or false');
+  if (edm === 'Edm.String' && typeof value !== 'string') refuseAs('a string');
+  return value;
+}
+
+/** An item of a query function's list (`between`, `notIn`, …): checked like any value compared with the column. */
+function coerceFunctionValue(value: unknown, edm: string | undefined, column: string, path: string): unknown {
+  const s = scalar(value, path);
+  if (s === NOT_SCALAR) return value;
+  return coerce(s, edm, column, path);
+}
+
+/** The literals of a prepared `in` list, one by one (the typed form `{ type, value: [...] }` spread out). */
+function inItems(prepared: unknown): unknown[] {
+  if (Array.isArray(prepared)) return prepared;
+  const typed = prepared as { type: string; value: unknown[] };
+  return typed.value.map((value) => ({ type: typed.type, value }));
 }
 
 function scalar(value: unknown, path: string): unknown {
@@ -319,9 +381,11 @@ function hoist(chain: readonly string[], op: Logical, value: unknown, path: stri
 function prepareColumn(chain: readonly string[], value: unknown, path: string, walk: QueryWalk, depth: number, pieces: unknown[], scope: Scope): unknown {
   if (value === undefined) throw refuse(path, UNDEFINED_CONDITION, undefined);
   const s = scalar(value, path);
+  const column = chain[chain.length - 1];
+  const edm = edmOf(chain, scope);
   if (s !== NOT_SCALAR) {
     walk.visit(path);
-    return s;
+    return coerce(s, edm, column, path);
   }
   if (Array.isArray(value)) {
     throw refuse(path, 'a value or an object of operators; to match any of several values use { in: [...] } (odata-query would write an array with the column name as the operator)', value);
@@ -331,22 +395,40 @@ function prepareColumn(chain: readonly string[], value: unknown, path: string, w
   walk.enter(value, path, depth);
   const ops = Object.keys(value);
   if (ops.length === 0) throw refuse(path, EMPTY_CONDITION, value);
-  const column = chain[chain.length - 1];
   const out: Array<[string, unknown]> = [];
+  // Query functions name a column of the filtered table (`PropertyName`), not a path or a lambda item.
+  const ownColumn = !scope.lambda && chain.length === 1;
   for (const op of ops) {
-    const known = COMPARISON.has(op) || STRING_FUNCTION.has(op) || op === 'in' || op === 'any' || op === 'all' || isLogical(op);
+    const known = COMPARISON.has(op) || STRING_FUNCTION.has(op) || op === 'in' || op === 'any' || op === 'all' || isLogical(op) || isQueryFunction(op);
     if (!known) checkColumnKey(op, path);
     const where = `${path}.${op}`;
     const item = value[op];
     if (item === undefined) throw refuse(where, UNDEFINED_CONDITION, undefined);
-    if (COMPARISON.has(op)) out.push([op, literal(item, where, walk, depth + 1)]);
-    else if (STRING_FUNCTION.has(op)) {
+    if (COMPARISON.has(op)) out.push([op, coerce(literal(item, where, walk, depth + 1), edm, column, where)]);
+    else if (op === 'in') {
+      const items = inItems(prepareIn(item, where, walk, depth + 1)).map((v, i) => coerce(v, edm, column, `${where}[${i}]`));
+      // Dataverse has no `in` operator (it answers "The method or operation is not implemented"):
+      // a column of the table goes through Microsoft.Dynamics.CRM.In; a path or a lambda item, which
+      // a query function cannot name, through an `or` of equalities.
+      if (ownColumn) pieces.push(objectOf([['and', [queryFunctionText('in', column, items, where)]]]));
+      else pieces.push(objectOf([['or', items.map((v) => nest(chain, objectOf([['eq', v]])))]]));
+    } else if (isQueryFunction(op)) {
+      if (!ownColumn) {
+        throw refuse(where, `${op} on a column of the filtered table itself: Dataverse's query functions name their column (PropertyName), so they work neither through a navigation path nor inside any/all`);
+      }
+      walk.visit(where);
+      const list = Array.isArray(item);
+      if (list) walk.enter(item, where, depth + 1);
+      const values = list && takesColumnValues(op) ? item.map((v: unknown, i) => coerceFunctionValue(v, edm, column, `${where}[${i}]`)) : item;
+      const text = queryFunctionText(op, column, values, where);
+      if (list) walk.leave(item);
+      pieces.push(objectOf([['and', [text]]]));
+    } else if (STRING_FUNCTION.has(op)) {
       if (typeof item !== 'string') throw refuse(where, 'a string', item);
       checkWellFormed(item, where);
       walk.visit(where);
       out.push([op, item]);
-    } else if (op === 'in') out.push([op, prepareIn(item, where, walk, depth + 1)]);
-    else if (op === 'any' || op === 'all') {
+    } else if (op === 'any' || op === 'all') {
       // odata-query names the lambda variable after the key, which must then be a plain name.
       if (column === '' || column.includes('/')) {
         throw refuse(where, `${op} under a column name, not a path: write { a: { b: { ${op}: … } } } rather than { 'a/b': { ${op}: … } }`);

@@ -21,9 +21,12 @@ export type FilterObject = Readonly<Record<string, unknown>>;
  *   be `statecode eq 1`); Dataverse has no literal for "no row", so skip the query when your list is
  *   empty (`if (ids.length === 0) return []`). A top-level `filter: {}` is no filter.
  * - Keys are column names or navigation paths (`name`, `primarycontactid/fullname`), `and`, `or`,
- *   `not`, or odata-query's operators (`eq`, `ne`, `gt`, `ge`, `lt`, `le`, `has`, `in`, `startswith`,
- *   `endswith`, `contains`, `matchespattern`, `any`, `all`). Write functions such as `tolower(name)`
- *   as expression text.
+ *   `not`, odata-query's operators (`eq`, `ne`, `gt`, `ge`, `lt`, `le`, `has`, `in`, `startswith`,
+ *   `endswith`, `contains`, `matchespattern`, `any`, `all`), or Dataverse's query functions in camel
+ *   case (`lastXDays`, `thisMonth`, `between`, `notIn`, `equalUserId`, `under`, …; see
+ *   ./queryFunctions.ts). Write functions such as `tolower(name)` as expression text.
+ * - `in` is sent as `Microsoft.Dynamics.CRM.In(…)` (Dataverse has no `in` operator), or, through a
+ *   navigation path or inside `any`/`all`, as an `or` of equalities.
  * - Nesting is at most 100 objects and arrays deep, a filter holds at most 65,536 values (more
  *   cannot fit in a URL), and a cycle is refused.
  * - A column's own `or`/`and`/`not` (`{ name: { or: [{ eq: 'a' }, { startswith: 'b' }] } }`) means
@@ -71,6 +74,21 @@ export interface QueryOptions<T extends object = Record<string, unknown>> {
    * Example: `'OData.Community.Display.V1.FormattedValue'`. Default: none.
    */
   annotations?: string | readonly string[] | true;
+}
+
+/** Column name → Edm type (`Edm.Guid`, `Edm.DateTimeOffset`, …) of the table a query reads: a runtime model's `columns`. */
+export type ColumnTypes = Readonly<Record<string, string>>;
+
+/** Options of {@link buildQuery}. */
+export interface BuildQueryOptions {
+  /**
+   * The Edm type of each column of the table (the generated `<Entity>Model.columns`). With it, values in
+   * the object syntax are written as their column needs: a string compared with an `Edm.Guid` column
+   * (a lookup's `_x_value`) goes unquoted like `guid(id)`, an ISO string compared with a date column
+   * unquoted as a date, and a value of the wrong type (`{ revenue: 'abc' }`) is refused. Default: none
+   * (strings are quoted; wrap GUIDs in `guid()`).
+   */
+  columns?: ColumnTypes;
 }
 
 /** What {@link buildQuery} returns: the query string and the preferences to merge into `Prefer`. */
@@ -157,20 +175,20 @@ function odataQueryOption(options: Record<string, unknown>, name: string): strin
   return text.slice(prefix.length);
 }
 
-function encodeFilterPart(part: string | FilterObject, path: string, walk: QueryWalk, inList: boolean): string {
+function encodeFilterPart(part: string | FilterObject, path: string, walk: QueryWalk, inList: boolean, columns: ColumnTypes | undefined): string {
   if (typeof part === 'string') {
     if (part.trim() === '') throw invalidArgument(path, 'a non-empty filter expression', part);
     walk.visit(path);
     return encodeQueryValue(part, false, path);
   }
   // A top-level `{}` is no filter; an empty item of a filter list is refused like any empty condition.
-  const prepared = prepareCondition(part, path, walk, inList ? 1 : 0, { lambda: false }, !inList);
+  const prepared = prepareCondition(part, path, walk, inList ? 1 : 0, { lambda: false, columns }, !inList);
   return encodeQueryValue(odataQueryOption({ filter: prepared }, 'filter'), true, path);
 }
 
 /** The encoded `$filter` value, or '' when there is none. */
-function encodeFilter(filter: Filter, path: string, walk: QueryWalk): string {
-  if (typeof filter === 'string' || !Array.isArray(filter)) return encodeFilterPart(filter as string | FilterObject, path, walk, false);
+function encodeFilter(filter: Filter, path: string, walk: QueryWalk, columns: ColumnTypes | undefined): string {
+  if (typeof filter === 'string' || !Array.isArray(filter)) return encodeFilterPart(filter as string | FilterObject, path, walk, false, columns);
   const list = filter as ReadonlyArray<string | FilterObject>;
   if (list.length === 0) {
     throw invalidArgument(path, 'a non-empty array of conditions (an empty list would add no condition and match every row); leave filter out to match every row', list);
@@ -179,7 +197,7 @@ function encodeFilter(filter: Filter, path: string, walk: QueryWalk): string {
   const parts = list.map((part, index) => {
     const where = `${path}[${index}]`;
     if (typeof part !== 'string' && !isPlainObject(part)) throw invalidArgument(where, 'expression text or a condition object', part);
-    return encodeFilterPart(part, where, walk, true);
+    return encodeFilterPart(part, where, walk, true, columns);
   });
   walk.leave(list);
   // odata-query joins array items with ` and ` without parentheses, so `['a or b', 'c']` would
@@ -201,14 +219,20 @@ const OPTION_ARGUMENT: Readonly<Record<string, string>> = { $select: 'select', $
  * {@link Filter}). Column, navigation and option names in `select`, `orderBy` and the object forms of
  * `filter` and `expand` must be identifiers: odata-query writes them into the query as they are.
  *
+ * Dataverse's query functions are operators of the object syntax in camel case (`{ createdon: {
+ * lastXDays: 7 } }`, `{ statecode: { in: [0, 1] } }`, `{ ownerid: { equalUserId: true } }`; see
+ * src/odata/queryFunctions.ts); `in` is sent as `Microsoft.Dynamics.CRM.In`, since Dataverse has no
+ * `in` operator.
+ *
  * @param argument - name used in error messages. Default `'query'`.
+ * @param options - the table's column types (see {@link BuildQueryOptions}).
  * @throws DynamicsError `invalid_argument` naming the option (`query.skip`, `query.maxPageSize`,
  *   `query.filter.name`, …) for anything Dataverse would refuse or misread, and for a query string
  *   longer than the 32,768 characters Dataverse accepts in a URL (compose-http-requests-handle-errors.md).
  * @example buildQuery({ select: ['name'], filter: { name: "O'Brien" }, maxPageSize: 500 })
  *   // { queryString: "?$select=name&$filter=name%20eq%20'O''Brien'", preferences: { maxPageSize: 500 } }
  */
-export function buildQuery<T extends object = Record<string, unknown>>(query?: QueryOptions<T>, argument = 'query'): BuiltQuery {
+export function buildQuery<T extends object = Record<string, unknown>>(query?: QueryOptions<T>, argument = 'query', options: BuildQueryOptions = {}): BuiltQuery {
   const preferences: BuiltQuery['preferences'] = {};
   if (query === undefined || query === null) return { queryString: '', preferences };
   if (!isPlainObject(query)) throw invalidArgument(argument, 'an object of query options', query);
@@ -240,7 +264,7 @@ export function buildQuery<T extends object = Record<string, unknown>>(query?: Q
     if (typeof q.filter !== 'string' && !Array.isArray(q.filter) && !isPlainObject(q.filter)) {
       throw invalidArgument(`${argument}.filter`, 'expression text, a condition object or an array of them', q.filter);
     }
-    const text = encodeFilter(q.filter as Filter, `${argument}.filter`, walk);
+    const text = encodeFilter(q.filter as Filter, `${argument}.filter`, walk, options.columns);
     if (text !== '') params.push(`$filter=${text}`);
   }
 

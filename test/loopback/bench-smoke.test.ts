@@ -57,6 +57,14 @@ describe('npm run bench -- --quick', () => {
         expect(run.peakRssKb).toBeGreaterThan(0);
       }
     }
+    // Issue 13: the FetchXML row, each contender reading every row once (the bench checks checksums).
+    const { fetchxml } = results.sections;
+    for (const contender of ['client', 'dwa']) {
+      expect(fetchxml.runs[contender]).toHaveLength(1);
+      for (const run of fetchxml.runs[contender]) expect([run.rows, run.peakRssKb > 0]).toEqual([fetchxml.rows, true]);
+    }
+    expect(stdout).toContain('### FetchXML');
+
     for (const [key, runs] of Object.entries(creates.runs) as Array<[string, Array<{ created: number; failures: number }>]>) {
       for (const run of runs) expect({ key, created: run.created, failures: run.failures }).toEqual({ key, created: creates.count, failures: 0 });
     }

@@ -6,7 +6,7 @@ import type { DynamicsClient } from '../../client/DynamicsClient';
 import type { FilterQuery } from '../../client/types';
 import type { DynamicsService } from '../../compat';
 import type { DynamicsGrantType } from '../../compat/types';
-import type { Account, Contact, Schema } from './models';
+import type { Account, Contact, ContactModel, Schema } from './models';
 import { WhoAmI } from './models';
 import { count, money, seconds, type DemoIO, type Printer } from './output';
 import { createProgressBar } from './progress';
@@ -27,7 +27,7 @@ export async function dropInService(p: Printer, service: DynamicsService, grant:
  * (b) A typed `list`: `select` narrows each row to the chosen columns (a misspelt column does not
  * compile), `filter` values are escaped for you (O'Brien), `expand` joins the parent account.
  */
-export async function typedList(p: Printer, client: DynamicsClient<Schema>, filter: FilterQuery<Contact>, filterText: string): Promise<number> {
+export async function typedList(p: Printer, client: DynamicsClient<Schema>, filter: FilterQuery<Contact, typeof ContactModel, Schema>, filterText: string): Promise<number> {
   const rows = client.list('contacts', {
     select: ['fullname', 'jobtitle', 'address1_city'],
     filter,

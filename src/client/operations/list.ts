@@ -39,7 +39,7 @@ function readPage<T>(result: CallResult): CollectionPage<T> {
  *
  * @throws DynamicsError `invalid_argument` at once (not at the first iteration) for a bad query.
  */
-export function list<T, R, K extends ColumnOf<R>, X extends string>(ctx: ClientContext, entitySet: string, query?: ListQuery<R, K, X>): PagedAsyncIterableIterator<T> {
+export function list<T, R, K extends ColumnOf<R>, X extends string, M, S>(ctx: ClientContext, entitySet: string, query?: ListQuery<R, K, X, M, S>): PagedAsyncIterableIterator<T> {
   const path = entityPath(entitySet);
   // Built now so that a bad query throws at the call, not at the first iteration.
   const odata = odataPart(query) ?? {};
@@ -49,7 +49,9 @@ export function list<T, R, K extends ColumnOf<R>, X extends string>(ctx: ClientC
   // otherwise the client pages and stops after `top` rows itself.
   const serverTop = top !== undefined && query?.maxPageSize === undefined && top <= MAX_PAGE_SIZE;
   if (top !== undefined && !serverTop) delete odata.top;
-  const { queryString, preferences } = buildQuery(odata as QueryOptions, 'query');
+  // With the table's runtime model, filter values are written as their columns' Edm types need.
+  const columns = ctx.entityModel(entitySet)?.columns;
+  const { queryString, preferences } = buildQuery(odata as QueryOptions, 'query', { columns });
   if (top !== undefined && !serverTop) {
     buildQuery({ top }, 'query');
     if (top > 0) preferences.maxPageSize = Math.min(preferences.maxPageSize ?? MAX_PAGE_SIZE, top);
@@ -100,9 +102,10 @@ export function list<T, R, K extends ColumnOf<R>, X extends string>(ctx: ClientC
  *
  * @throws DynamicsError `malformed_response` when the answer is not a whole number.
  */
-export async function count<R>(ctx: ClientContext, entitySet: string, filter?: FilterQuery<R>, options?: OperationOptions): Promise<number> {
+export async function count<R, M, S>(ctx: ClientContext, entitySet: string, filter?: FilterQuery<R, M, S>, options?: OperationOptions): Promise<number> {
   const path = entityPath(entitySet);
-  const query = filter === undefined ? '' : buildQuery({ filter: filter as QueryOptions['filter'] }, 'filter').queryString;
+  const columns = ctx.entityModel(entitySet)?.columns;
+  const query = filter === undefined ? '' : buildQuery({ filter: filter as QueryOptions['filter'] }, 'filter', { columns }).queryString;
   const result = await ctx.call({ method: 'GET', url: `${ctx.apiRoot}${path}/$count${query}`, options, expect: PAGE });
   const { response, request } = result;
   const text = readText(result).trim();

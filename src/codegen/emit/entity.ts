@@ -114,6 +114,67 @@ function bindableNavigations(e: EntityTypeModel): NavigationPropertyModel[] {
     .sort((a, b) => byCodeUnit(a.name, b.name));
 }
 
+/** Whether an entity type gets a runtime model: it needs an entity set and a single-column primary key. */
+export function hasRuntimeModel(e: EntityTypeModel, sets: readonly string[]): boolean {
+  return sets.length > 0 && e.key.length === 1;
+}
+
+/**
+ * The type of one entity set's entry in `Schema`: its read, create and update types and, when the
+ * table has a runtime model, that model's type (column Edm types, logical name and primary key at the
+ * type level, which typed filters, FetchXML and `$apply` read).
+ */
+export function schemaEntry(e: EntityTypeModel): string {
+  const names = entityDerivedNames(e.identifier);
+  const model = e.entitySetName !== undefined && e.key.length === 1 ? `; model: typeof ${names.model}` : '';
+  return `{ read: ${names.read}; create: ${names.create}; update: ${names.update}${model} }`;
+}
+
+/**
+ * Elastic tables are not marked as such in `$metadata`; every elastic table has the system columns
+ * `partitionid` and `ttlinseconds` (https://learn.microsoft.com/power-apps/developer/data-platform/use-elastic-tables),
+ * which standard tables lack, so their presence together is taken as the sign.
+ */
+function tableTypeOf(e: EntityTypeModel): 'standard' | 'elastic' {
+  const names = new Set(e.properties.map((p) => p.name));
+  return names.has('partitionid') && names.has('ttlinseconds') ? 'elastic' : 'standard';
+}
+
+/**
+ * `<Entity>Model`: what the client needs at run time (`DynamicsClient`'s `model` option, an
+ * `EntityModel`): entity set, logical name, primary key, table type, each column's Edm type (lookups
+ * as their `_x_value` properties) and, per navigation property (single-valued in `navigation`,
+ * collection-valued in `collections`), the logical name of the table it leads to.
+ */
+function emitRuntimeModel(e: EntityTypeModel, entitySet: string, name: string, body: string[]): void {
+  body.push('');
+  body.push(
+    `/**`,
+    ` * The runtime model of \`${doc(e.name)}\` (an \`EntityModel\`): pass it, or the \`model\` map of every table, as`,
+    ` * \`DynamicsClient\`'s \`model\` option so that filters write each column's literal as its Edm type requires`,
+    ` * (a GUID unquoted, a date as a date).`,
+    ` */`,
+    `export const ${name} = {`,
+    `  entitySet: ${str(entitySet)},`,
+    `  logicalName: ${str(e.name)},`,
+    `  primaryKey: ${str(e.key[0]!)},`,
+    `  tableType: ${str(tableTypeOf(e))},`,
+    `  columns: {`,
+  );
+  for (const p of [...e.properties].sort((a, b) => byCodeUnit(a.name, b.name))) {
+    body.push(`    ${key(p.name)}: ${str(p.type.kind === 'primitive' ? p.type.edmType : p.type.qualifiedName)},`);
+  }
+  body.push(`  },`, `  navigation: {`);
+  for (const n of [...e.navigationProperties].filter((x) => !x.isCollection).sort((a, b) => byCodeUnit(a.name, b.name))) {
+    body.push(`    ${key(n.name)}: ${str(n.targetType.slice(n.targetType.lastIndexOf('.') + 1))},`);
+  }
+  body.push(`  },`, `  collections: {`);
+  for (const n of [...e.navigationProperties].filter((x) => x.isCollection).sort((a, b) => byCodeUnit(a.name, b.name))) {
+    body.push(`    ${key(n.name)}: ${str(n.targetType.slice(n.targetType.lastIndexOf('.') + 1))},`);
+  }
+  body.push(`  },`, `} as const;`);
+}
+
 /** Emit `<fileName>.ts` for one entity type. */
 export function emitEntity(e: EntityTypeModel, ctx: EmitContext): EmittedFile {
   const names = entityDerivedNames(e.identifier);
@@ -212,11 +273,14 @@ export function emitEntity(e: EntityTypeModel, ctx: EmitContext): EmittedFile {
   }
   body.push(`  },`, `} as const;`);
 
+  const withModel = hasRuntimeModel(e, sets);
+  if (withModel) emitRuntimeModel(e, sets[0]!, names.model, body);
+
   if (sets.length > 0) {
     body.push('');
     body.push(`/** \`${doc(e.name)}\`'s entry in the \`Schema\` type map; intersect entries to build a schema of just the tables you use. */`);
     body.push(`export type ${names.entitySetEntry} = {`);
-    for (const s of sets) body.push(`  ${key(s)}: { read: ${names.read}; create: ${names.create}; update: ${names.update} };`);
+    for (const s of sets) body.push(`  ${key(s)}: ${schemaEntry(e)};`);
     body.push('};');
   }
 

@@ -2,7 +2,8 @@
  * The files every generated folder has besides the entity files: enum types, complex types,
  * actions and functions with typed wrappers, the `Schema` type map, and the barrel.
  */
-import { enumDerivedNames, operationDerivedNames, type EntityTypeModel, type OperationModel, type ParameterModel } from '../../csdl';
+import { entityDerivedNames, enumDerivedNames, operationDerivedNames, type EntityTypeModel, type OperationModel, type ParameterModel } from '../../csdl';
+import { hasRuntimeModel, schemaEntry } from './entity';
 import { arrayOf, byCodeUnit, doc, key, str } from './text';
 import { Imports, typeText, type EmitContext, type EmittedFile } from './types';
 
@@ -201,15 +202,25 @@ export function emitOperations(ctx: EmitContext, emitted: ReadonlySet<string>): 
   return file(ctx, 'operations.ts', [...head, ...(head.length > 0 ? [''] : []), ...body]);
 }
 
-/** `schema.ts`: entity set → `{ read, create, update }` for every emitted entity type with a set. */
+/**
+ * `schema.ts`: entity set → `{ read, create, update, model }` for every emitted entity type with a set,
+ * and `model`, the runtime model of every such table (`DynamicsClient`'s `model` option).
+ */
 export function emitSchema(ctx: EmitContext, entities: EntityTypeModel[]): EmittedFile {
   const byType = new Map(entities.map((e) => [e.qualifiedName, e]));
   const sets = ctx.model.entitySets.filter((s) => byType.has(s.entityType)).sort((a, b) => byCodeUnit(a.name, b.name));
   const imports = new Map<string, EntityTypeModel>();
   for (const s of sets) imports.set(s.entityType, byType.get(s.entityType)!);
   const lines: string[] = [];
+  const modelled = sets.filter((s) => {
+    const e = byType.get(s.entityType)!;
+    return s.name === e.entitySetName && hasRuntimeModel(e, [s.name]);
+  });
+  const withModel = new Set(modelled.map((s) => s.entityType));
   for (const e of [...imports.values()].sort((a, b) => byCodeUnit(a.fileName, b.fileName))) {
-    lines.push(`import type { ${e.identifier}, ${e.identifier}Create, ${e.identifier}Update } from './${e.fileName}';`);
+    const n = entityDerivedNames(e.identifier);
+    const values = withModel.has(e.qualifiedName) ? `${n.model}, ` : '';
+    lines.push(`import { ${values}type ${e.identifier}, type ${e.identifier}Create, type ${e.identifier}Update } from './${e.fileName}';`);
   }
   lines.push(
     '',
@@ -219,11 +230,20 @@ export function emitSchema(ctx: EmitContext, entities: EntityTypeModel[]): Emitt
     ' */',
     'export type Schema = {',
   );
-  for (const s of sets) {
-    const e = byType.get(s.entityType)!;
-    lines.push(`  ${key(s.name)}: { read: ${e.identifier}; create: ${e.identifier}Create; update: ${e.identifier}Update };`);
-  }
+  for (const s of sets) lines.push(`  ${key(s.name)}: ${schemaEntry(byType.get(s.entityType)!)};`);
   lines.push('};');
+  lines.push(
+    '',
+    '/**',
+    ' * The runtime model of every table above, for `new DynamicsClient<Schema>({ url, auth, model })`: with it,',
+    ' * filters write a GUID column\'s value unquoted and a date column\'s value as a date. Importing it loads every',
+    ' * entity file at run time; to load fewer, build the map from the `<Entity>Model` constants you use',
+    ' * (`{ accounts: AccountModel }`).',
+    ' */',
+    'export const model = {',
+  );
+  for (const s of modelled) lines.push(`  ${key(s.name)}: ${entityDerivedNames(byType.get(s.entityType)!.identifier).model},`);
+  lines.push('} as const;');
   return file(ctx, 'schema.ts', lines);
 }
 
@@ -234,7 +254,7 @@ export function emitBarrel(ctx: EmitContext, entities: EntityTypeModel[]): Emitt
     `export * from './complex-types';`,
     `export * from './enums';`,
     `export * from './operations';`,
-    `export type { Schema } from './schema';`,
+    `export { model, type Schema } from './schema';`,
   ];
   return file(ctx, 'index.ts', lines);
 }

@@ -18,7 +18,7 @@ const RESERVED = new Set([
   'Promise', 'Readonly', 'Record', 'Required', 'Set', 'String', 'Symbol', 'Exclude', 'Extract', 'NonNullable', 'JSON',
   'Math', 'z',
   // Shared names the generated folder exports besides the per-type ones.
-  'Schema', 'EntityRecord', 'OperationCaller', 'OperationKey', 'BoundOperationTarget',
+  'Schema', 'EntityRecord', 'OperationCaller', 'OperationKey', 'BoundOperationTarget', 'model',
 ]);
 
 /** `adoxio_application` → `AdoxioApplication`, `WhoAmI` → `WhoAmI`, `123abc` → `_123abc`. */
@@ -95,6 +95,7 @@ export function entityDerivedNames(identifier: string): {
   schema: string;
   meta: string;
   entitySetEntry: string;
+  model: string;
 } {
   return {
     read: identifier,
@@ -103,6 +104,7 @@ export function entityDerivedNames(identifier: string): {
     schema: `${identifier}Schema`,
     meta: `${camelCase(identifier)}Meta`,
     entitySetEntry: `${identifier}EntitySet`,
+    model: `${identifier}Model`,
   };
 }
 

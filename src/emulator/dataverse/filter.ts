@@ -10,6 +10,7 @@
 import { clip } from '../../net/excerpt';
 import { GUID_PATTERN } from '../../net/guid';
 import { dvErrors } from './errors';
+import { arityOf, ODATA_FUNCTIONS, specialCondition } from './shared/conditions';
 import { queryNesting, type NestingGuard } from './shared/depth';
 
 /** Value category of a column or literal, enough to compare like Dataverse does. */
@@ -22,7 +23,9 @@ export type FilterExpr =
   | { k: 'and' | 'or'; left: FilterExpr; right: FilterExpr }
   | { k: 'not'; expr: FilterExpr }
   | { k: 'fn'; name: string; args: FilterExpr[] }
-  | { k: 'qfn'; name: string; params: Map<string, FilterExpr | FilterExpr[]> };
+  | { k: 'qfn'; name: string; params: Map<string, FilterExpr | FilterExpr[]> }
+  /** `nav/any(x:body)`, `nav/all(x:body)`, `nav/any()`: `body`'s paths are relative to the related row (the variable removed). */
+  | { k: 'lambda'; op: 'any' | 'all'; nav: string[]; body?: FilterExpr };
 
 export type CmpOp = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le';
 const CMP_OPS = new Set<string>(['eq', 'ne', 'gt', 'ge', 'lt', 'le']);
@@ -247,11 +250,37 @@ class Parser {
     while (this.isPunct('/')) {
       this.pos++;
       const next = this.peek();
+      if (next && next.t === 'word' && (next.v === 'any' || next.v === 'all') && this.tokens[this.pos + 1]?.t === 'punct' && (this.tokens[this.pos + 1] as { v: string }).v === '(') {
+        this.pos += 2;
+        return this.guard.within(() => this.lambda(next.v as 'any' | 'all', path));
+      }
       if (!next || next.t !== 'word' || !IDENT_RE.test(next.v)) this.fail(`Property name expected at position ${this.pos}`);
       path.push(next.v);
       this.pos++;
     }
     return { k: 'prop', path };
+  }
+  /**
+   * The rest of `nav/any(` or `nav/all(` (OData URL conventions §5.1.1.10): `)` for `any()`, or
+   * `x:body)`. The tokenizer keeps `x:x` together (a colon also sits inside date literals), so the
+   * variable is split off here; paths in the body must start with it, and lose it.
+   */
+  private lambda(op: 'any' | 'all', nav: string[]): FilterExpr {
+    if (this.isPunct(')')) {
+      this.pos++;
+      if (op === 'all') this.fail(`'all' requires a lambda expression at position ${this.pos}`);
+      return { k: 'lambda', op, nav };
+    }
+    const head = this.peek();
+    const colon = head && head.t === 'word' ? head.v.indexOf(':') : -1;
+    if (!head || head.t !== 'word' || colon <= 0) this.fail(`A lambda variable followed by ':' expected at position ${this.pos}`);
+    const variable = head.v.slice(0, colon);
+    const rest = head.v.slice(colon + 1);
+    if (rest === '') this.pos++;
+    else this.tokens[this.pos] = { t: 'word', v: rest, at: head.at + colon + 1 };
+    const body = relativeTo(this.or(), variable, (m) => this.fail(m));
+    this.expectPunct(')');
+    return { k: 'lambda', op, nav, body };
   }
   private call(name: string): FilterExpr {
     this.expectPunct('(');
@@ -293,6 +322,28 @@ class Parser {
   }
 }
 
+/** `expr` with every property path that starts with the lambda `variable` made relative to the related row. */
+function relativeTo(expr: FilterExpr, variable: string, fail: (message: string) => never): FilterExpr {
+  switch (expr.k) {
+    case 'prop':
+      if (expr.path[0] !== variable || expr.path.length < 2) fail(`The property '${expr.path.join('/')}' inside a lambda must start with its variable '${variable}/'`);
+      return { k: 'prop', path: expr.path.slice(1) };
+    case 'cmp':
+      return { ...expr, left: relativeTo(expr.left, variable, fail), right: relativeTo(expr.right, variable, fail) };
+    case 'and':
+    case 'or':
+      return { ...expr, left: relativeTo(expr.left, variable, fail), right: relativeTo(expr.right, variable, fail) };
+    case 'not':
+      return { k: 'not', expr: relativeTo(expr.expr, variable, fail) };
+    case 'fn':
+      return { ...expr, args: expr.args.map((a) => relativeTo(a, variable, fail)) };
+    case 'lambda':
+      return { ...expr, nav: expr.nav[0] === variable ? expr.nav.slice(1) : fail(`The navigation '${expr.nav.join('/')}' inside a lambda must start with its variable '${variable}/'`) };
+    default:
+      return expr;
+  }
+}
+
 /** Parses a `$filter` value (already percent-decoded once). */
 export function parseFilter(text: string, aliases: ReadonlyMap<string, string> = new Map()): FilterExpr {
   return new Parser(tokenize(text), text, aliases).parse();
@@ -302,6 +353,11 @@ export function parseFilter(text: string, aliases: ReadonlyMap<string, string> =
 export interface FilterScope {
   qualifiedType: string;
   kindOf(path: string[]): ValueKind | undefined;
+  /**
+   * A collection-valued navigation property (`any`/`all`): the related table's scope and runtime, and
+   * the rows a row reaches through it. Undefined: no such collection.
+   */
+  collection?(nav: string[]): { scope: FilterScope; runtime: FilterRuntime; related(row: Record<string, unknown>): Record<string, unknown>[] } | undefined;
   /** The column a path reads: its Edm type and `entity.column` name, for checking the literals compared with it. */
   columnOf?(path: string[]): FilterColumn | undefined;
 }
@@ -319,6 +375,10 @@ export interface FilterRuntime {
   /** Caller's systemuserid, for EqualUserId/NotEqualUserId. */
   userId: string;
   now: Date;
+  /** Caller's business unit, for EqualBusinessId. Default: none matches. */
+  businessUnitId?: string;
+  /** The parent's id in the filtered table's hierarchy, for Under/Above. Default: no hierarchy. */
+  parentOf?: (id: string) => string | undefined;
 }
 
 export type RowPredicate = (row: Record<string, unknown>, rt: FilterRuntime) => boolean;
@@ -359,25 +419,12 @@ export function compareValues(a: unknown, b: unknown, kind: ValueKind): number {
 }
 
 const STRING_FUNCTIONS = new Set(['contains', 'startswith', 'endswith']);
-/** Dataverse query functions the emulator evaluates. */
-export const QUERY_FUNCTIONS = new Set([
-  'In',
-  'NotIn',
-  'Between',
-  'NotBetween',
-  'EqualUserId',
-  'NotEqualUserId',
-  'On',
-  'OnOrAfter',
-  'OnOrBefore',
-  'Today',
-  'Yesterday',
-  'Tomorrow',
-  'LastXDays',
-  'NextXDays',
-  'LastXHours',
-  'NextXHours',
-]);
+/**
+ * Dataverse query functions the emulator evaluates: In, NotIn, Between and NotBetween here, and every
+ * function that names a FetchXML condition operator (dates, users, business units, hierarchies,
+ * multi-select choices) through shared/conditions.ts.
+ */
+export const QUERY_FUNCTIONS = new Set(['In', 'NotIn', 'Between', 'NotBetween', ...Object.keys(ODATA_FUNCTIONS)]);
 
 type Operand = {
   kind: ValueKind;
@@ -488,6 +535,15 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
         return stringFunction(e);
       case 'qfn':
         return queryFunction(e);
+      case 'lambda': {
+        const collection = scope.collection?.(e.nav);
+        if (!collection) throw dvErrors.unknownQueryProperty(e.nav[e.nav.length - 1] as string, scope.qualifiedType);
+        const body = e.body === undefined ? undefined : compileFilter(e.body, collection.scope);
+        const inner = collection.runtime;
+        if (e.op === 'any') return (row) => collection.related(row).some((r) => body === undefined || body(r, inner));
+        // `all` over an empty collection is true (OData URL conventions §5.1.1.10).
+        return (row) => collection.related(row).every((r) => (body as RowPredicate)(r, inner));
+      }
       case 'prop': {
         const o = operand(e);
         if (o.kind !== 'boolean') throw dvErrors.syntax(`The $filter expression must evaluate to a single boolean value.`);
@@ -575,29 +631,17 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
       if (!Array.isArray(pv)) throw dvErrors.syntax(`The query function '${e.name}' requires a PropertyValues array.`);
       return pv.map((x) => literalFor(x, prop));
     };
-    const single = (param: string): unknown => {
-      const p = e.params.get(param);
-      if (!p || Array.isArray(p)) throw dvErrors.syntax(`The query function '${e.name}' requires a ${param} parameter.`);
-      return literalFor(p, prop);
-    };
     const cmp = (a: unknown, b: unknown) => compareValues(a, b, prop.kind);
-    const dayStart = (d: Date) => Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
-    const DAY = 86_400_000;
-    const inRange = (lo: (rt: FilterRuntime) => number, hi: (rt: FilterRuntime) => number): RowPredicate => (row, rt) => {
-      const v = prop.eval(row, rt);
-      if (v === null || v === undefined) return false;
-      const t = Date.parse(String(v));
-      return t >= lo(rt) && t < hi(rt);
-    };
     switch (e.name) {
       case 'In':
       case 'NotIn': {
-      const vs = values();
+        // A set of sort keys: a list of thousands of values costs one lookup per row.
+        const keys = new Set(values().map((x) => sortKey(x, prop.kind)));
         const negate = e.name === 'NotIn';
         return (row, rt) => {
           const v = prop.eval(row, rt);
           if (v === null || v === undefined) return false;
-          return vs.some((x) => cmp(v, x) === 0) !== negate;
+          return keys.has(sortKey(v, prop.kind)) !== negate;
         };
       }
       case 'Between':
@@ -611,37 +655,29 @@ export function compileFilter(expr: FilterExpr, scope: FilterScope): RowPredicat
           return (cmp(v, vs[0]) >= 0 && cmp(v, vs[1]) <= 0) !== negate;
         };
       }
-      case 'EqualUserId':
-      case 'NotEqualUserId': {
-        const negate = e.name === 'NotEqualUserId';
-        return (row, rt) => {
-          const v = prop.eval(row, rt);
-          if (v === null || v === undefined) return false;
-          return (String(v).toLowerCase() === rt.userId.toLowerCase()) !== negate;
-        };
-      }
-      case 'On':
-      case 'OnOrAfter':
-      case 'OnOrBefore': {
-        const day = dayStart(new Date(Date.parse(String(single('PropertyValue')))));
-        if (e.name === 'On') return inRange(() => day, () => day + DAY);
-        if (e.name === 'OnOrAfter') return inRange(() => day, () => Number.POSITIVE_INFINITY);
-        return inRange(() => Number.NEGATIVE_INFINITY, () => day + DAY);
-      }
-      case 'Today':
-        return inRange((rt) => dayStart(rt.now), (rt) => dayStart(rt.now) + DAY);
-      case 'Yesterday':
-        return inRange((rt) => dayStart(rt.now) - DAY, (rt) => dayStart(rt.now));
-      case 'Tomorrow':
-        return inRange((rt) => dayStart(rt.now) + DAY, (rt) => dayStart(rt.now) + 2 * DAY);
       default: {
-        // LastX/NextX days and hours.
-        const pv = e.params.get('PropertyValue');
-        const x = pv && !Array.isArray(pv) && pv.k === 'lit' ? Number(pv.value) : Number.NaN;
-        if (!Number.isFinite(x)) throw dvErrors.syntax(`The query function '${e.name}' requires a numeric PropertyValue.`);
-        const unit = e.name.endsWith('Hours') ? 3_600_000 : DAY;
-        if (e.name.startsWith('Last')) return inRange((rt) => rt.now.getTime() - x * unit, (rt) => rt.now.getTime());
-        return inRange((rt) => rt.now.getTime(), (rt) => rt.now.getTime() + x * unit);
+        const op = ODATA_FUNCTIONS[e.name] as string;
+        const arity = arityOf(op);
+        const text = (param: string): string => {
+          const p = e.params.get(param);
+          if (!p || Array.isArray(p) || p.k !== 'lit' || p.value === null) throw dvErrors.syntax(`The query function '${e.name}' requires a ${param} parameter.`);
+          return String(p.value);
+        };
+        let args: string[] = [];
+        if (arity === 'count' || arity === 'date' || arity === 'reference') args = [text('PropertyValue')];
+        else if (arity === 'periodAndYear') args = [text('PropertyValue1'), text('PropertyValue2')];
+        else if (arity === 'list') {
+          const pv = e.params.get('PropertyValues');
+          if (!Array.isArray(pv) || pv.length === 0) throw dvErrors.syntax(`The query function '${e.name}' requires a PropertyValues array.`);
+          args = pv.map((x) => {
+            if (x.k !== 'lit' || x.value === null) throw dvErrors.syntax('Query function parameters must be literals.');
+            return String(x.value);
+          });
+        }
+        const test = specialCondition(op, args);
+        if (!test) throw dvErrors.syntax(`The value '${clip(args.join(','), 80)}' is not valid for the query function '${e.name}'.`);
+        return (row, rt) =>
+          test(prop.eval(row, rt), { now: rt.now, userId: rt.userId, businessUnitId: rt.businessUnitId ?? '', ...(rt.parentOf ? { parentOf: rt.parentOf } : {}) });
       }
     }
   };

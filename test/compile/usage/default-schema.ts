@@ -7,7 +7,7 @@ import { expectTypeOf } from 'expect-type';
 import type { z } from 'zod';
 import { DynamicsClient } from '../../../src/client/DynamicsClient';
 import type { Schema } from '../../../generated/schema';
-import { AccountAccountCategoryCode, AccountSchema, accountMeta, type Account, type AccountCreate, type AccountEntitySet, type AccountUpdate } from '../../../generated/account';
+import { AccountAccountCategoryCode, AccountModel, AccountSchema, accountMeta, type Account, type AccountCreate, type AccountEntitySet, type AccountUpdate } from '../../../generated/account';
 import type { ContactEntitySet } from '../../../generated/contact';
 import { WhoAmI, type OperationCaller, type WhoAmIResult } from '../../../generated/operations';
 
@@ -76,7 +76,7 @@ export function shapes(): void {
   expectTypeOf<z.infer<typeof AccountSchema>>().toMatchTypeOf<Account>();
   expectTypeOf(accountMeta.entitySet).toEqualTypeOf<'accounts'>();
   expectTypeOf(accountMeta.key).toEqualTypeOf<readonly ['accountid']>();
-  expectTypeOf<AccountEntitySet['accounts']>().toEqualTypeOf<{ read: Account; create: AccountCreate; update: AccountUpdate }>();
+  expectTypeOf<AccountEntitySet['accounts']>().toEqualTypeOf<{ read: Account; create: AccountCreate; update: AccountUpdate; model: typeof AccountModel }>();
 }
 
 /** A schema of just the tables used: what keeps the checker from loading every entity file. */

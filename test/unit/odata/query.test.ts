@@ -476,9 +476,10 @@ describe('buildQuery: empty lists never widen a query (issue 11, item 4)', () =>
     expect(f({ statecode: 1, or: [{ name: 'a' }] })).toBe("statecode eq 1 and ((name eq 'a'))");
     expect(f({ and: [{ a: 1 }, 'b eq 2'] })).toBe('((a eq 1) and (b eq 2))');
     expect(f({ not: { name: 'a' } })).toBe("not ((name eq 'a'))");
-    expect(f({ accountid: { in: [guid(ID), guid(ID.replace(/1$/, '2'))] } })).toBe(`accountid in (${ID},${ID.replace(/1$/, '2')})`);
-    expect(f({ accountid: { in: { type: 'guid', value: [ID] } } })).toBe(`accountid in (${ID})`);
-    expect(f({ statecode: { in: [0, 1] } })).toBe('statecode in (0,1)');
+    // Dataverse has no `in` operator: a list goes through its In query function (issue 13).
+    expect(f({ accountid: { in: [guid(ID), guid(ID.replace(/1$/, '2'))] } })).toBe(`((Microsoft.Dynamics.CRM.In(PropertyName='accountid',PropertyValues=['${ID}','${ID.replace(/1$/, '2')}'])))`);
+    expect(f({ accountid: { in: { type: 'guid', value: [ID] } } })).toBe(`((Microsoft.Dynamics.CRM.In(PropertyName='accountid',PropertyValues=['${ID}'])))`);
+    expect(f({ statecode: { in: [0, 1] } })).toBe("((Microsoft.Dynamics.CRM.In(PropertyName='statecode',PropertyValues=['0','1'])))");
   });
 });
 

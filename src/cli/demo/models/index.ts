@@ -7,4 +7,4 @@ export * from './contact';
 export * from './complex-types';
 export * from './enums';
 export * from './operations';
-export type { Schema } from './schema';
+export { model, type Schema } from './schema';

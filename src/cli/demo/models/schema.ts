@@ -2,14 +2,25 @@
 // Source: dynamics-odata emulator default schema (src/emulator/schema/default-metadata.ts) (sha256 340eaa091c557c2a225edcb57b35453b2b604e02d8b2826ed60de0c52144b22c)
 // Option sets: dynamics-odata emulator default option sets (src/emulator/schema/default-optionsets.ts) (sha256 aed415c38731c41a0714baa8d303cd30f4d1211db3dff44d60e9185b4ae05534)
 
-import type { Account, AccountCreate, AccountUpdate } from './account';
-import type { Contact, ContactCreate, ContactUpdate } from './contact';
+import { AccountModel, type Account, type AccountCreate, type AccountUpdate } from './account';
+import { ContactModel, type Contact, type ContactCreate, type ContactUpdate } from './contact';
 
 /**
  * Entity set → read, create and update types, for `new DynamicsClient<Schema>(…)`. Importing it loads
  * every entity file; to type-check less, intersect the `<Entity>EntitySet` types of the tables you use.
  */
 export type Schema = {
-  accounts: { read: Account; create: AccountCreate; update: AccountUpdate };
-  contacts: { read: Contact; create: ContactCreate; update: ContactUpdate };
+  accounts: { read: Account; create: AccountCreate; update: AccountUpdate; model: typeof AccountModel };
+  contacts: { read: Contact; create: ContactCreate; update: ContactUpdate; model: typeof ContactModel };
 };
+
+/**
+ * The runtime model of every table above, for `new DynamicsClient<Schema>({ url, auth, model })`: with it,
+ * filters write a GUID column's value unquoted and a date column's value as a date. Importing it loads every
+ * entity file at run time; to load fewer, build the map from the `<Entity>Model` constants you use
+ * (`{ accounts: AccountModel }`).
+ */
+export const model = {
+  accounts: AccountModel,
+  contacts: ContactModel,
+} as const;

@@ -5,11 +5,11 @@
  */
 import type { RequestContext } from '../context';
 import { dvErrors } from '../errors';
-import { compareKeys, compileFilter, parseFilter, sortKey, type FilterColumn, type FilterRuntime, type RowPredicate, type ValueKind } from '../filter';
+import { compareKeys, compileFilter, parseFilter, sortKey, type FilterColumn, type FilterRuntime, type FilterScope, type RowPredicate, type ValueKind } from '../filter';
 import { parseOrderBy } from '../query';
 import type { EntitySetInfo } from '../schema';
-import type { Row } from '../store';
-import { singleTarget } from './related';
+import { normaliseId, type Row } from '../store';
+import { relatedRows, singleTarget } from './related';
 
 /** Dataverse's page-size ceiling and the cap on `@odata.count` (dp/webapi/query/page-results.md, count-rows.md). */
 export const MAX_PAGE_SIZE = 5000;
@@ -38,11 +38,34 @@ function columnOf(ctx: RequestContext, set: EntitySetInfo, path: string[]): Filt
   return owner && column ? { edmType: column.edmType, attribute: `${owner.logicalName}.${column.name}` } : undefined;
 }
 
+/**
+ * The lookup column that makes a table a hierarchy (account's `_parentaccountid_value`): its first
+ * single-valued lookup to itself named `parent…`, else its first lookup to itself (an emulator choice:
+ * `$metadata` does not mark the hierarchical relationship).
+ */
+export function hierarchyColumn(set: EntitySetInfo): string | undefined {
+  const own = [...set.navigations.values()].filter((n) => n.kind === 'single' && n.targetSet === set.name && n.lookupColumn !== undefined);
+  return (own.find((n) => n.name.startsWith('parent')) ?? own[0])?.lookupColumn;
+}
+
+/** The parent of a row of `set` in its hierarchy (see {@link hierarchyColumn}), by id. */
+export function hierarchyParent(ctx: RequestContext, set: EntitySetInfo): ((id: string) => string | undefined) | undefined {
+  const column = hierarchyColumn(set);
+  if (column === undefined) return undefined;
+  return (id) => {
+    const parent = ctx.env.store.get(set.name, id)?.[column];
+    return parent === null || parent === undefined ? undefined : String(parent).toLowerCase();
+  };
+}
+
 /** What a compiled filter reads rows and the caller through. */
 export function runtime(ctx: RequestContext, set: EntitySetInfo): FilterRuntime {
+  const parentOf = hierarchyParent(ctx, set);
   return {
     userId: ctx.user.systemUserId,
     now: ctx.now,
+    businessUnitId: ctx.env.businessUnitId,
+    ...(parentOf ? { parentOf } : {}),
     get: (row, path) => {
       if (path.length === 1) return row[path[0] as string];
       const nav = set.navigations.get(path[0] as string);
@@ -52,10 +75,25 @@ export function runtime(ctx: RequestContext, set: EntitySetInfo): FilterRuntime 
   };
 }
 
+/** The scope a filter on `set` is compiled in: its columns, lookups, and collections for `any`/`all`. */
+export function filterScope(ctx: RequestContext, set: EntitySetInfo): FilterScope {
+  return {
+    qualifiedType: set.qualifiedName,
+    kindOf: (p) => kindOf(ctx, set, p),
+    columnOf: (p) => columnOf(ctx, set, p),
+    collection: (nav) => {
+      const n = nav.length === 1 ? set.navigations.get(nav[0] as string) : undefined;
+      const target = n && n.kind !== 'single' && n.targetSet ? ctx.env.schema.sets.get(n.targetSet) : undefined;
+      if (!n || !target) return undefined;
+      return { scope: filterScope(ctx, target), runtime: runtime(ctx, target), related: (row) => relatedRows(ctx.env, set, normaliseId(row[set.key]), n, target) };
+    },
+  };
+}
+
 /** Compiles a `$filter` (aliases resolved); undefined when there is none. */
 export function compile(ctx: RequestContext, set: EntitySetInfo, filter: string | undefined, aliases: Map<string, string>): RowPredicate | undefined {
   if (filter === undefined) return undefined;
-  return compileFilter(parseFilter(filter, aliases), { qualifiedType: set.qualifiedName, kindOf: (p) => kindOf(ctx, set, p), columnOf: (p) => columnOf(ctx, set, p) });
+  return compileFilter(parseFilter(filter, aliases), filterScope(ctx, set));
 }
 
 /** The ordering of a query, over precomputed sort keys. */
