@@ -133,6 +133,8 @@ if granted < want then
   redis.call('ZADD', KEYS[3], now + waitTtl, proc)
   redis.call('PEXPIRE', KEYS[2], waitTtl * 2)
   redis.call('PEXPIRE', KEYS[3], waitTtl * 2)
+else
+  redis.call('ZREM', KEYS[3], proc)
 end
 if granted > 0 then
   redis.call('PEXPIRE', KEYS[1], lease * 2)
