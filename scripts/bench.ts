@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only overhead,burst,paging,creates,codegen] [--out DIR]`
+ * `npm run bench [-- --quick] [--only overhead,burst,paging,creates,codegen,fleet] [--out DIR]`
  *
  * Side-by-side measurements against the emulator on loopback, in one run:
  * - per-request overhead: DynamicsClient and DynamicsService against raw axios with a fixed token
@@ -7,7 +7,8 @@
  * - cold-start burst: token requests for 200 concurrent calls, ours against the @edirect/dynamics flow;
  * - paging 100,000 rows: throughput and peak RSS, each contender in its own process;
  * - 1,000 creates: sequential, parallel at the dop hint, `$batch` of 100;
- * - code generation on the real 4.2 MB `$metadata`.
+ * - code generation on the real 4.2 MB `$metadata`;
+ * - many instances: four processes as one user against a service budget, alone and sharing `redisThrottle` (scripts/bench/fleet.ts).
  *
  * The emulator runs in this process; every contender runs in a child process (scripts/bench/worker.ts),
  * so its CPU and memory are its own. Writes `bench-results/bench.{json,md}` (the latest run) and a copy named `bench-<time>.*`
@@ -18,12 +19,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startEmulator, type Emulator } from '../src/emulator';
+import { benchFleet, FLEET_SIZES, fleetTable, type FleetResult } from './bench/fleet';
 import { describeMachine, machineLine, type MachineInfo } from './bench/machine';
 import { int, max, mb, median, min, ms, ratio } from './bench/stats';
 import type { BurstContender, CreateContender, CreateMode, OverheadContender, PagingContender, Target, Task, WorkerMessage } from './bench/worker';
 
 const repo = path.resolve(__dirname, '..');
-const SECTIONS = ['overhead', 'burst', 'paging', 'creates', 'codegen'] as const;
+const SECTIONS = ['overhead', 'burst', 'paging', 'creates', 'codegen', 'fleet'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Sizes {
@@ -61,10 +63,10 @@ interface Args {
 
 function usage(): string {
   return [
-    'usage: npm run bench -- [--quick] [--only overhead,burst,paging,creates,codegen] [--out DIR] [--metadata FILE]',
+    'usage: npm run bench -- [--quick] [--only overhead,burst,paging,creates,codegen,fleet] [--out DIR] [--metadata FILE]',
     '',
     '  --quick      small sizes, one run each: proves the harness works, numbers are not meaningful',
-    '  --only       run only these sections (comma-separated)',
+    '  --only       run only these sections (comma-separated); fleet needs redis-server',
     '  --out        where to write the JSON and markdown (default: bench-results/)',
     '  --metadata   $metadata file for the code generation section (default: the real 4.2 MB v9.0 document)',
   ].join('\n');
@@ -473,7 +475,7 @@ interface Results {
   mode: 'full' | 'quick';
   machine: MachineInfo;
   durationMs: number;
-  sections: Partial<{ overhead: OverheadResult; burst: BurstResult; paging: PagingResult; creates: CreatesResult; codegen: CodegenResult }>;
+  sections: Partial<{ overhead: OverheadResult; burst: BurstResult; paging: PagingResult; creates: CreatesResult; codegen: CodegenResult; fleet: FleetResult }>;
   errors: Partial<Record<Section, string>>;
 }
 
@@ -490,6 +492,7 @@ function markdown(r: Results): string {
   if (s.paging) parts.push('', pagingTable(s.paging));
   if (s.creates) parts.push('', createsTable(s.creates));
   if (s.codegen) parts.push('', codegenTable(s.codegen));
+  if (s.fleet) parts.push('', fleetTable(s.fleet));
   for (const [section, message] of Object.entries(r.errors)) parts.push('', `### ${section}: FAILED`, '', '```', message, '```');
   return parts.join('\n') + '\n';
 }
@@ -505,12 +508,9 @@ async function main(argv: string[]): Promise<number> {
   log(`${args.quick ? 'quick' : 'full'} run on ${machineLine(machine)}`);
   const needsRows = args.only.some((s) => s !== 'codegen');
   log(needsRows ? `starting the emulator with ${int(sizes.paging.rows)} accounts…` : 'starting the emulator…');
-  const emulator = await startEmulator({
-    seed: needsRows ? sizes.paging.rows : 0,
-    dopHint,
-    // Service protection is the subject of the demo, not of these measurements.
-    serviceProtection: { maxRequests: 1_000_000_000, maxConcurrent: 100_000 },
-  });
+  // Service protection is the subject of the demo and of the fleet section only, not of the other measurements.
+  const UNLIMITED = { maxRequests: 1_000_000_000, windowInMs: 300_000, maxConcurrent: 100_000 };
+  const emulator = await startEmulator({ seed: needsRows ? sizes.paging.rows : 0, dopHint, serviceProtection: UNLIMITED });
   const caFile = path.join(scratch, 'emulator-ca.pem');
   fs.writeFileSync(caFile, emulator.caPem);
   const target: Target = {
@@ -534,6 +534,7 @@ async function main(argv: string[]): Promise<number> {
         else if (section === 'burst') results.sections.burst = await benchBurst(h, sizes.burst);
         else if (section === 'paging') results.sections.paging = await benchPaging(h, sizes.paging);
         else if (section === 'creates') results.sections.creates = await benchCreates(h, sizes.creates, dopHint);
+        else if (section === 'fleet') results.sections.fleet = await benchFleet(emulator, caFile, FLEET_SIZES[args.quick ? 'quick' : 'full'], UNLIMITED, log);
         else results.sections.codegen = await benchCodegen(h, sizes.codegen, args.metadata);
         log(`${section} done in ${ms(performance.now() - t0)}`);
       } catch (err) {

@@ -192,6 +192,25 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     expectNothingSecret(logger);
   });
 
+  it('a process that loses Redis keeps to its share of the budget, counting what it sent before the outage', async () => {
+    const proxy = await startProxy(server.port);
+    cleanups.push(() => proxy.close());
+    const logger = recordingLogger();
+    // One process: its share is the whole budget, 10 requests per 2 s.
+    const throttle = throttleOn(`redis://127.0.0.1:${proxy.port}`, logger, { budget: { requests: 10, windowInMs: 2_000 } });
+    const client = clientWith(throttle);
+    const started = Date.now();
+    await creates(client, 'share-before', 10);
+    proxy.delayInMs = 2_000;
+    const during = await creates(client, 'share-during', 3, 1);
+    // The budget was spent before Redis went away: the next request waits for the window, not for Redis.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+    expect(Math.max(...during)).toBeGreaterThanOrEqual(1_000);
+    expect(throttle.stats().redis).toBe('down');
+    expect([rowsNamed('share-before'), rowsNamed('share-during')]).toEqual([10, 3]);
+    proxy.delayInMs = 0;
+  });
+
   it('a Redis that accepts connections and never answers holds no request past redisTimeoutInMs', async () => {
     const silent = await startFakeRedis(undefined);
     cleanups.push(() => silent.close());

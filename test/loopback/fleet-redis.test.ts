@@ -87,6 +87,8 @@ describeRedis('redisThrottle on a real redis-server', () => {
     const fromB = ask(b);
     await sleep(60);
     const fromC = ask(c);
+    // Waiting times are compared to the millisecond: a's second request starts clearly later.
+    await sleep(30);
     const secondA = ask(a);
     await sleep(60);
     const order: string[] = [];
@@ -183,24 +185,35 @@ describeRedis('redisThrottle on a real redis-server', () => {
     expect(Date.now() - started).toBeLessThan(1500);
   });
 
-  it('sends one request at a time while the service reports its budget nearly spent', async () => {
+  it('keeps no more requests in flight than the service says remain once its budget is nearly spent, one at a time for execution time', async () => {
     const a = make({ maxConcurrency: 8 });
     const t = ask(a);
     await t.done;
-    a.settle(t.ticket!, { status: 200, burstRemaining: 100 });
+    a.settle(t.ticket!, { status: 200, burstRemaining: 100, timeRemainingInSeconds: 1200 });
     const u = ask(a);
     await u.done;
-    a.settle(u.ticket!, { status: 200, burstRemaining: 4 });
+    // 3 left of the 100 seen: at most 3 in flight.
+    a.settle(u.ticket!, { status: 200, burstRemaining: 3 });
     await sleep(30);
-    const next = [ask(a), ask(a)];
-    await until(() => next.some((h) => h.ticket));
+    const next = [ask(a), ask(a), ask(a), ask(a), ask(a)];
+    await until(() => next.filter((h) => h.ticket).length === 3);
     await sleep(100);
-    expect(next.filter((h) => h.ticket).length).toBe(1);
-    expect(a.stats().scopes[0]).toMatchObject({ reserve: true, limit: 1 });
-    const first = next.find((h) => h.ticket)!;
-    a.settle(first.ticket!, { status: 200, burstRemaining: 60 });
+    expect(next.filter((h) => h.ticket).length).toBe(3);
+    expect(a.stats().scopes[0]).toMatchObject({ reserve: true, limit: 3 });
+    // The answers say more is left: the fleet opens up again.
+    for (const h of next.filter((x) => x.ticket)) a.settle(h.ticket!, { status: 200, burstRemaining: 60 });
     await Promise.all(next.map((h) => h.done));
-    expect(a.stats().scopes[0].reserve).toBe(false);
+    expect(a.stats().scopes[0]).toMatchObject({ reserve: false, limit: 8 });
+    // Execution time nearly spent (50 of 1,200 s): one at a time, whatever the request budget says.
+    for (const h of next.filter((x) => x.ticket)) a.settle(h.ticket!, { status: 200, burstRemaining: 60, timeRemainingInSeconds: 50 });
+    await sleep(30);
+    const slow = [ask(a), ask(a)];
+    await until(() => slow.some((h) => h.ticket));
+    await sleep(100);
+    expect(slow.filter((h) => h.ticket).length).toBe(1);
+    expect(a.stats().scopes[0]).toMatchObject({ reserve: true, limit: 1 });
+    for (const h of slow) if (h.ticket) a.settle(h.ticket, { status: 200, timeRemainingInSeconds: 900 });
+    await Promise.all(slow.map((h) => h.done));
   });
 
   it('gives up a waiter whose caller aborts, without losing the slot it would have had', async () => {

@@ -37,9 +37,10 @@ export interface RedisThrottleOptions {
   /** A request budget spent across the fleet, so that it slows down before the service answers 429. Default: none. */
   budget?: FleetBudget;
   /**
-   * When the latest `x-ms-ratelimit-burst-remaining-xrm-requests` (or `…-time-remaining-…`) any
-   * process saw is at most this fraction of the largest one seen, the fleet sends one request at a
-   * time until an answer shows more. From 0 (off) to below 1. Default: 0.05 (a third party found that
+   * When the latest `x-ms-ratelimit-burst-remaining-xrm-requests` any process saw is at most this
+   * fraction of the largest one seen, the fleet keeps no more requests in flight than that header says
+   * remain (at least one, whose answer tells more); when `x-ms-ratelimit-time-remaining-xrm-requests`
+   * is that low, one at a time. From 0 (off) to below 1. Default: 0.05 (a third party found that
    * holding at 5% avoided 429s on a live environment).
    */
   reserve?: number;

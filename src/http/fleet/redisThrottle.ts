@@ -22,7 +22,7 @@ export interface RedisThrottleStats {
     waiting: number;
     /** Processes of the fleet active in the last lease time. */
     processes: number;
-    /** Whether the fleet runs one request at a time because the service's reported budget is nearly spent. */
+    /** Whether the fleet holds back because the service reports its budget nearly spent (see `reserve`). */
     reserve: boolean;
     /** `Date.now()` value until which new requests are held (0 when none). */
     pausedUntil: number;
@@ -48,7 +48,7 @@ export interface RedisThrottle extends FleetThrottle {
  * - **A budget** (optional): at most `budget.requests` per `budget.windowInMs` across the fleet, so
  *   that it slows down before the service says 429.
  * - **The reserve.** When the service's own `x-ms-ratelimit-*-remaining-*` headers fall to `reserve`
- *   of the largest value seen, the fleet sends one request at a time until they recover.
+ *   of the largest value seen, the fleet keeps no more requests in flight than the service says remain.
  *
  * Waiting requests are served oldest first across the fleet. A faulty Redis never stops the work:
  * a command that fails, answers wrongly or takes longer than `redisTimeoutInMs` puts this process on
@@ -138,7 +138,10 @@ class ScopeState {
   limit: number;
   processes = 1;
   reserve = false;
-  /** Send times while on local limits, for this process's share of the budget. */
+  /**
+   * When this process's requests went, with a budget: what it spent of its share. Kept while Redis
+   * answers too, so that a process losing Redis mid-window does not spend its whole share again at once.
+   */
   readonly localLog: number[] = [];
 
   constructor(
@@ -368,6 +371,8 @@ class RedisFleetThrottle implements RedisThrottle {
           if (!waiter.grant(new Ticket(scope.name, id))) {
             scope.held.delete(id);
             unused.push(id);
+          } else if (this.#o.budget !== undefined) {
+            this.#spend(scope, this.#o.budget.windowInMs, this.#o.budget.requests);
           }
         }
         if (unused.length > 0) this.#queueRelease(scope, unused);
@@ -460,14 +465,26 @@ class RedisFleetThrottle implements RedisThrottle {
       if (wait <= 0 && budget !== undefined && !this.#closed) {
         const share = Math.max(1, Math.floor(budget.requests / scope.processes));
         const log = scope.localLog;
-        while (log.length > 0 && (log[0] as number) <= now - budget.windowInMs) log.shift();
-        while (log.length > share) log.shift();
-        if (log.length >= share) wait = (log[0] as number) + budget.windowInMs - now + 1;
+        this.#spend(scope, budget.windowInMs, budget.requests, false);
+        // The oldest send that must leave the window before this one fits in the share.
+        if (log.length >= share) wait = (log[log.length - share] as number) + budget.windowInMs - now + 1;
         else log.push(now);
       }
       if (wait <= 0 || this.#closed) return new Ticket(scope.name, undefined);
       await delay(wait, signal);
     }
+  }
+
+  /** Drops sends that left the window from this process's log and, unless `record` is false, adds one now. */
+  #spend(scope: ScopeState, windowInMs: number, max: number, record = true): void {
+    const log = scope.localLog;
+    const now = Date.now();
+    let drop = 0;
+    while (drop < log.length && (log[drop] as number) <= now - windowInMs) drop++;
+    const keep = record ? max - 1 : max;
+    if (log.length - drop > keep) drop = log.length - keep;
+    if (drop > 0) log.splice(0, drop);
+    if (record) log.push(now);
   }
 
   #queueRelease(scope: ScopeState, ids: string[]): void {
@@ -600,7 +617,9 @@ class RedisFleetThrottle implements RedisThrottle {
     };
     const ms = this.#o.redisTimeoutInMs;
     return new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new RedisUnavailableError(`no answer to ${script.name} within ${ms} ms`)), ms);
+      // When the timer fires, the answer may be waiting unread because this process's event loop was
+      // busy (a long GC, a starved CPU): one more turn lets it be read before Redis is called slow.
+      const timer = setTimeout(() => setImmediate(() => reject(new RedisUnavailableError(`no answer to ${script.name} within ${ms} ms`))), ms);
       attempt().then(
         (value) => {
           clearTimeout(timer);

@@ -93,13 +93,21 @@ if limit <= 0 then
   local dop, dopAt = hnum(KEYS[5], 'dop'), hnum(KEYS[5], 'dopAt')
   if dop and dopAt and dop >= 1 and now - dopAt < dopTtl then limit = math.floor(dop) else limit = initial end
 end
+-- The reserve: when the service reports its request budget nearly spent, no more requests in flight
+-- than it says remain (at least one, whose answer tells more); when it reports its execution time
+-- nearly spent, one at a time.
 local reserved = 0
 if reserve > 0 then
-  for _, f in ipairs({'burst', 'time'}) do
-    local low, high = hnum(KEYS[5], f), hnum(KEYS[5], f .. 'Max')
-    if low and high and high > 0 and low <= high * reserve then reserved = 1 end
+  local low, high = hnum(KEYS[5], 'burst'), hnum(KEYS[5], 'burstMax')
+  if low and high and high > 0 and low <= high * reserve then
+    reserved = 1
+    limit = math.min(limit, math.max(1, math.floor(low)))
   end
-  if reserved == 1 then limit = 1 end
+  low, high = hnum(KEYS[5], 'time'), hnum(KEYS[5], 'timeMax')
+  if low and high and high > 0 and low <= high * reserve then
+    reserved = 1
+    limit = 1
+  end
 end
 
 local held = redis.call('ZCARD', KEYS[1])
