@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only overhead,burst,paging,creates,codegen] [--out DIR]`
+ * `npm run bench [-- --quick] [--only overhead,burst,paging,creates,codegen,fleet] [--out DIR]`
  *
  * Side-by-side measurements against the emulator on loopback, in one run:
  * - per-request overhead: DynamicsClient and DynamicsService against raw axios with a fixed token
@@ -7,7 +7,8 @@
  * - cold-start burst: token requests for 200 concurrent calls, ours against the @edirect/dynamics flow;
  * - paging 100,000 rows: throughput and peak RSS, each contender in its own process;
  * - 1,000 creates: sequential, parallel at the dop hint, `$batch` of 100;
- * - code generation on the real 4.2 MB `$metadata`.
+ * - code generation on the real 4.2 MB `$metadata`;
+ * - many instances: four processes as one user against a service budget, alone and sharing `redisThrottle` (scripts/bench/fleet.ts).
  *
  * The emulator runs in this process; every contender runs in a child process (scripts/bench/worker.ts),
  * so its CPU and memory are its own. Writes `bench-results/bench.{json,md}` (the latest run) and a copy named `bench-<time>.*`
@@ -19,13 +20,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startEmulator, type Emulator } from '../src/emulator';
 import { benchFetchXml, fetchXmlTable, type FetchXmlResult } from './bench/fetchxml';
+import { benchFleet, FLEET_SIZES, fleetTable, type FleetResult } from './bench/fleet';
 import { describeMachine, machineLine, type MachineInfo } from './bench/machine';
 import { int, max, mb, median, min, ms, ratio } from './bench/stats';
 import { benchWorkloads, WORKLOADS_FULL, WORKLOADS_QUICK, workloadsTable, type WorkloadsResult } from './bench/workloads';
 import type { BurstContender, CreateContender, CreateMode, OverheadContender, PagingContender, Target, Task, WorkerMessage } from './bench/worker';
 
 const repo = path.resolve(__dirname, '..');
-const SECTIONS = ['overhead', 'burst', 'paging', 'fetchxml', 'creates', 'codegen', 'workloads'] as const;
+const SECTIONS = ['overhead', 'burst', 'paging', 'fetchxml', 'creates', 'codegen', 'workloads', 'fleet'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Sizes {
@@ -67,10 +69,10 @@ interface Args {
 
 function usage(): string {
   return [
-    'usage: npm run bench -- [--quick] [--only overhead,burst,paging,fetchxml,creates,codegen] [--out DIR] [--metadata FILE]',
+    'usage: npm run bench -- [--quick] [--only overhead,burst,paging,fetchxml,creates,codegen,workloads,fleet] [--out DIR] [--metadata FILE]',
     '',
     '  --quick      small sizes, one run each: proves the harness works, numbers are not meaningful',
-    '  --only       run only these sections (comma-separated)',
+    '  --only       run only these sections (comma-separated); fleet needs redis-server',
     '  --out        where to write the JSON and markdown (default: bench-results/)',
     '  --metadata   $metadata file for the code generation section (default: the real 4.2 MB v9.0 document)',
   ].join('\n');
@@ -479,7 +481,7 @@ interface Results {
   mode: 'full' | 'quick';
   machine: MachineInfo;
   durationMs: number;
-  sections: Partial<{ overhead: OverheadResult; burst: BurstResult; paging: PagingResult; fetchxml: FetchXmlResult; creates: CreatesResult; codegen: CodegenResult; workloads: WorkloadsResult }>;
+  sections: Partial<{ overhead: OverheadResult; burst: BurstResult; paging: PagingResult; fetchxml: FetchXmlResult; creates: CreatesResult; codegen: CodegenResult; workloads: WorkloadsResult; fleet: FleetResult }>;
   errors: Partial<Record<Section, string>>;
 }
 
@@ -498,6 +500,7 @@ function markdown(r: Results): string {
   if (s.creates) parts.push('', createsTable(s.creates));
   if (s.codegen) parts.push('', codegenTable(s.codegen));
   if (s.workloads) parts.push('', workloadsTable(s.workloads));
+  if (s.fleet) parts.push('', fleetTable(s.fleet));
   for (const [section, message] of Object.entries(r.errors)) parts.push('', `### ${section}: FAILED`, '', '```', message, '```');
   return parts.join('\n') + '\n';
 }
@@ -511,14 +514,11 @@ async function main(argv: string[]): Promise<number> {
   const log = (text: string) => process.stderr.write(`[bench] ${text}\n`);
   const dopHint = 8;
   log(`${args.quick ? 'quick' : 'full'} run on ${machineLine(machine)}`);
-  const needsRows = args.only.some((s) => s !== 'codegen' && s !== 'workloads');
+  const needsRows = args.only.some((s) => s !== 'codegen' && s !== 'workloads' && s !== 'fleet');
   log(needsRows ? `starting the emulator with ${int(sizes.paging.rows)} accounts…` : 'starting the emulator…');
-  const emulator = await startEmulator({
-    seed: needsRows ? sizes.paging.rows : 0,
-    dopHint,
-    // Service protection is the subject of the demo, not of these measurements.
-    serviceProtection: { maxRequests: 1_000_000_000, maxConcurrent: 100_000 },
-  });
+  // Service protection is the subject of the demo and of the fleet section only, not of the other measurements.
+  const UNLIMITED = { maxRequests: 1_000_000_000, windowInMs: 300_000, maxConcurrent: 100_000 };
+  const emulator = await startEmulator({ seed: needsRows ? sizes.paging.rows : 0, dopHint, serviceProtection: UNLIMITED });
   const caFile = path.join(scratch, 'emulator-ca.pem');
   fs.writeFileSync(caFile, emulator.caPem);
   const target: Target = {
@@ -544,6 +544,7 @@ async function main(argv: string[]): Promise<number> {
         else if (section === 'fetchxml') results.sections.fetchxml = await benchFetchXml(h, { rows: sizes.paging.rows, runs: sizes.fetchxml.runs });
         else if (section === 'creates') results.sections.creates = await benchCreates(h, sizes.creates, dopHint);
         else if (section === 'workloads') results.sections.workloads = await benchWorkloads(args.quick ? WORKLOADS_QUICK : WORKLOADS_FULL, log);
+        else if (section === 'fleet') results.sections.fleet = await benchFleet(emulator, caFile, FLEET_SIZES[args.quick ? 'quick' : 'full'], UNLIMITED, log);
         else results.sections.codegen = await benchCodegen(h, sizes.codegen, args.metadata);
         log(`${section} done in ${ms(performance.now() - t0)}`);
       } catch (err) {

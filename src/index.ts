@@ -136,6 +136,21 @@ export type {
   UpsertOptions,
 } from './client/types';
 
+// --- many instances: the fleet-wide limiter ---
+export {
+  redisThrottle,
+  REDIS_THROTTLE_DEFAULTS,
+  type FleetAcquireRequest,
+  type FleetBudget,
+  type FleetOutcome,
+  type FleetThrottle,
+  type FleetTicket,
+  type RedisScriptingLike,
+  type RedisThrottle,
+  type RedisThrottleOptions,
+  type RedisThrottleStats,
+} from './http/fleet';
+
 // --- compat (@edirect/dynamics drop-in) ---
 export {
   DynamicsService,

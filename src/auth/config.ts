@@ -3,9 +3,10 @@ import { z } from 'zod';
 import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import type { Logger } from '../logger';
 import { GUID_PATTERN } from '../net/guid';
+import { connectRedis } from '../net/redis';
 import { MULTI_TENANT_ALIASES } from './authority';
 import { fileTokenCache } from './cache/fileTokenCache';
-import { redisTokenCache, type RedisLike } from './cache/redisTokenCache';
+import { redisTokenCache } from './cache/redisTokenCache';
 import type { PartitionedTokenCache, TokenCachePlugin } from './cache/types';
 import type { MsalTokenProviderOptions } from './MsalTokenProvider';
 
@@ -145,16 +146,7 @@ export interface ConfiguredTokenCache {
 export function createTokenCache(config: Pick<AuthConfig, 'tokenCacheFile' | 'redisUrl'>, options: { logger?: Logger } = {}): ConfiguredTokenCache {
   if (config.tokenCacheFile) return { cache: fileTokenCache(config.tokenCacheFile, { logger: options.logger }), close: async () => undefined };
   if (config.redisUrl) {
-    type RedisCtor = new (url: string, opts?: Record<string, unknown>) => RedisLike & { quit(): Promise<unknown> };
-    let Redis: RedisCtor;
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const mod = require('ioredis') as { default?: RedisCtor; Redis?: RedisCtor } & RedisCtor;
-      Redis = mod.Redis ?? mod.default ?? mod;
-    } catch {
-      throw new ConfigurationError([{ name: 'DYNAMICS_REDIS_URL', expected: "the optional peer dependency 'ioredis' to be installed (npm install ioredis)" }]);
-    }
-    const client = new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
+    const client = connectRedis(config.redisUrl, 'DYNAMICS_REDIS_URL', { lazyConnect: false, maxRetriesPerRequest: 3 });
     return { cache: redisTokenCache(client, { logger: options.logger }), close: async () => void (await client.quit()) };
   }
   return { close: async () => undefined };

@@ -113,6 +113,7 @@ export class PipelineContext implements ClientContext {
       maxRetryAfterInMs: config.maxRetryAfterInMs,
       maxConcurrency: config.maxConcurrency,
       initialConcurrency: DEFAULT_CLIENT_OPTIONS.initialConcurrency,
+      ...(config.throttle !== undefined ? { throttle: config.throttle } : {}),
     });
   }
 

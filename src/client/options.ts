@@ -4,6 +4,7 @@ import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import { silentLogger, type Logger } from '../logger';
 import { DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
 import { MAX_DURATION_TEXT, MAX_TIMER_DELAY_IN_MS } from '../net/timers';
+import type { FleetThrottle } from '../http/fleet/types';
 import { isEntityModel, type RuntimeModel } from './model';
 import type { UntypedSchema } from './schema';
 import type { RecordSchema, SchemaConstraint } from './types';
@@ -54,6 +55,15 @@ export interface DynamicsClientOptions<S extends SchemaConstraint<S> = UntypedSc
    * @example new DynamicsClient<Schema>({ url, auth, model })
    */
   model?: RuntimeModel;
+  /**
+   * A limiter shared by every process that calls this environment as this caller: one pause after a
+   * 429, one concurrency limit, an optional request budget (see `redisThrottle`). The client's own
+   * limits (`maxConcurrency`, its pause, its retries) still apply in each process. The client never
+   * closes it. Default: none (each client paces itself alone).
+   *
+   * @example new DynamicsClient({ url, auth, throttle: redisThrottle({ redis }) })
+   */
+  throttle?: FleetThrottle;
 }
 
 /** The written-down defaults of {@link DynamicsClientOptions}. */
@@ -89,6 +99,7 @@ export interface ResolvedClientConfig {
   validate: boolean;
   schemas: Record<string, RecordSchema | undefined>;
   model: RuntimeModel;
+  throttle?: FleetThrottle;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -111,6 +122,7 @@ const EXPECTED: Record<string, string> = {
   validate: 'true or false',
   schemas: 'an object mapping entity set names to zod schemas (objects with safeParse())',
   model: 'the generated runtime model: an object mapping entity set names to { entitySet, logicalName, primaryKey, columns }',
+  throttle: 'a fleet limiter such as redisThrottle({ redis }): an object with acquire(), settle() and close()',
 };
 
 const optionsSchema = z.strictObject({
@@ -134,6 +146,7 @@ const optionsSchema = z.strictObject({
   validate: z.boolean().optional(),
   schemas: z.record(z.string(), z.custom<RecordSchema>((v) => v !== null && typeof v === 'object' && isFunction((v as RecordSchema).safeParse))).optional(),
   model: z.record(z.string(), z.custom((v) => isEntityModel(v))).optional(),
+  throttle: z.custom<FleetThrottle>((v) => v !== null && typeof v === 'object' && ['acquire', 'settle', 'close'].every((m) => isFunction((v as Record<string, unknown>)[m]))).optional(),
 });
 
 /**
@@ -198,6 +211,7 @@ export function resolveClientOptions(options: unknown): ResolvedClientConfig {
     validate: o.validate ?? DEFAULT_CLIENT_OPTIONS.validate,
     schemas: (o.schemas ?? {}) as Record<string, RecordSchema | undefined>,
     model: (o.model ?? {}) as RuntimeModel,
+    ...(o.throttle !== undefined ? { throttle: o.throttle } : {}),
   };
 }
 

@@ -2,6 +2,8 @@ import {
   createTokenCache,
   DynamicsClient,
   MsalTokenProvider,
+  redisThrottle,
+  type FleetThrottle,
   type HttpMethod,
   type MsalTokenProviderOptions,
   type PartitionedTokenCache,
@@ -9,6 +11,7 @@ import {
 } from '../client';
 import { ConfigurationError, DynamicsError, ErrorCode, type ConfigurationIssue } from '../errors';
 import { silentLogger, type Logger } from '../logger';
+import { connectRedis } from '../net/redis';
 import {
   missingGrantError,
   renameIssues,
@@ -34,6 +37,9 @@ import type { DynamicsGrantType, DynamicsRequestConfig, ITokenSet } from './type
  * - Tokens: one MSAL provider per grant, sharing one token cache (file or Redis when configured);
  *   a token is reused until it nears expiry, then refreshed, then re-acquired with the password
  *   grant if the refresh fails. Concurrent calls on a cold start make one token request.
+ * - Many instances: with `DYNAMICS_REDIS_URL`, every instance also shares the service-protection
+ *   limits of its user through Redis (`redisThrottle`: one pause after a 429, one concurrency limit);
+ *   `DYNAMICS_REDIS_THROTTLE=false` or `throttle: false` turns that off.
  * - Failures throw {@link DynamicsError} (`status`, Dataverse `code`, message), which also exposes
  *   `response.status` and `response.data` like an `AxiosError`.
  *
@@ -60,6 +66,10 @@ export class DynamicsService {
   readonly #warned = new Set<string>();
   /** Releases the token cache's Redis connection, when `DYNAMICS_REDIS_URL` opened one. */
   #closeCache?: () => Promise<void>;
+  /** The fleet limiter every client of the service shares, when there is one. */
+  #throttle?: FleetThrottle;
+  /** Stops the limiter built for `DYNAMICS_REDIS_URL` and closes its connection. */
+  #closeThrottle?: () => Promise<void>;
   #closed = false;
 
   /**
@@ -95,6 +105,13 @@ export class DynamicsService {
       for (const provider of this.#providers.values()) provider.close();
       this.#closeCache?.().catch(() => undefined);
       throw new ConfigurationError(issues, 'Invalid DynamicsService configuration');
+    }
+    try {
+      this.#throttle = options.throttle === false ? undefined : (options.throttle ?? this.#redisThrottle(config));
+    } catch (err) {
+      for (const provider of this.#providers.values()) provider.close();
+      this.#closeCache?.().catch(() => undefined);
+      throw err;
     }
   }
 
@@ -187,7 +204,7 @@ export class DynamicsService {
     for (const client of this.#clients.values()) client.close();
     for (const provider of this.#providers.values()) provider.close();
     this.#clients.clear();
-    await this.#closeCache?.();
+    await Promise.all([this.#closeCache?.(), this.#closeThrottle?.()]);
   }
 
   async #send<T>(method: HttpMethod, url: string, data: unknown, options: DynamicsRequestConfig | undefined, grantType: DynamicsGrantType | undefined): Promise<T | null> {
@@ -226,6 +243,7 @@ export class DynamicsService {
         ...(timeoutInMs !== undefined ? { timeoutInMs } : {}),
         ...(maxRetries !== undefined ? { maxRetries } : {}),
         ...(maxResponseBytes !== undefined ? { maxResponseBytes } : {}),
+        ...(this.#throttle !== undefined ? { throttle: this.#throttle } : {}),
         logger: this.#logger,
       });
       this.#clients.set(grant, client);
@@ -251,6 +269,25 @@ export class DynamicsService {
     const configured = createTokenCache({ tokenCacheFile: config.tokenCacheFile, redisUrl: config.redisUrl }, { logger: this.#logger });
     this.#closeCache = configured.close;
     return configured.cache;
+  }
+
+  /**
+   * The fleet limiter for `DYNAMICS_REDIS_URL`, on a connection of its own: a command must fail fast
+   * when Redis is away (one retry, not ioredis's twenty) so that the limiter falls back to local
+   * limits, while the token cache's connection may wait longer.
+   */
+  #redisThrottle(config: ResolvedServiceConfig): FleetThrottle | undefined {
+    if (!config.redisThrottle || config.redisUrl === undefined) return undefined;
+    const connection = connectRedis(config.redisUrl, config.names.redisUrl, { maxRetriesPerRequest: 1 });
+    // The limiter reports an unreachable Redis once; ioredis would print every failed reconnect itself.
+    connection.on('error', () => undefined);
+    const throttle = redisThrottle({ redis: connection, logger: this.#logger });
+    this.#closeThrottle = async () => {
+      // close() waits for its own commands (giving back slots), so nothing is left to wait for.
+      await throttle.close();
+      connection.disconnect();
+    };
+    return throttle;
   }
 
   #warnOnce(key: string, message: string): void {

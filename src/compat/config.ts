@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { PartitionedTokenCache, TokenCachePlugin } from '../client';
+import type { FleetThrottle, PartitionedTokenCache, TokenCachePlugin } from '../client';
 import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import type { Logger } from '../logger';
 import { isResponseByteLimit, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
@@ -55,8 +55,20 @@ export interface DynamicsServiceOptions {
   tokenCache?: TokenCachePlugin | PartitionedTokenCache;
   /** `DYNAMICS_TOKEN_CACHE_FILE`: persist the token cache to this file (mode 0600, locked, written atomically). */
   tokenCacheFile?: string;
-  /** `DYNAMICS_REDIS_URL`: share the token cache in Redis (`redis://…` or `rediss://…`; needs the optional peer `ioredis`). */
+  /**
+   * `DYNAMICS_REDIS_URL`: share the token cache in Redis (`redis://…` or `rediss://…`; needs the
+   * optional peer `ioredis`), and with it the service-protection limits (see `throttle`).
+   */
   redisUrl?: string;
+  /**
+   * The limiter the service's clients share with every other process calling the environment as the
+   * same user: one pause after a 429, one concurrency limit (see `redisThrottle`). Default: a
+   * `redisThrottle` on its own connection to `redisUrl` when one is set, else none. `false` turns it
+   * off, as `DYNAMICS_REDIS_THROTTLE=false` does; a limiter given here is not closed by `close()`.
+   *
+   * @example new DynamicsService({ throttle: redisThrottle({ redis, budget: { requests: 5500, windowInMs: 300_000 } }) })
+   */
+  throttle?: FleetThrottle | false;
   /** Whole-call timeout of each request, retry waits included. Default: 300000 (the client's). At most 2147483647 (about 24.8 days). */
   timeoutInMs?: number;
   /**
@@ -85,9 +97,11 @@ export const DYNAMICS_ENV = {
   caFile: 'DYNAMICS_CA_FILE',
   tokenCacheFile: 'DYNAMICS_TOKEN_CACHE_FILE',
   redisUrl: 'DYNAMICS_REDIS_URL',
+  redisThrottle: 'DYNAMICS_REDIS_THROTTLE',
 } as const;
 
-type Setting = Exclude<keyof typeof DYNAMICS_ENV, 'enabled'>;
+/** Settings read as text from an option or its variable (the two switches are read on their own). */
+type Setting = Exclude<keyof typeof DYNAMICS_ENV, 'enabled' | 'redisThrottle'>;
 
 /** The connection settings once options and environment are merged; `names` says where each came from, for error messages. */
 export interface ResolvedServiceConfig {
@@ -100,6 +114,8 @@ export interface ResolvedServiceConfig {
   ca?: string;
   tokenCacheFile?: string;
   redisUrl?: string;
+  /** Whether to build a fleet limiter on `redisUrl` (false: `DYNAMICS_REDIS_THROTTLE=false` or `throttle: false`). */
+  redisThrottle: boolean;
   /** For each setting, the name a message should use: the option (`tokenUrl`) when it was given in code, else its variable. */
   names: Record<Setting, string>;
   /** The name messages use for the CA: `ca` when given in code, else `DYNAMICS_CA_FILE` (or `caFile`). */
@@ -160,6 +176,7 @@ export function resolveServiceConfig(
     resource: value('resource'),
     tokenCacheFile: value('tokenCacheFile'),
     redisUrl: value('redisUrl'),
+    redisThrottle: true,
     names,
     caName: '',
     grants: [],
@@ -209,8 +226,17 @@ export function resolveServiceConfig(
   if (!options.tokenCache && config.tokenCacheFile && config.redisUrl) {
     issues.push({ name: `${names.tokenCacheFile} + ${names.redisUrl}`, expected: 'only one persistent token cache: a file or Redis' });
   }
-  if (!options.tokenCache && config.redisUrl && !/^rediss?:\/\//i.test(config.redisUrl)) {
+  // `DYNAMICS_REDIS_THROTTLE=false` keeps DYNAMICS_REDIS_URL to the token cache; `throttle` in code wins over it.
+  const throttleSwitch = options.throttle === undefined ? env[DYNAMICS_ENV.redisThrottle] : undefined;
+  if (throttleSwitch !== undefined && throttleSwitch !== '' && throttleSwitch !== 'true' && throttleSwitch !== 'false') {
+    issues.push({ name: DYNAMICS_ENV.redisThrottle, expected: '"true" (the default: share the service-protection limits through DYNAMICS_REDIS_URL) or "false"' });
+  }
+  config.redisThrottle = options.throttle === undefined && throttleSwitch !== 'false' && config.redisUrl !== undefined;
+  if ((!options.tokenCache || config.redisThrottle) && config.redisUrl && !/^rediss?:\/\//i.test(config.redisUrl)) {
     issues.push({ name: names.redisUrl, expected: 'a redis:// or rediss:// URL' });
+  }
+  if (options.throttle !== undefined && options.throttle !== false && !isThrottle(options.throttle)) {
+    issues.push({ name: 'throttle', expected: 'a fleet limiter such as redisThrottle({ redis }) (an object with acquire(), settle() and close()), or false' });
   }
 
   if (options.timeoutInMs !== undefined && !(Number.isInteger(options.timeoutInMs) && isDuration(options.timeoutInMs, 1))) {
@@ -225,6 +251,10 @@ export function resolveServiceConfig(
 
   if (issues.length) throw new ConfigurationError(issues, 'Invalid DynamicsService configuration');
   return config;
+}
+
+function isThrottle(value: unknown): value is FleetThrottle {
+  return value !== null && typeof value === 'object' && ['acquire', 'settle', 'close'].every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
 }
 
 /** The variable (or option) names a grant needs, for the error when a call asks for a grant that is not configured. */

@@ -39,7 +39,7 @@ export const EMULATOR_DEFAULTS = {
   dopHint: 8,
   latencyInMs: 0,
   refreshTokenReuse: 'reject',
-  serviceProtection: { maxRequests: 6000, windowInMs: 300_000, maxConcurrent: 52 },
+  serviceProtection: { maxRequests: 6000, windowInMs: 300_000, maxConcurrent: 52, maxExecutionTimeInMs: 1_200_000 },
 } as const;
 
 function integerOption(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -67,6 +67,7 @@ function resolveServiceProtection(budget: ServiceProtectionBudget | undefined): 
     maxRequests: integerOption('serviceProtection.maxRequests', budget?.maxRequests, d.maxRequests, 1),
     windowInMs: integerOption('serviceProtection.windowInMs', budget?.windowInMs, d.windowInMs, 1, MAX_TIMER_MS),
     maxConcurrent: integerOption('serviceProtection.maxConcurrent', budget?.maxConcurrent, d.maxConcurrent, 1),
+    maxExecutionTimeInMs: integerOption('serviceProtection.maxExecutionTimeInMs', budget?.maxExecutionTimeInMs, d.maxExecutionTimeInMs, 1),
     ...(budget?.retryAfterSeconds !== undefined
       ? { retryAfterSeconds: integerOption('serviceProtection.retryAfterSeconds', budget.retryAfterSeconds, 1, 0, MAX_TIMER_SECONDS) }
       : {}),
@@ -214,6 +215,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     clearFaults: () => faults.clear(),
     revokeRefreshTokens: () => entraService.revokeRefreshTokens(),
     setServiceProtection: (budget) => dataverse.setServiceProtection(budget),
+    serviceProtectionUsage: () => dataverse.serviceProtectionUsage(),
     setLatency: (ms) => dataverse.setLatency(integerOption('latencyInMs', ms, 0, 0, MAX_TIMER_MS)),
     store: dataverse.store,
     close(): Promise<void> {

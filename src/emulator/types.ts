@@ -28,8 +28,26 @@ export interface ServiceProtectionBudget {
   windowInMs?: number;
   /** Concurrent requests allowed per user. Default: 52. */
   maxConcurrent?: number;
+  /**
+   * Combined execution time allowed per user in `windowInMs`: the time from accepting each request to
+   * sending its answer, summed over the requests that finished in the window. Past it, requests get 429
+   * `0x80072321` until enough of that time leaves the window. Default: 1200000 (20 minutes, api-limits.md).
+   */
+  maxExecutionTimeInMs?: number;
   /** `Retry-After` seconds sent with a 429, at most 2,147,483 (2^31 − 1 ms). Default: 1 for the concurrency limit, otherwise time until the window frees a slot (at least 1). */
   retryAfterSeconds?: number;
+}
+
+/** One user's use of the service-protection budget, from {@link Emulator.serviceProtectionUsage}. */
+export interface ServiceProtectionUsage {
+  /** The user's object id (the token's `oid`). */
+  user: string;
+  /** Requests accepted in the current window. */
+  requests: number;
+  /** Combined execution time of the requests that finished in the current window, in milliseconds. */
+  executionTimeInMs: number;
+  /** Requests being served now. */
+  inFlight: number;
 }
 
 /** Whether the emulator's Entra ID accepts a refresh token again after it was redeemed: see {@link EmulatorOptions.refreshTokenReuse}. */
@@ -170,6 +188,13 @@ export interface Emulator {
   revokeRefreshTokens(): void;
   /** Change the service protection budget at run time. */
   setServiceProtection(budget: ServiceProtectionBudget): void;
+  /**
+   * Each user's use of the service-protection budget now: requests and execution time in the current
+   * window, and requests being served. One entry per user (token `oid`) that has called the Web API.
+   *
+   * @example const [app] = emulator.serviceProtectionUsage(); app.inFlight
+   */
+  serviceProtectionUsage(): ServiceProtectionUsage[];
   /** Change artificial latency at run time (0 to 2^31 − 1 ms). */
   setLatency(latencyInMs: number): void;
   /** Direct access to stored rows, for test setup and assertions (bypasses HTTP and counters). */

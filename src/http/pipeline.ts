@@ -5,6 +5,8 @@ import { foreignText } from '../net/excerpt';
 import { describeRequest, requestLine, responseError, transportErrorToDynamicsError } from './errors';
 import { bearerTokenPolicy, TokenCycler } from './policies/bearerTokenPolicy';
 import { ConcurrencyLimiter, concurrencyPolicy } from './policies/concurrencyPolicy';
+import { fleetPolicy } from './policies/fleetPolicy';
+import type { FleetThrottle } from './fleet/types';
 import { retryPolicy } from './policies/retryPolicy';
 import { ThrottleGate, throttlePolicy } from './policies/throttlePolicy';
 import { createTransport, type Transport } from './transport';
@@ -26,6 +28,8 @@ export interface PipelineOptions {
   initialConcurrency: number;
   /** Environment for proxy settings. Default: `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** A limiter shared by the fleet (`redisThrottle`), asked before each request goes on the wire. Default: none. */
+  throttle?: FleetThrottle;
 }
 
 /** The assembled pipeline. */
@@ -60,6 +64,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     concurrencyPolicy(limiter, options.maxConcurrency === undefined),
     throttlePolicy(gate),
     bearerTokenPolicy(tokens),
+    // Innermost, after the token: every request the service counts passes it once, and its scope is the token's caller.
+    ...(options.throttle !== undefined ? [fleetPolicy(options.throttle, { origin: options.origin, logger: options.logger })] : []),
   ];
   const chain = composePolicies(policies, (request) => transport.send(request));
 

@@ -30,10 +30,13 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts redis-server and resolves once it accepts connections. */
-export async function startRedis(): Promise<TestRedis> {
+/**
+ * Starts redis-server and resolves once it accepts connections. `port` restarts a server on the port
+ * of one that was stopped (its data is gone: there is no persistence).
+ */
+export async function startRedis(options: { port?: number } = {}): Promise<TestRedis> {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
     const child: ChildProcess = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'notice'],

@@ -39,7 +39,7 @@ describe('npm run bench -- --quick', () => {
     expect(results.machine.cores).toBeGreaterThan(0);
     expect(results.machine.node).toBe(process.version);
 
-    const { overhead, burst, paging, creates, codegen } = results.sections;
+    const { overhead, burst, paging, creates, codegen, fleet } = results.sections;
     expect(Object.keys(overhead.medianMs).sort()).toEqual(['axios', 'axios-lean', 'client', 'dwa', 'https', 'service']);
     for (const value of Object.values(overhead.medianMs)) expect(value).toBeGreaterThan(0);
 
@@ -71,9 +71,15 @@ describe('npm run bench -- --quick', () => {
     expect(codegen.skipped).toBeUndefined();
     expect(codegen.runs[0].files).toBeGreaterThan(400);
 
+    // The fleet section ran both modes and every row came out exactly once (no speed asserted).
+    expect(fleet.skipped).toBeUndefined();
+    expect(fleet.runs.map((r: { mode: string }) => r.mode).sort()).toEqual(['alone', 'shared']);
+    const expectedRows = fleet.sizes.workers * fleet.sizes.rowsPerWorker;
+    for (const run of fleet.runs) expect([run.rows, run.distinct, run.failures]).toEqual([expectedRows, expectedRows, 0]);
+
     const md = fs.readFileSync(path.join(out, 'bench.md'), 'utf8');
     expect(stdout).toBe(md);
-    for (const heading of ['Per-request overhead', 'Token requests', 'Paging', 'creates', 'Code generation']) expect(md).toContain(heading);
+    for (const heading of ['Per-request overhead', 'Token requests', 'Paging', 'creates', 'Code generation', 'Many instances']) expect(md).toContain(heading);
     expect(md).toMatch(/\| \*\*DynamicsClient\*\* `retrieve` \| [\d.]+ \| [\d,]+ \| [\d.]+× \|/);
     expect(fs.readdirSync(out).filter((f) => /^bench-.*\.(json|md)$/.test(f))).toHaveLength(2);
 

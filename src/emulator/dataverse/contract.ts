@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EmulatorCounters, EmulatorStore, ServiceProtectionBudget } from '../types';
+import type { EmulatorCounters, EmulatorStore, ServiceProtectionBudget, ServiceProtectionUsage } from '../types';
 
 /**
  * The seam between the emulator's HTTPS server (with Entra ID) and its Dataverse Web API.
@@ -77,6 +77,8 @@ export interface DataverseService {
   handle(req: IncomingMessage, res: ServerResponse, url: URL, body: RequestBody): Promise<void>;
   readonly store: EmulatorStore;
   setServiceProtection(budget: ServiceProtectionBudget): void;
+  /** Each user's use of the service-protection budget now. */
+  serviceProtectionUsage(): ServiceProtectionUsage[];
   setLatency(latencyInMs: number): void;
   /** Flushes `dataFile` if set. */
   close(): Promise<void>;

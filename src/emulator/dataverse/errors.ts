@@ -5,6 +5,17 @@
  * dp/api-limits.md, dp/webapi/perform-conditional-operations-using-web-api.md).
  */
 
+/**
+ * `1200000` → `1,200,000`: Dataverse writes numbers in its limit messages and rate-limit headers as
+ * en-US does, whatever the caller's culture (dp/api-limits.md quotes `1,200,000 milliseconds`; the
+ * header `x-ms-ratelimit-time-remaining-xrm-requests: 1,200.00` is in Microsoft's own capture,
+ * dp/webapi/use-ps-and-vscode-web-api.md). Written out rather than through Intl so that a Node
+ * built without full ICU formats the same.
+ */
+export function groupThousands(digits: string): string {
+  return digits.replace(/\B(?=(\d{3})+$)/g, ',');
+}
+
 /** A failure answered as a Dataverse error body. */
 export class DataverseHttpError extends Error {
   override readonly name = 'DataverseHttpError';
@@ -110,6 +121,14 @@ export const dvErrors = {
     new DataverseHttpError(429, '0x80072322', `Number of requests exceeded the limit of ${max} over time window of ${windowSeconds} seconds.`, {
       'Retry-After': String(retryAfter),
     }),
+  /** dp/api-limits.md "Execution time": the limit is quoted in milliseconds with thousands separators, as the documented message does. */
+  tooMuchExecutionTime: (maxMs: number, windowSeconds: number, retryAfter: number) =>
+    new DataverseHttpError(
+      429,
+      '0x80072321',
+      `Combined execution time of incoming requests exceeded limit of ${groupThousands(String(Math.round(maxMs)))} milliseconds over time window of ${windowSeconds} seconds. Decrease number of concurrent requests or reduce the duration of requests and try again later.`,
+      { 'Retry-After': String(retryAfter) },
+    ),
   /** dp/api-limits.md "Concurrent requests". */
   tooManyConcurrent: (max: number, retryAfter: number) =>
     new DataverseHttpError(429, '0x80072326', `Number of concurrent requests exceeded the limit of ${max}.`, {

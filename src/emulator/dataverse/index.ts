@@ -129,10 +129,10 @@ export const createDataverseService: CreateDataverseService = async (options, co
         if (!admission.ok) {
           body.abandon();
           context.counters.throttled += 1;
-          write(res, errorResponse(admission.error), { ...common, 'x-ms-ratelimit-burst-remaining-xrm-requests': '0' });
+          write(res, errorResponse(admission.error), { ...common, ...admission.headers });
           return;
         }
-        common['x-ms-ratelimit-burst-remaining-xrm-requests'] = String(admission.remaining);
+        Object.assign(common, admission.headers);
         try {
           const read = await body.read(MAX_REQUEST_BYTES);
           if (!read.ok) {
@@ -174,6 +174,9 @@ export const createDataverseService: CreateDataverseService = async (options, co
     store,
     setServiceProtection(budget) {
       protection.set(budget);
+    },
+    serviceProtectionUsage() {
+      return protection.usage();
     },
     setLatency(ms) {
       latencyInMs = ms;

@@ -1,0 +1,290 @@
+/**
+ * redisThrottle against a Redis that misbehaves: slow (a TCP proxy that holds every byte), silent,
+ * unreachable, answering garbage bytes, answers of the wrong shape, or errors. The client's requests
+ * must all succeed, none may wait on the limiter much longer than `redisTimeoutInMs`, each outage is
+ * logged once (and its end once), nothing secret is logged, and the limiter goes back to Redis when it
+ * behaves again. Also: a limiter that never answers cannot hold a request past its timeout.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import Redis from 'ioredis';
+import { DynamicsClient, TimeoutError, redisThrottle, type FleetThrottle, type Logger, type RedisThrottle } from '../../src';
+import type { Emulator } from '../../src/emulator';
+import { appToken, startTestEmulator } from '../helpers/emulator';
+import { describeIfAvailable } from '../helpers/prerequisite';
+import { redisServerAvailable, startRedis, type TestRedis } from '../helpers/redis';
+
+const describeRedis = describeIfAvailable(redisServerAvailable() ? undefined : 'redis-server is not on PATH (.ci/run installs it with apt)');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const REDIS_PASSWORD = 'redis-pa55word-never-logged';
+
+interface Proxy {
+  port: number;
+  /** Holds every chunk this long before passing it on (0: none). */
+  delayInMs: number;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy to `targetPort` that can hold what passes through it, in order. */
+async function startProxy(targetPort: number): Promise<Proxy> {
+  const sockets = new Set<Socket>();
+  const proxy: Proxy = { port: 0, delayInMs: 0, close: async () => undefined };
+  const pipe = (from: Socket, to: Socket) => {
+    let chain = Promise.resolve();
+    from.on('data', (chunk: Buffer) => {
+      const delay = proxy.delayInMs;
+      chain = chain.then(() => (delay > 0 ? sleep(delay) : undefined)).then(() => void (to.destroyed ? undefined : to.write(chunk)));
+    });
+  };
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    pipe(client, upstream);
+    pipe(upstream, client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  proxy.port = (server.address() as { port: number }).port;
+  proxy.close = () =>
+    new Promise((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    });
+  return proxy;
+}
+
+/** A TCP server on loopback that answers every chunk it receives with `reply` (or nothing). */
+async function startFakeRedis(reply: Buffer | undefined): Promise<{ port: number; server: Server; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', () => {
+      if (reply !== undefined) socket.write(reply);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as { port: number }).port,
+    server,
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+function recordingLogger(): Logger & { lines: Array<{ level: string; message: string; meta?: Record<string, unknown> }> } {
+  const lines: Array<{ level: string; message: string; meta?: Record<string, unknown> }> = [];
+  const log = (level: string) => (message: string, meta?: Record<string, unknown>) => void lines.push({ level, message, meta });
+  return { lines, error: log('error'), warn: log('warn'), info: log('info') };
+}
+
+describeRedis('redisThrottle when Redis misbehaves', () => {
+  let em: Emulator;
+  let server: TestRedis;
+  let token: string | undefined;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  const cleanups: Array<() => unknown> = [];
+
+  beforeAll(async () => {
+    [em, server] = await Promise.all([startTestEmulator(), startRedis()]);
+    process.on('unhandledRejection', onUnhandled);
+  });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+    expect(unhandled).toEqual([]);
+  });
+  afterAll(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    await Promise.all([em.close(), server.stop()]);
+  });
+
+  /** A client of the emulator limited by `throttle`, its token captured to check the logs against. */
+  function clientWith(throttle: FleetThrottle, extra: { timeoutInMs?: number } = {}): DynamicsClient {
+    const client = new DynamicsClient({
+      url: em.url,
+      ca: em.caPem,
+      // A real token from the emulator's Entra ID, fetched once (and checked against the logs).
+      auth: { getToken: async () => ({ token: (token ??= await appToken(em)), expiresOnTimestamp: Date.now() + 3_600_000 }) },
+      throttle,
+      ...extra,
+    });
+    cleanups.push(() => client.close());
+    return client;
+  }
+
+  function throttleOn(redisUrl: string, logger: Logger, extra: Partial<Parameters<typeof redisThrottle>[0]> = {}): RedisThrottle {
+    const connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 500 });
+    connection.on('error', () => undefined);
+    const throttle = redisThrottle({ redis: connection, logger, keyPrefix: `hostile${Math.random().toString(36).slice(2)}:`, retryRedisAfterInMs: 200, ...extra });
+    cleanups.push(() => connection.disconnect());
+    cleanups.push(() => throttle.close());
+    return throttle;
+  }
+
+  /** Runs `count` creates, `concurrency` at a time; returns each one's duration. */
+  async function creates(client: DynamicsClient, tag: string, count: number, concurrency = 4): Promise<number[]> {
+    const durations: number[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < count) {
+          const n = next++;
+          const started = Date.now();
+          await client.create('accounts', { name: `${tag}-${n}` });
+          durations.push(Date.now() - started);
+        }
+      }),
+    );
+    return durations;
+  }
+
+  function rowsNamed(tag: string): number {
+    return em.store.rows('accounts').filter((r) => String(r.name).startsWith(`${tag}-`)).length;
+  }
+
+  function expectNothingSecret(logger: ReturnType<typeof recordingLogger>): void {
+    const text = JSON.stringify(logger.lines);
+    expect(text).not.toContain(REDIS_PASSWORD);
+    if (token !== undefined) expect(text).not.toContain(token.slice(-40));
+  }
+
+  it('a Redis that turns slow: each process falls back within redisTimeoutInMs, logs once, and goes back when it is quick again', async () => {
+    const proxy = await startProxy(server.port);
+    cleanups.push(() => proxy.close());
+    const logger = recordingLogger();
+    const throttle = throttleOn(`redis://127.0.0.1:${proxy.port}`, logger);
+    const client = clientWith(throttle);
+
+    await creates(client, 'slow-before', 10);
+    expect(throttle.stats().redis).toBe('up');
+
+    proxy.delayInMs = 1_500;
+    const slow = await creates(client, 'slow-during', 20);
+    expect(throttle.stats().redis).toBe('down');
+    // Well under a second each: the first waited out the 250 ms timeout, the rest went at once.
+    expect(Math.max(...slow)).toBeLessThan(800);
+
+    proxy.delayInMs = 0;
+    const backBy = Date.now() + 5_000;
+    while (throttle.stats().redis !== 'up') {
+      if (Date.now() > backBy) throw new Error('the limiter did not go back to Redis within 5 s of it being quick again');
+      await sleep(20);
+    }
+    await creates(client, 'slow-after', 10);
+    expect(throttle.stats().scopes[0].held).toBe(0);
+
+    expect([rowsNamed('slow-before'), rowsNamed('slow-during'), rowsNamed('slow-after')]).toEqual([10, 20, 10]);
+    expect(logger.lines.map((l) => l.level)).toEqual(['warn', 'info']);
+    expect(logger.lines[0].message).toMatch(/^redisThrottle: Redis did not answer in time .* keeps to its own limits/);
+    expect(logger.lines[1].message).toMatch(/^redisThrottle: Redis answers again/);
+    expect(logger.lines[0].meta).toEqual({ error: 'no answer to acquire within 250 ms', retryInMs: 200 });
+    expectNothingSecret(logger);
+  });
+
+  it('a process that loses Redis keeps to its share of the budget, counting what it sent before the outage', async () => {
+    const proxy = await startProxy(server.port);
+    cleanups.push(() => proxy.close());
+    const logger = recordingLogger();
+    // One process: its share is the whole budget, 10 requests per 2 s.
+    const throttle = throttleOn(`redis://127.0.0.1:${proxy.port}`, logger, { budget: { requests: 10, windowInMs: 2_000 } });
+    const client = clientWith(throttle);
+    const started = Date.now();
+    await creates(client, 'share-before', 10);
+    proxy.delayInMs = 2_000;
+    const during = await creates(client, 'share-during', 3, 1);
+    // The budget was spent before Redis went away: the next request waits for the window, not for Redis.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+    expect(Math.max(...during)).toBeGreaterThanOrEqual(1_000);
+    expect(throttle.stats().redis).toBe('down');
+    expect([rowsNamed('share-before'), rowsNamed('share-during')]).toEqual([10, 3]);
+    proxy.delayInMs = 0;
+  });
+
+  it('a Redis that accepts connections and never answers holds no request past redisTimeoutInMs', async () => {
+    const silent = await startFakeRedis(undefined);
+    cleanups.push(() => silent.close());
+    const logger = recordingLogger();
+    const throttle = throttleOn(`redis://:${REDIS_PASSWORD}@127.0.0.1:${silent.port}`, logger, { redisTimeoutInMs: 100 });
+    const client = clientWith(throttle);
+    const durations = await creates(client, 'silent', 12);
+    expect(rowsNamed('silent')).toBe(12);
+    expect(Math.max(...durations)).toBeLessThan(600);
+    expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+    expectNothingSecret(logger);
+  });
+
+  it('an unreachable Redis: requests go at once on local limits, one warning', async () => {
+    const closed = await startFakeRedis(undefined);
+    const port = closed.port;
+    await closed.close();
+    const logger = recordingLogger();
+    const throttle = throttleOn(`redis://:${REDIS_PASSWORD}@127.0.0.1:${port}`, logger);
+    const client = clientWith(throttle);
+    await sleep(100);
+    const durations = await creates(client, 'refused', 12);
+    expect(rowsNamed('refused')).toBe(12);
+    expect(Math.max(...durations)).toBeLessThan(600);
+    expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+    expect(throttle.stats().redis).toBe('down');
+    expectNothingSecret(logger);
+  });
+
+  it.each([
+    ['garbage bytes', Buffer.from('\x00\xffNOT RESP AT ALL\r\n\x07')],
+    ['answers of the wrong shape', Buffer.from('$5\r\nhello\r\n')],
+    ['an array of the wrong length', Buffer.from('*1\r\n:1\r\n')],
+    ['errors', Buffer.from(`-ERR something broke near ${REDIS_PASSWORD}\r\n`)],
+    ['numbers that are not integers', Buffer.from('*6\r\n$3\r\nabc\r\n:0\r\n:5\r\n:0\r\n:1\r\n:0\r\n')],
+  ])('a "Redis" answering %s: every request succeeds, one warning, nothing secret logged', async (label, reply) => {
+    const fake = await startFakeRedis(reply);
+    cleanups.push(() => fake.close());
+    const logger = recordingLogger();
+    const throttle = throttleOn(`redis://:${REDIS_PASSWORD}@127.0.0.1:${fake.port}`, logger);
+    const client = clientWith(throttle);
+    const tag = `garbage-${label.replace(/\W+/g, '-')}`;
+    const durations = await creates(client, tag, 12);
+    expect(rowsNamed(tag)).toBe(12);
+    expect(Math.max(...durations)).toBeLessThan(800);
+    expect(throttle.stats().redis).toBe('down');
+    expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+    expectNothingSecret(logger);
+  });
+
+  it('a limiter that never answers cannot hold a request past its timeoutInMs, and nothing is sent', async () => {
+    const stuck: FleetThrottle = {
+      acquire: (request) => new Promise((_, reject) => request.abortSignal.addEventListener('abort', () => reject(new Error('given up')))),
+      settle: () => undefined,
+      close: async () => undefined,
+    };
+    const client = clientWith(stuck, { timeoutInMs: 400 });
+    em.resetCounters();
+    const started = Date.now();
+    const error = await client.create('accounts', { name: 'never-sent' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as Error).message).toMatch(/fleet limiter/);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(em.counters.apiRequests['POST /accounts'] ?? 0).toBe(0);
+  });
+
+  it('a limiter that throws lets the request go under the client’s own limits', async () => {
+    const broken: FleetThrottle = {
+      acquire: () => Promise.reject(new TypeError('not today')),
+      settle: () => undefined,
+      close: async () => undefined,
+    };
+    const client = clientWith(broken);
+    await creates(client, 'broken-limiter', 5, 2);
+    expect(rowsNamed('broken-limiter')).toBe(5);
+  });
+});
