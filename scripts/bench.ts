@@ -337,7 +337,7 @@ function rowsPerSecond(runs: PagingRun[] | undefined): number | undefined {
 
 function pagingTable(r: PagingResult): string {
   const lines = [
-    `### Paging ${int(r.rows)} rows (${r.columns.length} columns, pages of ${int(r.maxPageSize)}), each contender in its own process, median of ${r.runs.client?.length ?? 0} run(s), interleaved`,
+    `### Paging ${int(r.rows)} rows (${r.columns.length} columns, pages of ${int(r.maxPageSize)}), each contender in its own process after one unmeasured walk, median of ${r.runs.client?.length ?? 0} run(s), interleaved`,
     '',
     '| contender | rows read | wall time | rows/s | rows/s vs node `https` | client CPU per 1,000 rows | peak RSS | peak RSS over an idle worker |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',

@@ -23,6 +23,8 @@ import type { ProfileMessage, ProfileResult, ProfileScenario, ProfileTask } from
 
 const repo = path.resolve(__dirname, '..');
 const SCENARIOS: readonly ProfileScenario[] = ['retrieve', 'service', 'create', 'batch', 'paging'];
+/** µs between two samples of the V8 profiler. */
+const SAMPLING_INTERVAL_US = 100;
 
 const DESCRIPTIONS: Record<ProfileScenario, (task: ProfileTask) => string> = {
   retrieve: (t) => `DynamicsClient \`retrieve('accounts', id, { select: ['name'] })\`, ${t.calls.toLocaleString('en-US')} calls, ${t.concurrency} in flight`,
@@ -97,7 +99,7 @@ function profileOne(task: ProfileTask, dir: string, caFile: string): Promise<{ r
     const child = fork(path.join(__dirname, 'bench', 'profile-worker.ts'), [taskFile], {
       cwd: repo,
       // 100 µs between samples: a request costs a few hundred µs, the default 1 ms would see little of it.
-      execArgv: ['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '100'],
+      execArgv: ['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', String(SAMPLING_INTERVAL_US)],
       env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -111,7 +113,9 @@ function profileOne(task: ProfileTask, dir: string, caFile: string): Promise<{ r
     child.on('exit', (code) => {
       if (failure !== undefined) return reject(new Error(`${task.scenario}: the worker failed:\n${failure}`));
       if (result === undefined || code !== 0) return reject(new Error(`${task.scenario}: the worker exited with code ${code} without a result`));
-      const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (tsx's module
+      // loader runs in a worker thread, which writes a profile of its own).
+      const file = fs.readdirSync(dir).find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f));
       if (file === undefined) return reject(new Error(`${task.scenario}: no .cpuprofile was written in ${dir}`));
       resolve({ result, profile: JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as CpuProfile });
     });
@@ -148,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
   const parts = [
     `## Profile: client CPU per call (\`npm run profile\`)`,
     '',
-    `Run ${new Date().toISOString()} on ${machineLine(machine)}; library from ${fromDist ? '`dist/`' : '`src/` through tsx'}; V8 sampling every 100 µs; the emulator runs in another process.`,
+    `Run ${new Date().toISOString()} on ${machineLine(machine)}; library from ${fromDist ? '`dist/`' : '`src/` through tsx'}; V8 sampling every ${SAMPLING_INTERVAL_US} µs, each sample charged at most ${3 * SAMPLING_INTERVAL_US} µs (time spent descheduled on a loaded machine is not CPU); the emulator runs in another process.`,
   ];
   let failed = false;
   try {
@@ -160,7 +164,8 @@ async function main(argv: string[]): Promise<number> {
         if (args.keep !== undefined) fs.rmSync(dir, { recursive: true, force: true });
         const { result, profile } = await profileOne(task, dir, caFile);
         if (result.failures > 0) throw new Error(`${scenario}: ${result.failures} of ${result.calls} calls failed; a profile of failures is not the one asked for`);
-        const summary = summarize(profile, repo, result.fromUs, result.toUs);
+        // At most three sampling intervals per sample (see summarize): waiting to be scheduled is not CPU.
+        const summary = summarize(profile, repo, result.fromUs, result.toUs, 3 * SAMPLING_INTERVAL_US);
         parts.push(
           '',
           `### ${scenario}: ${DESCRIPTIONS[scenario](task)}`,

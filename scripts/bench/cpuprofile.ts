@@ -86,8 +86,13 @@ function whereOf(frame: CallFrame, repo: string): string {
 /**
  * Self time per function for the samples between `fromUs` and `toUs` (profile clock, µs); the whole
  * profile when they are undefined. `(idle)` samples are left out: they are time spent waiting.
+ *
+ * A sample is charged the time since the previous one, but at most `maxChargeUs`: on a loaded machine
+ * the process is descheduled for tens of milliseconds at a time, and the next sample (usually a
+ * socket write, where the process yields to the kernel) would otherwise take all of that waiting for
+ * CPU time it spent.
  */
-export function summarize(profile: CpuProfile, repo: string, fromUs?: number, toUs?: number): ProfileSummary {
+export function summarize(profile: CpuProfile, repo: string, fromUs?: number, toUs?: number, maxChargeUs = Infinity): ProfileSummary {
   const byId = new Map<number, ProfileNode>();
   for (const node of profile.nodes) byId.set(node.id, node);
   const self = new Map<number, number>();
@@ -99,7 +104,7 @@ export function summarize(profile: CpuProfile, repo: string, fromUs?: number, to
     if (toUs !== undefined && t > toUs) break;
     // The delta is the time since the previous sample: it is billed to the function on top now.
     const id = profile.samples[i];
-    self.set(id, (self.get(id) ?? 0) + delta);
+    self.set(id, (self.get(id) ?? 0) + Math.min(delta, maxChargeUs));
   }
   const costs = new Map<string, FunctionCost>();
   const byOwner = { ours: 0, axios: 0, node: 0, native: 0, gc: 0, msal: 0, harness: 0, other: 0 } as Record<Owner, number>;
