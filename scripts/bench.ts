@@ -27,7 +27,7 @@ import * as path from 'node:path';
 import { startEmulator, type Emulator } from '../src/emulator';
 import { describeMachine, machineLine, type MachineInfo } from './bench/machine';
 import { int, max, mb, median, min, ms, ratio } from './bench/stats';
-import type { BurstContender, CreateContender, CreateMode, OverheadContender, OverheadRuns, PagingContender, Target, Task, WorkerMessage } from './bench/worker';
+import type { BurstContender, CreateContender, CreateMode, CreateRoundResult, OverheadContender, OverheadRuns, PagingContender, Target, Task, WorkerMessage } from './bench/worker';
 
 const repo = path.resolve(__dirname, '..');
 const SECTIONS = ['overhead', 'burst', 'paging', 'creates', 'codegen'] as const;
@@ -391,47 +391,73 @@ function createLabel(key: string, r: Pick<CreatesResult, 'batchSize' | 'bigBatch
 }
 
 async function benchCreates(h: Harness, s: Sizes['creates'], dopHint: number): Promise<CreatesResult> {
-  const combos: Array<[CreateContender, CreateMode, number]> = [];
-  for (const contender of ['client', 'dwa'] as const) {
-    combos.push([contender, 'sequential', s.batchSize], [contender, 'parallel', s.batchSize], [contender, 'batch', s.batchSize], [contender, 'batch', s.bigBatchSize]);
-  }
-  const once = async (contender: CreateContender, mode: CreateMode, batchSize: number, count: number, tag: string): Promise<CreateRun> => {
-    const before = h.emulator.store.count('accounts');
-    const warmup = Math.min(batchSize, 20);
-    const result = await runTask<Omit<CreateRun, 'created'>>(h, { kind: 'creates', target: h.target, contender, mode, count, warmup, batchSize, concurrency: dopHint, tag, sabotage: h.sabotage });
-    return { ...result, created: h.emulator.store.count('accounts') - before - warmup };
+  const modes: Array<[CreateMode, number]> = [
+    ['sequential', s.batchSize],
+    ['parallel', s.batchSize],
+    ['batch', s.batchSize],
+    ['batch', s.bigBatchSize],
+  ];
+  const contenders: CreateContender[] = ['client', 'dwa'];
+  /** Counts the rows each run created, by the `<tag>|<contender>|<round>|` prefix of their names (see createName). */
+  const rowsByRun = (tag: string): Map<string, number> => {
+    const counts = new Map<string, number>();
+    for (const row of h.emulator.store.rows('accounts')) {
+      const name = row.name;
+      if (typeof name !== 'string' || !name.startsWith(`${tag}|`)) continue;
+      const run = name.slice(0, name.lastIndexOf('|'));
+      counts.set(run, (counts.get(run) ?? 0) + 1);
+    }
+    return counts;
+  };
+  const once = async (mode: CreateMode, batchSize: number, count: number, rounds: number, who: CreateContender[], tag: string): Promise<Record<string, CreateRun[]>> => {
+    const warmup = Math.min(count, Math.max(100, batchSize));
+    const runs = await runTask<Record<string, CreateRoundResult[]>>(h, {
+      kind: 'creates',
+      target: h.target,
+      contenders: who,
+      mode,
+      count,
+      rounds,
+      warmup,
+      batchSize,
+      concurrency: dopHint,
+      tag,
+      sabotage: h.sabotage,
+    });
+    const created = rowsByRun(tag);
+    return Object.fromEntries(
+      Object.entries(runs).map(([contender, list]) => [contender, list.map((run, round) => ({ ...run, created: created.get(`${tag}|${contender}|${round}`) ?? 0 }))]),
+    );
   };
   const runs: Record<string, CreateRun[]> = {};
-  for (let run = 0; run < s.runs; run++) {
-    // Interleaved, starting with a different combination each run.
-    for (let i = 0; i < combos.length; i++) {
-      const [contender, mode, batchSize] = combos[(i + run) % combos.length];
-      const key = createKey(contender, mode, batchSize);
-      (runs[key] ??= []).push(await once(contender, mode, batchSize, s.count, `bench ${key} ${run}`));
-    }
+  for (const [mode, batchSize] of modes) {
+    const tag = `bench ${mode} ${batchSize} ${Date.now()}`;
+    const result = await once(mode, batchSize, s.count, s.runs, contenders, tag);
+    for (const contender of contenders) runs[createKey(contender, mode, batchSize)] = result[contender];
   }
   const latencyRuns: Record<string, CreateRun[]> = {};
   if (s.latencyInMs > 0 && s.latencyCount > 0) {
     h.emulator.setLatency(s.latencyInMs);
     try {
       for (const mode of ['sequential', 'parallel'] as const) {
-        latencyRuns[`client/${mode}`] = [await once('client', mode, s.batchSize, s.latencyCount, `bench latency ${mode}`)];
+        const result = await once(mode, s.batchSize, s.latencyCount, 1, ['client'], `bench latency ${mode} ${Date.now()}`);
+        latencyRuns[`client/${mode}`] = result.client;
       }
     } finally {
       h.emulator.setLatency(0);
     }
   }
   // A row whose contender failed would compare a broken run with a working one: the section fails instead.
-  const broken = Object.entries({ ...runs, ...Object.fromEntries(Object.entries(latencyRuns).map(([k, v]) => [`${k} (latency)`, v])) }).flatMap(([key, list]) =>
-    list.filter((x) => x.failures > 0 || x.created !== (key.endsWith('(latency)') ? s.latencyCount : s.count)).map((x) => `${key}: ${x.failures} failed, ${x.created} rows created`),
-  );
+  const broken: string[] = [];
+  for (const [key, list] of Object.entries(runs)) for (const x of list) if (x.failures > 0 || x.created !== s.count) broken.push(`${key}: ${x.failures} failed, ${x.created} rows created`);
+  for (const [key, list] of Object.entries(latencyRuns)) for (const x of list) if (x.failures > 0 || x.created !== s.latencyCount) broken.push(`${key} (latency): ${x.failures} failed, ${x.created} rows created`);
   if (broken.length > 0) throw new Error(`creates: some runs did not create every row (${broken.join('; ')})`);
   return { count: s.count, batchSize: s.batchSize, bigBatchSize: s.bigBatchSize, dopHint, runs, latencyInMs: s.latencyInMs, latencyCount: s.latencyCount, latencyRuns };
 }
 
 function createsTable(r: CreatesResult): string {
   const lines = [
-    `### ${int(r.count)} creates (\`POST accounts\`), loopback, no added latency, median of ${Object.values(r.runs)[0]?.length ?? 0} interleaved run(s); dop hint ${r.dopHint}`,
+    `### ${int(r.count)} creates (\`POST accounts\`), loopback, no added latency; both clients in one process per mode, warmed up, median of ${Object.values(r.runs)[0]?.length ?? 0} interleaved run(s); dop hint ${r.dopHint}`,
     '',
     '| contender and mode | wall time | creates/s | client CPU per create (µs) | vs dynamics-web-api | HTTP requests | rows created |',
     '|---|---:|---:|---:|---:|---:|---:|',

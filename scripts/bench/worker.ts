@@ -29,7 +29,19 @@ export type Task =
   | { kind: 'overhead'; target: Target; ids: string[]; concurrency: number; rounds: number; contenders: OverheadContender[]; sabotage?: string }
   | { kind: 'paging'; target: Target; contender: PagingContender; columns: string[]; maxPageSize: number }
   | { kind: 'burst'; target: Target; contender: BurstContender; id: string; burst: number; steady: number }
-  | { kind: 'creates'; target: Target; contender: CreateContender; mode: CreateMode; count: number; warmup: number; batchSize: number; concurrency: number; tag: string; sabotage?: string }
+  | {
+      kind: 'creates';
+      target: Target;
+      contenders: CreateContender[];
+      mode: CreateMode;
+      count: number;
+      rounds: number;
+      warmup: number;
+      batchSize: number;
+      concurrency: number;
+      tag: string;
+      sabotage?: string;
+    }
   | { kind: 'codegen'; metadata: string; out: string }
   | { kind: 'idle' };
 
@@ -317,90 +329,116 @@ async function burst(task: Extract<Task, { kind: 'burst' }>): Promise<{ burstMs:
   return { burstMs, steadyMs, failures };
 }
 
-async function creates(task: Extract<Task, { kind: 'creates' }>): Promise<{ ms: number; cpuUs: number; failures: number; requests: number }> {
+/** One measured run of one contender in the creates task. */
+export interface CreateRoundResult {
+  ms: number;
+  cpuUs: number;
+  failures: number;
+  requests: number;
+}
+
+/** Record names carry `<tag>|<contender>|<round>|<n>`, so that the orchestrator can count each run's rows in the emulator. */
+export function createName(tag: string, contender: string, round: string, n: number): string {
+  return `${tag}|${contender}|${round}|${n}`;
+}
+
+/**
+ * Both contenders in one process, for one mode: a warm-up of each (JIT, sockets, token), then
+ * `rounds` interleaved runs of `count` creates each, the order alternating every round, so that the
+ * machine's drift hits both alike and each run is measured warm.
+ */
+async function creates(task: Extract<Task, { kind: 'creates' }>): Promise<Record<string, CreateRoundResult[]>> {
   const t = task.target;
   const ca = readFileSync(t.caFile, 'utf8');
-  let records = Array.from({ length: task.count }, (_, i) => ({ name: `${task.tag} ${i}`, description: 'created by npm run bench' }));
-  let failures = 0;
-  let requests = 0;
-  let body: () => Promise<void>;
-  let close: () => unknown = () => undefined;
-  // A create that answers without an id is a failure too: it must not count as a fast create.
-  // `--sabotage <contender>` (the harness's own test): that contender writes to an entity set that does not exist.
-  const collection = task.sabotage === task.contender ? 'nosuchentities' : 'accounts';
-  const counted = (id: unknown): void => void (typeof id === 'string' && id !== '' ? requests++ : failures++);
-  const failed = (): void => void failures++;
+  const closers: Array<() => unknown> = [];
   const chunks = <T>(list: T[]): T[][] => Array.from({ length: Math.ceil(list.length / task.batchSize) }, (_, i) => list.slice(i * task.batchSize, (i + 1) * task.batchSize));
-  if (task.contender === 'client') {
-    const client = newClient(t, ca);
-    close = () => client.close();
-    await client.retrieve('accounts', await first(t, ca), { select: ['name'] });
-    body = {
-      sequential: async () => {
-        for (const r of records) await client.create(collection, r).then(counted, failed);
-      },
-      // The client keeps at most x-ms-dop-hint calls in flight by itself: fire them all.
-      parallel: async () => {
-        await Promise.all(records.map((r) => client.create(collection, r).then(counted, failed)));
-      },
-      // One request after another, each one change set (atomic), which is what dynamics-web-api sends by
-      // default: the same work on the server for both, so the difference is each client's.
-      batch: async () => {
-        for (const chunk of chunks(records)) {
-          const results = await client.batch(
-            chunk.map((r) => ({ method: 'POST' as const, url: collection, body: r })),
-            { atomic: true },
-          );
-          requests++;
-          failures += results.filter((r) => r.error !== undefined || typeof r.entityId !== 'string').length;
-        }
-      },
-    }[task.mode];
-  } else {
-    const agent = new https.Agent({ keepAlive: false, ca });
-    const token = await fixedToken(t, agent);
-    agent.destroy();
-    const dwa = newDwa(t, token);
-    await dwa.retrieveMultiple({ collection: 'accounts', select: ['name'], top: 1 });
-    body = {
-      sequential: async () => {
-        for (const r of records) await dwa.create({ collection, data: r }).then(counted, failed);
-      },
-      // dynamics-web-api has no concurrency limit of its own: a pool at the same degree as ours.
-      parallel: async () => {
-        await pool(records, task.concurrency, (r) => dwa.create({ collection, data: r }).then(counted, failed));
-      },
-      batch: async () => {
-        for (const chunk of chunks(records)) {
-          dwa.startBatch();
-          for (const r of chunk) void dwa.create({ collection, data: r });
-          try {
-            const results = (await dwa.executeBatch()) as unknown[];
-            failures += results.filter((r) => typeof r !== 'string').length + Math.max(0, chunk.length - results.length);
-            requests++;
-          } catch {
-            failures += chunk.length;
+  type Tally = { failures: number; requests: number };
+  const runners: Record<string, (records: Array<Record<string, unknown>>, tally: Tally) => Promise<void>> = {};
+  for (const contender of task.contenders) {
+    // `--sabotage <contender>` (the harness's own test): that contender writes to an entity set that does not exist.
+    const collection = task.sabotage === contender ? 'nosuchentities' : 'accounts';
+    // A create that answers without an id is a failure too: it must not count as a fast create.
+    const counted = (tally: Tally) => (id: unknown): void => void (typeof id === 'string' && id !== '' ? tally.requests++ : tally.failures++);
+    const failed = (tally: Tally) => (): void => void tally.failures++;
+    if (contender === 'client') {
+      const client = newClient(t, ca);
+      closers.push(() => client.close());
+      await client.retrieve('accounts', await first(t, ca), { select: ['name'] });
+      runners[contender] = {
+        sequential: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          for (const r of records) await client.create(collection, r).then(counted(tally), failed(tally));
+        },
+        // The client keeps at most x-ms-dop-hint calls in flight by itself: fire them all.
+        parallel: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          await Promise.all(records.map((r) => client.create(collection, r).then(counted(tally), failed(tally))));
+        },
+        // One request after another, each one change set (atomic), which is what dynamics-web-api sends by
+        // default: the same work on the server for both, so the difference is each client's.
+        batch: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          for (const chunk of chunks(records)) {
+            const results = await client.batch(
+              chunk.map((r) => ({ method: 'POST' as const, url: collection, body: r })),
+              { atomic: true },
+            );
+            tally.requests++;
+            tally.failures += results.filter((r) => r.error !== undefined || typeof r.entityId !== 'string').length;
           }
-        }
-      },
-    }[task.mode];
+        },
+      }[task.mode];
+    } else {
+      const agent = new https.Agent({ keepAlive: false, ca });
+      const token = await fixedToken(t, agent);
+      agent.destroy();
+      const dwa = newDwa(t, token);
+      await dwa.retrieveMultiple({ collection: 'accounts', select: ['name'], top: 1 });
+      runners[contender] = {
+        sequential: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          for (const r of records) await dwa.create({ collection, data: r }).then(counted(tally), failed(tally));
+        },
+        // dynamics-web-api has no concurrency limit of its own: a pool at the same degree as ours.
+        parallel: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          await pool(records, task.concurrency, (r) => dwa.create({ collection, data: r }).then(counted(tally), failed(tally)));
+        },
+        batch: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          for (const chunk of chunks(records)) {
+            dwa.startBatch();
+            for (const r of chunk) void dwa.create({ collection, data: r });
+            try {
+              const results = (await dwa.executeBatch()) as unknown[];
+              tally.failures += results.filter((r) => typeof r !== 'string').length + Math.max(0, chunk.length - results.length);
+              tally.requests++;
+            } catch {
+              tally.failures += chunk.length;
+            }
+          }
+        },
+      }[task.mode];
+    }
   }
-  // Warm-up on the same path (JIT, sockets), counted apart so the orchestrator's row count still adds up.
-  const measured = records;
-  records = records.slice(0, 0);
-  for (let i = 0; i < task.warmup; i++) records.push({ name: `${task.tag} warm-up ${i}`, description: 'created by npm run bench' });
-  await body();
-  const warmupFailures = failures;
-  records = measured;
-  failures = 0;
-  requests = 0;
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  await body();
-  const elapsed = performance.now() - start;
-  const cpuUs = cpuTotal(process.cpuUsage(cpu));
-  await close();
-  return { ms: elapsed, cpuUs, failures: failures + warmupFailures, requests };
+  const records = (contender: string, round: string, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ name: createName(task.tag, contender, round, i), description: 'created by npm run bench' }));
+  const results: Record<string, CreateRoundResult[]> = Object.fromEntries(task.contenders.map((c) => [c, []]));
+  // Warm-up, not measured; its failures are reported with the first run's, so that none goes unseen.
+  const warmupFailures: Record<string, number> = {};
+  for (const contender of task.contenders) {
+    const tally = { failures: 0, requests: 0 };
+    await runners[contender](records(contender, 'warmup', task.warmup), tally);
+    warmupFailures[contender] = tally.failures;
+  }
+  for (let round = 0; round < task.rounds; round++) {
+    const order = round % 2 === 0 ? task.contenders : [...task.contenders].reverse();
+    for (const contender of order) {
+      const tally = { failures: round === 0 ? warmupFailures[contender] : 0, requests: 0 };
+      const list = records(contender, String(round), task.count);
+      const cpu = process.cpuUsage();
+      const start = performance.now();
+      await runners[contender](list, tally);
+      const ms = performance.now() - start;
+      results[contender].push({ ms, cpuUs: cpuTotal(process.cpuUsage(cpu)), ...tally });
+    }
+  }
+  for (const close of closers) await close();
+  return results;
 }
 
 async function codegen(task: Extract<Task, { kind: 'codegen' }>): Promise<{ ms: number; files: number; bytes: number; peakRssKb: number }> {

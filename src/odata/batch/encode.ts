@@ -139,26 +139,37 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * The caller's boundary, checked, or a fresh random one. A boundary must not occur in the content
- * it encloses (RFC 2046 §5.1.1); a random UUID never does in practice, but we check anyway.
+ * it encloses (RFC 2046 §5.1.1): a chosen one is looked for in the framed content (`framed`); a fresh
+ * one only in what the caller wrote (`written`: request lines, headers, bodies, Content-IDs), since
+ * the framing around it cannot contain a random UUID that did not exist when it was written. A random
+ * UUID never occurs in practice; the check keeps it so without flattening every framed part.
  */
-function pickBoundary(chosen: unknown, fresh: () => string, content: readonly string[], argument: string): string {
-  // Searched piece by piece: a delimiter never spans two pieces, since each one starts a line (CRLF) and ends one.
-  const occurs = (boundary: string): boolean => {
+function pickBoundary(chosen: unknown, fresh: () => string, framed: readonly string[], written: readonly string[], argument: string): string {
+  const occursIn = (pieces: readonly string[], boundary: string): boolean => {
     const delimiter = `--${boundary}`;
-    for (const piece of content) if (piece.includes(delimiter)) return true;
+    for (const piece of pieces) if (piece.includes(delimiter)) return true;
     return false;
   };
   if (chosen === undefined) {
     let boundary: string;
     do boundary = fresh();
-    while (occurs(boundary));
+    while (occursIn(written, boundary));
     return boundary;
   }
   if (typeof chosen !== 'string' || !BOUNDARY.test(chosen)) {
     throw invalidArgument(argument, "a multipart boundary of 1 to 70 letters, digits or '()+_,-./:=?", chosen);
   }
-  if (occurs(chosen)) throw invalidArgument(argument, 'a boundary that does not occur in the content it encloses', chosen);
+  // The framed pieces joined as the body joins them, so that an occurrence is found wherever it is.
+  if (framed.join('\r\n').includes(`--${chosen}`)) throw invalidArgument(argument, 'a boundary that does not occur in the content it encloses', chosen);
   return chosen;
+}
+
+/** The text of an operation its caller wrote, for {@link pickBoundary}. */
+function writtenText(prepared: { requestLine: string; headers: string[]; body?: string }, contentId: string | undefined, into: string[]): void {
+  into.push(prepared.requestLine);
+  for (const header of prepared.headers) into.push(header);
+  if (prepared.body !== undefined) into.push(prepared.body);
+  if (contentId !== undefined) into.push(contentId);
 }
 
 /**
@@ -209,6 +220,8 @@ export function encodeBatch(items: readonly BatchItem[], options: EncodeBatchOpt
   };
 
   const chunks: string[] = [];
+  /** Everything the caller wrote, for the batch boundary (see pickBoundary). */
+  const written: string[] = [];
   const slots: BatchOperationSlot[] = [];
   let changeSetIndex = 0;
   items.forEach((item, i) => {
@@ -217,6 +230,7 @@ export function encodeBatch(items: readonly BatchItem[], options: EncodeBatchOpt
       if (!Array.isArray(item.changeSet) || item.changeSet.length === 0) throw invalidArgument(where, 'a non-empty array of operations', item.changeSet);
       const csIndex = changeSetIndex++;
       const defined = new Set<string>();
+      const writtenHere: string[] = [];
       const parts = item.changeSet.map((op, j) => {
         const at = `${where}[${j}]`;
         if (isChangeSet(op)) throw invalidArgument(at, 'an operation (change sets cannot be nested)', op);
@@ -239,12 +253,15 @@ export function encodeBatch(items: readonly BatchItem[], options: EncodeBatchOpt
         const contentId = op.contentId ?? assignId();
         defined.add(contentId);
         slots.push({ index: slots.length, changeSetIndex: csIndex, contentId, method: op.method });
+        writtenText(prepared, contentId, writtenHere);
         return frameOperation(prepared, contentId);
       });
+      for (const text of writtenHere) written.push(text);
       const csBoundary = pickBoundary(
         options.changeSetBoundary ? options.changeSetBoundary(csIndex) : undefined,
         () => `changeset_${randomUUID()}`,
         parts,
+        writtenHere,
         `changeSetBoundary(${csIndex})`,
       );
       // The empty line after the close delimiter matches the documented request.
@@ -261,11 +278,12 @@ export function encodeBatch(items: readonly BatchItem[], options: EncodeBatchOpt
         throw invalidArgument(at, `Content-ID references ("$${refs[0]}") only inside a change set, after the operation they name`, item.url);
       }
       slots.push({ index: slots.length, method: item.method, ...(item.contentId === undefined ? {} : { contentId: item.contentId }) });
+      writtenText(prepared, item.contentId, written);
       chunks.push(`${frameOperation(prepared, item.contentId)}\r\n`);
     }
   });
 
-  const boundary = pickBoundary(options.boundary, () => `batch_${randomUUID()}`, chunks, 'boundary');
+  const boundary = pickBoundary(options.boundary, () => `batch_${randomUUID()}`, chunks, written, 'boundary');
   let body = '';
   for (const chunk of chunks) body += `--${boundary}\r\n${chunk}`;
   body += `--${boundary}--\r\n`;
