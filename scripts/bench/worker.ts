@@ -13,45 +13,35 @@ import { readFileSync } from 'node:fs';
 import * as https from 'node:https';
 import axios from 'axios';
 import { DynamicsWebApi } from 'dynamics-web-api';
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
-
-/**
- * Our contenders run from the compiled `dist/` (what users install), not through tsx: tsx adds a
- * helper call to every closure, which costs 10–20 µs per request that dynamics-web-api (plain JS)
- * does not pay. `npm run bench` builds first; `src/` is the fallback when run by hand without a build.
- */
-const distEntry = path.resolve(__dirname, '../../dist/index.js');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { DynamicsClient, DynamicsService } = require(existsSync(distEntry) ? distEntry : '../../src') as typeof import('../../src');
-type DynamicsClient = import('../../src').DynamicsClient;
-type DynamicsService = import('../../src').DynamicsService;
+import { newClient, newService, type Target } from './library';
 import { EdirectStyleDynamics } from './edirect-flow';
 import { pool } from './stats';
 
-/** Where the emulator is and who may call it. */
-export interface Target {
-  url: string;
-  apiUrl: string;
-  tokenUrl: string;
-  clientId: string;
-  clientSecret: string;
-  username: string;
-  password: string;
-  caFile: string;
-}
+export type { Target } from './library';
 
 export type OverheadContender = 'https' | 'axios' | 'axios-lean' | 'client' | 'service' | 'dwa';
-export type PagingContender = 'client' | 'dwa' | 'axios';
+export type PagingContender = 'client' | 'dwa' | 'axios' | 'https';
 export type BurstContender = 'client' | 'service' | 'edirect';
 export type CreateContender = 'client' | 'dwa';
 export type CreateMode = 'sequential' | 'parallel' | 'batch';
 
 export type Task =
-  | { kind: 'overhead'; target: Target; ids: string[]; concurrency: number; rounds: number; contenders: OverheadContender[] }
+  | { kind: 'overhead'; target: Target; ids: string[]; concurrency: number; rounds: number; contenders: OverheadContender[]; sabotage?: string }
   | { kind: 'paging'; target: Target; contender: PagingContender; columns: string[]; maxPageSize: number }
   | { kind: 'burst'; target: Target; contender: BurstContender; id: string; burst: number; steady: number }
-  | { kind: 'creates'; target: Target; contender: CreateContender; mode: CreateMode; count: number; warmup: number; batchSize: number; concurrency: number; tag: string }
+  | {
+      kind: 'creates';
+      target: Target;
+      contenders: CreateContender[];
+      mode: CreateMode;
+      count: number;
+      rounds: number;
+      warmup: number;
+      batchSize: number;
+      concurrency: number;
+      tag: string;
+      sabotage?: string;
+    }
   | { kind: 'codegen'; metadata: string; out: string }
   | { kind: 'idle' };
 
@@ -95,25 +85,6 @@ async function fixedToken(t: Target, agent: https.Agent): Promise<string> {
   return response.data.access_token;
 }
 
-function newClient(t: Target, ca: string): DynamicsClient {
-  return new DynamicsClient({ url: t.url, ca, auth: { tokenUrl: t.tokenUrl, clientId: t.clientId, clientSecret: t.clientSecret } });
-}
-
-function newService(t: Target): DynamicsService {
-  return new DynamicsService({
-    env: {
-      DYNAMICS_ENABLED: 'true',
-      DYNAMICS_TOKEN_URL: t.tokenUrl,
-      DYNAMICS_CLIENT_ID: t.clientId,
-      DYNAMICS_CLIENT_SECRET: t.clientSecret,
-      DYNAMICS_USER_NAME: t.username,
-      DYNAMICS_PASSWORD: t.password,
-      DYNAMICS_RESOURCE: t.url,
-      DYNAMICS_CA_FILE: t.caFile,
-    },
-  });
-}
-
 function newDwa(t: Target, token: string | (() => Promise<string>)): DynamicsWebApi {
   return new DynamicsWebApi({
     serverUrl: t.url,
@@ -142,7 +113,13 @@ function httpsGet(agent: https.Agent, url: string, headers: Record<string, strin
   });
 }
 
-async function overhead(task: Extract<Task, { kind: 'overhead' }>): Promise<Record<string, number[]>> {
+/** Per contender, one value per round: wall time (ms) and this process's CPU (µs). */
+export interface OverheadRuns {
+  wallMs: Record<string, number[]>;
+  cpuUs: Record<string, number[]>;
+}
+
+async function overhead(task: Extract<Task, { kind: 'overhead' }>): Promise<OverheadRuns> {
   const t = task.target;
   const ca = readFileSync(t.caFile, 'utf8');
   const agent = new https.Agent({ keepAlive: true, ca });
@@ -184,25 +161,48 @@ async function overhead(task: Extract<Task, { kind: 'overhead' }>): Promise<Reco
     },
   };
   const calls = new Map<OverheadContender, (id: string) => Promise<unknown>>();
-  for (const name of task.contenders) calls.set(name, run[name]());
+  for (const name of task.contenders) {
+    const call = run[name]();
+    // Every answer is checked: a contender that fails or answers something else must not look fast.
+    // `--sabotage <contender>` (the harness's own test): that contender asks for a record that does not exist.
+    const broken = task.sabotage === name;
+    calls.set(name, async (id) => {
+      let answer: { name?: unknown } | null;
+      try {
+        answer = (await call(broken ? '00000000-0000-0000-0000-00000000dead' : id)) as { name?: unknown } | null;
+      } catch (error) {
+        throw new Error(`${name}: GET accounts(${id}) failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      if (typeof answer?.name !== 'string') throw new Error(`${name}: GET accounts(${id}) answered without a name: ${JSON.stringify(answer)?.slice(0, 200)}`);
+      return answer;
+    });
+  }
   // Warm-up: tokens, sockets, JIT. Not measured.
   for (const [, call] of calls) await pool(task.ids.slice(0, 50), task.concurrency, (id) => call(id));
-  const runs: Record<string, number[]> = Object.fromEntries(task.contenders.map((c) => [c, []]));
+  const wallMs: Record<string, number[]> = Object.fromEntries(task.contenders.map((c) => [c, []]));
+  const cpuUs: Record<string, number[]> = Object.fromEntries(task.contenders.map((c) => [c, []]));
   for (let round = 0; round < task.rounds; round++) {
     // Interleaved, starting with a different contender each round, so drift on a shared machine hits all alike.
     const order = task.contenders.map((_, i) => task.contenders[(i + round) % task.contenders.length]);
     for (const name of order) {
       const call = calls.get(name)!;
+      const cpu = process.cpuUsage();
       const start = performance.now();
       await pool(task.ids, task.concurrency, (id) => call(id));
-      runs[name].push(performance.now() - start);
+      wallMs[name].push(performance.now() - start);
+      cpuUs[name].push(cpuTotal(process.cpuUsage(cpu)));
     }
   }
   for (const close of closers) await close();
-  return runs;
+  return { wallMs, cpuUs };
 }
 
-async function paging(task: Extract<Task, { kind: 'paging' }>): Promise<{ rows: number; ms: number; peakRssKb: number; startRssKb: number }> {
+/** User + system CPU of this process, µs: what the client itself spent, whatever the machine's load. */
+function cpuTotal(usage: NodeJS.CpuUsage): number {
+  return usage.user + usage.system;
+}
+
+async function paging(task: Extract<Task, { kind: 'paging' }>): Promise<{ rows: number; ms: number; cpuUs: number; peakRssKb: number; startRssKb: number }> {
   const t = task.target;
   const ca = readFileSync(t.caFile, 'utf8');
   let rows = 0;
@@ -230,6 +230,21 @@ async function paging(task: Extract<Task, { kind: 'paging' }>): Promise<{ rows: 
       const all = await dwa.retrieveAll<Record<string, unknown>>({ collection: 'accounts', select: task.columns, maxPageSize: task.maxPageSize });
       for (const row of all.value) touch(row);
     };
+  } else if (task.contender === 'https') {
+    // The floor: node https, keep-alive, JSON.parse of each page, following @odata.nextLink.
+    const agent = new https.Agent({ keepAlive: true, ca });
+    const token = await fixedToken(t, agent);
+    close = () => agent.destroy();
+    const headers = { ...ODATA_HEADERS, Authorization: `Bearer ${token}`, Prefer: `odata.maxpagesize=${task.maxPageSize}` };
+    await httpsGet(agent, `${t.apiUrl}/accounts?$select=name&$top=1`, headers);
+    body = async () => {
+      let next: string | undefined = `${t.apiUrl}/accounts?$select=${task.columns.join(',')}`;
+      while (next) {
+        const page = (await httpsGet(agent, next, headers)) as { value: Record<string, unknown>[]; '@odata.nextLink'?: string };
+        for (const row of page.value) touch(row);
+        next = page['@odata.nextLink'];
+      }
+    };
   } else {
     const agent = new https.Agent({ keepAlive: true, ca });
     const token = await fixedToken(t, agent);
@@ -245,13 +260,20 @@ async function paging(task: Extract<Task, { kind: 'paging' }>): Promise<{ rows: 
       }
     };
   }
+  // One whole walk first, not measured, for every contender alike: JIT warm-up and the heap's growth
+  // to its working size would otherwise weigh most on the client with the most code per page.
+  await body();
+  rows = 0;
+  checksum = 0;
   const startRssKb = Math.round(process.memoryUsage().rss / 1024);
+  const cpu = process.cpuUsage();
   const start = performance.now();
   await body();
   const elapsed = performance.now() - start;
+  const cpuUs = cpuTotal(process.cpuUsage(cpu));
   await close();
   if (checksum === 0 && rows > 0) throw new Error('paging read no names: the select did not work');
-  return { rows, ms: elapsed, peakRssKb: peakRssKb(), startRssKb };
+  return { rows, ms: elapsed, cpuUs, peakRssKb: peakRssKb(), startRssKb };
 }
 
 /** Any account id, to warm a client up with one request. */
@@ -307,80 +329,116 @@ async function burst(task: Extract<Task, { kind: 'burst' }>): Promise<{ burstMs:
   return { burstMs, steadyMs, failures };
 }
 
-async function creates(task: Extract<Task, { kind: 'creates' }>): Promise<{ ms: number; failures: number; requests: number }> {
+/** One measured run of one contender in the creates task. */
+export interface CreateRoundResult {
+  ms: number;
+  cpuUs: number;
+  failures: number;
+  requests: number;
+}
+
+/** Record names carry `<tag>|<contender>|<round>|<n>`, so that the orchestrator can count each run's rows in the emulator. */
+export function createName(tag: string, contender: string, round: string, n: number): string {
+  return `${tag}|${contender}|${round}|${n}`;
+}
+
+/**
+ * Both contenders in one process, for one mode: a warm-up of each (JIT, sockets, token), then
+ * `rounds` interleaved runs of `count` creates each, the order alternating every round, so that the
+ * machine's drift hits both alike and each run is measured warm.
+ */
+async function creates(task: Extract<Task, { kind: 'creates' }>): Promise<Record<string, CreateRoundResult[]>> {
   const t = task.target;
   const ca = readFileSync(t.caFile, 'utf8');
-  let records = Array.from({ length: task.count }, (_, i) => ({ name: `${task.tag} ${i}`, description: 'created by npm run bench' }));
-  let failures = 0;
-  let requests = 0;
-  let body: () => Promise<void>;
-  let close: () => unknown = () => undefined;
+  const closers: Array<() => unknown> = [];
   const chunks = <T>(list: T[]): T[][] => Array.from({ length: Math.ceil(list.length / task.batchSize) }, (_, i) => list.slice(i * task.batchSize, (i + 1) * task.batchSize));
-  if (task.contender === 'client') {
-    const client = newClient(t, ca);
-    close = () => client.close();
-    await client.retrieve('accounts', await first(t, ca), { select: ['name'] });
-    body = {
-      sequential: async () => {
-        for (const r of records) await client.create('accounts', r).then(() => void requests++, () => void failures++);
-      },
-      // The client keeps at most x-ms-dop-hint calls in flight by itself: fire them all.
-      parallel: async () => {
-        await Promise.all(records.map((r) => client.create('accounts', r).then(() => void requests++, () => void failures++)));
-      },
-      batch: async () => {
-        await Promise.all(
-          chunks(records).map(async (chunk) => {
-            const results = await client.batch(chunk.map((r) => ({ method: 'POST' as const, url: 'accounts', body: r })));
-            requests++;
-            failures += results.filter((r) => r.error !== undefined).length;
-          }),
-        );
-      },
-    }[task.mode];
-  } else {
-    const agent = new https.Agent({ keepAlive: false, ca });
-    const token = await fixedToken(t, agent);
-    agent.destroy();
-    const dwa = newDwa(t, token);
-    await dwa.retrieveMultiple({ collection: 'accounts', select: ['name'], top: 1 });
-    body = {
-      sequential: async () => {
-        for (const r of records) await dwa.create({ collection: 'accounts', data: r }).then(() => void requests++, () => void failures++);
-      },
-      // dynamics-web-api has no concurrency limit of its own: a pool at the same degree as ours.
-      parallel: async () => {
-        await pool(records, task.concurrency, (r) => dwa.create({ collection: 'accounts', data: r }).then(() => void requests++, () => void failures++));
-      },
-      batch: async () => {
-        for (const chunk of chunks(records)) {
-          dwa.startBatch();
-          for (const r of chunk) void dwa.create({ collection: 'accounts', data: r });
-          try {
-            const results = await dwa.executeBatch();
-            failures += results.filter((r) => r instanceof Error).length;
-            requests++;
-          } catch {
-            failures += chunk.length;
+  type Tally = { failures: number; requests: number };
+  const runners: Record<string, (records: Array<Record<string, unknown>>, tally: Tally) => Promise<void>> = {};
+  for (const contender of task.contenders) {
+    // `--sabotage <contender>` (the harness's own test): that contender writes to an entity set that does not exist.
+    const collection = task.sabotage === contender ? 'nosuchentities' : 'accounts';
+    // A create that answers without an id is a failure too: it must not count as a fast create.
+    const counted = (tally: Tally) => (id: unknown): void => void (typeof id === 'string' && id !== '' ? tally.requests++ : tally.failures++);
+    const failed = (tally: Tally) => (): void => void tally.failures++;
+    if (contender === 'client') {
+      const client = newClient(t, ca);
+      closers.push(() => client.close());
+      await client.retrieve('accounts', await first(t, ca), { select: ['name'] });
+      runners[contender] = {
+        sequential: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          for (const r of records) await client.create(collection, r).then(counted(tally), failed(tally));
+        },
+        // The client keeps at most x-ms-dop-hint calls in flight by itself: fire them all.
+        parallel: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          await Promise.all(records.map((r) => client.create(collection, r).then(counted(tally), failed(tally))));
+        },
+        // One request after another, each one change set (atomic), which is what dynamics-web-api sends by
+        // default: the same work on the server for both, so the difference is each client's.
+        batch: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          for (const chunk of chunks(records)) {
+            const results = await client.batch(
+              chunk.map((r) => ({ method: 'POST' as const, url: collection, body: r })),
+              { atomic: true },
+            );
+            tally.requests++;
+            tally.failures += results.filter((r) => r.error !== undefined || typeof r.entityId !== 'string').length;
           }
-        }
-      },
-    }[task.mode];
+        },
+      }[task.mode];
+    } else {
+      const agent = new https.Agent({ keepAlive: false, ca });
+      const token = await fixedToken(t, agent);
+      agent.destroy();
+      const dwa = newDwa(t, token);
+      await dwa.retrieveMultiple({ collection: 'accounts', select: ['name'], top: 1 });
+      runners[contender] = {
+        sequential: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          for (const r of records) await dwa.create({ collection, data: r }).then(counted(tally), failed(tally));
+        },
+        // dynamics-web-api has no concurrency limit of its own: a pool at the same degree as ours.
+        parallel: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          await pool(records, task.concurrency, (r) => dwa.create({ collection, data: r }).then(counted(tally), failed(tally)));
+        },
+        batch: async (records: Array<Record<string, unknown>>, tally: Tally) => {
+          for (const chunk of chunks(records)) {
+            dwa.startBatch();
+            for (const r of chunk) void dwa.create({ collection, data: r });
+            try {
+              const results = (await dwa.executeBatch()) as unknown[];
+              tally.failures += results.filter((r) => typeof r !== 'string').length + Math.max(0, chunk.length - results.length);
+              tally.requests++;
+            } catch {
+              tally.failures += chunk.length;
+            }
+          }
+        },
+      }[task.mode];
+    }
   }
-  // Warm-up on the same path (JIT, sockets), counted apart so the orchestrator's row count still adds up.
-  const measured = records;
-  records = records.slice(0, 0);
-  for (let i = 0; i < task.warmup; i++) records.push({ name: `${task.tag} warm-up ${i}`, description: 'created by npm run bench' });
-  await body();
-  const warmupFailures = failures;
-  records = measured;
-  failures = 0;
-  requests = 0;
-  const start = performance.now();
-  await body();
-  const elapsed = performance.now() - start;
-  await close();
-  return { ms: elapsed, failures: failures + warmupFailures, requests };
+  const records = (contender: string, round: string, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ name: createName(task.tag, contender, round, i), description: 'created by npm run bench' }));
+  const results: Record<string, CreateRoundResult[]> = Object.fromEntries(task.contenders.map((c) => [c, []]));
+  // Warm-up, not measured; its failures are reported with the first run's, so that none goes unseen.
+  const warmupFailures: Record<string, number> = {};
+  for (const contender of task.contenders) {
+    const tally = { failures: 0, requests: 0 };
+    await runners[contender](records(contender, 'warmup', task.warmup), tally);
+    warmupFailures[contender] = tally.failures;
+  }
+  for (let round = 0; round < task.rounds; round++) {
+    const order = round % 2 === 0 ? task.contenders : [...task.contenders].reverse();
+    for (const contender of order) {
+      const tally = { failures: round === 0 ? warmupFailures[contender] : 0, requests: 0 };
+      const list = records(contender, String(round), task.count);
+      const cpu = process.cpuUsage();
+      const start = performance.now();
+      await runners[contender](list, tally);
+      const ms = performance.now() - start;
+      results[contender].push({ ms, cpuUs: cpuTotal(process.cpuUsage(cpu)), ...tally });
+    }
+  }
+  for (const close of closers) await close();
+  return results;
 }
 
 async function codegen(task: Extract<Task, { kind: 'codegen' }>): Promise<{ ms: number; files: number; bytes: number; peakRssKb: number }> {

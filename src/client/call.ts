@@ -4,7 +4,7 @@
  * abort signal), the body's serialisation, and whether re-sending after an ambiguous failure is safe.
  */
 import type { HttpRequest, HttpResponse } from '../http/types';
-import { isResponseByteLimit, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
+import { ACCEPT_ENCODING, isResponseByteLimit, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
 import { isHeaderName, isHeaderValue } from '../net/headerSyntax';
 import { serializeJson } from '../net/json';
 import { isDuration, MAX_DURATION_TEXT } from '../net/timers';
@@ -23,6 +23,8 @@ const COMMON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   Accept: 'application/json',
   'OData-MaxVersion': '4.0',
   'OData-Version': '4.0',
+  // Here rather than added by the transport, so that it need not copy the headers of every request.
+  'Accept-Encoding': ACCEPT_ENCODING,
 });
 
 /** Reads also send `If-None-Match: null`: a cached representation must never come back as 304. */

@@ -71,6 +71,8 @@ export class DynamicsService {
   /** Stops the limiter built for `DYNAMICS_REDIS_URL` and closes its connection. */
   #closeThrottle?: () => Promise<void>;
   #closed = false;
+  /** `new URL(resource).origin`, computed at the first call. */
+  #origin?: string;
 
   /**
    * @param options What to connect to; omitted options are read from the `DYNAMICS_*` variables.
@@ -210,7 +212,7 @@ export class DynamicsService {
   async #send<T>(method: HttpMethod, url: string, data: unknown, options: DynamicsRequestConfig | undefined, grantType: DynamicsGrantType | undefined): Promise<T | null> {
     if (!this.enabled) return null;
     const grant = checkGrant(grantType);
-    const target = resolveUrl(url, this.#resource());
+    const target = resolveUrl(url, this.#resource(), this.#resourceOrigin());
     const call = toCallOptions(method, options, (field) => this.#warnOnce(`option:${field}`, `options.${field} is not honoured by DynamicsService (only headers, params, timeout, responseType, signal and maxContentLength are); it is ignored`));
     const client = this.#client(grant);
     const response = await client.request(method, target, data, call);
@@ -221,6 +223,19 @@ export class DynamicsService {
 
   #resource(): string {
     return this.#config?.resource ?? '';
+  }
+
+  /** The resource's origin, parsed once rather than on every call. */
+  #resourceOrigin(): string | undefined {
+    const resource = this.#config?.resource;
+    if (this.#origin === undefined && resource !== undefined) {
+      try {
+        this.#origin = new URL(resource).origin;
+      } catch {
+        // resolveUrl reports a bad resource as it always has.
+      }
+    }
+    return this.#origin;
   }
 
   #provider(grant: DynamicsGrantType): MsalTokenProvider {

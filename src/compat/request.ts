@@ -140,26 +140,27 @@ function toParams(params: NonNullable<DynamicsRequestConfig['params']>): Record<
  * Resolves the `url` argument: a full Web API URL on the resource's host is used as given; a path is
  * resolved against `DYNAMICS_RESOURCE` (`api/data/v9.2/accounts` and `/api/data/v9.2/accounts` alike).
  *
+ * @param resourceOrigin - `new URL(resource).origin`, when the caller has it already (saves a parse per call).
  * @throws DynamicsError `invalid_argument` for a URL on another host: the token is only for the resource.
  */
-export function resolveUrl(url: unknown, resource: string): string {
+export function resolveUrl(url: unknown, resource: string, resourceOrigin?: string): string {
   if (typeof url !== 'string' || url.trim() === '') {
     throw invalid('url: expected a Web API URL (https://<org>.crm.dynamics.com/api/data/v9.2/accounts) or a path relative to DYNAMICS_RESOURCE (api/data/v9.2/accounts)');
   }
-  const base = new URL(resource);
   if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url)) {
+    // net's one origin comparison, the transport's: case-insensitive, and no userinfo. For a URL
+    // on the resource, the common case, it answers without parsing it.
+    if (sameOrigin(url, resourceOrigin ?? new URL(resource).origin)) return url;
+    const base = new URL(resource);
     let target: URL;
     try {
       target = new URL(url);
     } catch {
       throw invalid('url: not a valid URL');
     }
-    // net's one origin comparison, the transport's: case-insensitive, and no userinfo.
-    if (!sameOrigin(url, base.origin)) {
-      const why = target.username !== '' || target.password !== '' ? 'one with userinfo' : `one on ${target.origin}`;
-      throw invalid(`url: expected a URL on ${base.origin} (DYNAMICS_RESOURCE), got ${why}; the token is only valid for the resource`);
-    }
-    return url;
+    // Not on the resource by net's one origin comparison, the transport's (case-insensitive, no userinfo).
+    const why = target.username !== '' || target.password !== '' ? 'one with userinfo' : `one on ${target.origin}`;
+    throw invalid(`url: expected a URL on ${base.origin} (DYNAMICS_RESOURCE), got ${why}; the token is only valid for the resource`);
   }
   // Appended like axios's baseURL + url, so the caller's encoding reaches the wire as written.
   const prefix = resource.endsWith('/') ? resource : `${resource}/`;

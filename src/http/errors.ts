@@ -44,12 +44,15 @@ export function plainResponseHeaders(headers: HttpResponse['headers'], options: 
   const out: Record<string, string> = {};
   const redacted = options.redact !== false;
   for (const name of Object.keys(headers)) {
-    if (DROPPED_HEADERS.has(name.toLowerCase())) continue;
-    const value = headerValue(headers, name);
-    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (DROPPED_HEADERS.has(lower)) continue;
+    // node's names are lower-case already: read the value directly (headerValue's case-insensitive scan is for the others).
+    const raw = lower === name ? (headers as Record<string, unknown>)[name] : headerValue(headers, name);
+    if (raw === undefined) continue;
+    const value = typeof raw === 'string' ? raw : Array.isArray(raw) ? raw.join(', ') : String(raw);
     const shown = redacted ? foreignText(value, MAX_URL_CHARS) : value;
     if (name === '__proto__') Object.defineProperty(out, name, { value: shown, enumerable: true, writable: true, configurable: true });
-    else out[name.toLowerCase()] = shown;
+    else out[lower] = shown;
   }
   return out;
 }

@@ -74,7 +74,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     gate,
     transport,
     send(request: HttpRequest): Promise<HttpResponse> {
-      return chain(request).catch((error: unknown) => {
+      let sent: Promise<HttpResponse>;
+      try {
+        sent = chain(request);
+      } catch (error) {
+        // Policies return promises; one that throws instead is handled like one that rejects.
+        sent = Promise.reject(error);
+      }
+      return sent.catch((error: unknown) => {
         if (error instanceof TransportError) throw transportErrorToDynamicsError(error, request);
         if (error instanceof DynamicsError) throw error;
         // Nothing else should reach here; if it does, keep only its message (it may hold a config object).

@@ -1,9 +1,11 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+import * as tls from 'node:tls';
+import axios, { type AxiosAdapter, type AxiosRequestConfig, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import { createTunnelingAgent, proxyFor } from '../net/proxy';
 import { originOf, sameOrigin } from '../net/origin';
-import { sendRaw, type RequestFunction } from '../net/request';
+import { ACCEPT_ENCODING } from '../net/body';
+import { exchange, type RequestFunction } from '../net/request';
 import { timerDelay } from '../net/timers';
 import { TransportError, type HttpRequest, type HttpResponse } from './types';
 
@@ -41,7 +43,12 @@ export interface Transport {
  */
 export function createTransport(options: TransportOptions): Transport {
   const isHttps = options.origin.startsWith('https:');
-  const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, ...(options.ca === undefined ? {} : { ca: options.ca }) };
+  // The CA goes into one TLS context rather than into the agent's options: node's https.Agent names
+  // its socket pool after every TLS option (getName), so a PEM in the options is copied into a
+  // kilobytes-long key and hashed on every request. `tls.connect` builds exactly this context from a
+  // `ca` option, so what is trusted does not change (the CA replaces the default roots either way).
+  const tlsOptions = options.ca === undefined ? {} : { secureContext: tls.createSecureContext({ ca: options.ca }) };
+  const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, ...tlsOptions };
   const target = new URL(options.origin);
   const proxy = proxyFor(target, options.env ?? process.env);
   const agent = proxy !== undefined ? createTunnelingAgent(proxy, isHttps, agentOptions) : isHttps ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
@@ -52,8 +59,7 @@ export function createTransport(options: TransportOptions): Transport {
   // into every request and then walks every key of the merged config several times (its
   // prototype-pollution guards, header normalisation), so its CPU per request grows with the number
   // of keys. `axios.create()` copies every global default (transitional, env, xsrf, transforms, …),
-  // none of which the lean adapter reads; dropping them cut axios's own cost per GET by a
-  // third (README, Benchmarks). Consequently, and as before: no transforms (bodies are strings or Buffers
+  // none of which the lean adapter reads. Consequently: no transforms (bodies are strings or Buffers
   // we encoded, responses are decoded by the pipeline, which wants a clean error on bad JSON rather
   // than axios's silent fallback to text), no redirects, and no status is an error, because the lean
   // adapter resolves every response and never builds an AxiosError (which would embed the request
@@ -63,13 +69,15 @@ export function createTransport(options: TransportOptions): Transport {
   return {
     proxied,
     send(request: HttpRequest): Promise<HttpResponse> {
-      // Only the keys in use: each one costs axios a few property walks per request.
-      const config: Partial<LeanConfig> = { method: request.method, url: request.url, headers: request.headers as LeanConfig['headers'] };
-      if (request.body !== undefined) config.data = request.body;
-      if (request.deadline !== Infinity) config.deadline = request.deadline;
-      if (request.maxResponseBytes !== undefined) config.maxResponseBytes = request.maxResponseBytes;
-      if (request.abortSignal !== undefined) config.signal = request.abortSignal;
-      return instance.request(config).then(toHttpResponse, (error: unknown) => {
+      // axios dispatches the request (its request and response interceptors, its adapter contract),
+      // and the lean adapter sends the pipeline's request as the pipeline built it: headers, body,
+      // deadline, signal and body limit travel by reference in one `PipelineExchange`, which axios
+      // passes through untouched (not a plain object, so its config merge neither copies nor walks
+      // it). Handing axios the headers instead costs a deep merge, two AxiosHeaders normalisations and
+      // a toJSON per request, more than the rest of axios together, for headers the adapter would
+      // only turn back into the object it was given.
+      const config = { method: request.method, url: request.url, exchange: new PipelineExchange(request) };
+      return instance.request<Buffer>(config as AxiosRequestConfig).then(toHttpResponse, (error: unknown) => {
         throw sanitizeError(error);
       });
     },
@@ -79,16 +87,23 @@ export function createTransport(options: TransportOptions): Transport {
   };
 }
 
-/** What the lean adapter hands axios, plus the node headers untouched (cheaper to read than AxiosHeaders). */
+/** The pipeline's request on its way through axios to the adapter (by reference: see `send`). */
+class PipelineExchange {
+  constructor(readonly request: HttpRequest) {}
+}
+
+/** What the lean adapter hands axios, plus the pipeline's response (cheaper to read than AxiosHeaders). */
 interface LeanResponse extends AxiosResponse<Buffer> {
-  nodeHeaders?: http.IncomingHttpHeaders;
+  pipelineResponse?: HttpResponse;
 }
 
 function toHttpResponse(response: LeanResponse): HttpResponse {
+  if (response.pipelineResponse !== undefined) return response.pipelineResponse;
+  // Only reached if something between axios and the adapter replaced the response.
   const data = response.data as unknown;
   return {
     status: response.status,
-    headers: response.nodeHeaders ?? plainHeaders(response.headers as Record<string, unknown>),
+    headers: plainHeaders(response.headers as Record<string, unknown>),
     body: Buffer.isBuffer(data) ? data : data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(String(data ?? '')),
   };
 }
@@ -117,60 +132,66 @@ function sanitizeError(error: unknown): TransportError {
   return new TransportError('network', message, code);
 }
 
-/** The pipeline's deadline and body limit travel to the adapter on the axios config. */
-interface LeanConfig extends InternalAxiosRequestConfig {
-  deadline?: number;
-  maxResponseBytes?: number;
-}
-
 /**
- * The adapter: hands the exchange to net's {@link sendRaw} (deadline, abort, bounded body,
+ * The adapter: hands the exchange to net's {@link exchange} (deadline, abort, bounded body,
  * decompression off the loop) and wraps the answer as axios expects it.
  */
-function createLeanAdapter(request: RequestFunction, agent: http.Agent, target: URL, origin: string, tunnelled: boolean): AxiosAdapter {
+function createLeanAdapter(send: RequestFunction, agent: http.Agent, target: URL, origin: string, tunnelled: boolean): AxiosAdapter {
   const hostname = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
   const port = target.port === '' ? undefined : Number(target.port);
 
-  return (config: InternalAxiosRequestConfig) => {
-    const url = config.url ?? '';
-    // The pipeline only builds URLs on the client's origin; anything else is a bug, never sent.
-    if (!sameOrigin(url, origin)) return Promise.reject(new TransportError('invalid', 'refusing to send a request to another origin'));
-    // Cut from the URL, not re-serialized through URL: `@odata.nextLink` must go out byte for byte.
-    const path = pathOf(url);
-    const headers = config.headers.toJSON() as Record<string, string>;
-    const data = config.data as string | Buffer | undefined;
-    if (data !== undefined && data !== null) headers['Content-Length'] = String(Buffer.byteLength(data));
-    if (headers['Accept-Encoding'] === undefined && headers['accept-encoding'] === undefined) headers['Accept-Encoding'] = 'gzip, deflate, br';
-    const lean = config as LeanConfig;
-    const deadline = lean.deadline ?? Infinity;
-    return sendRaw(request, {
-      method: (config.method ?? 'get').toUpperCase(),
-      hostname,
-      port,
-      path,
-      headers,
-      body: data ?? undefined,
-      agent,
-      deadline,
-      abortSignal: config.signal as AbortSignal | undefined,
-      maxResponseBytes: lean.maxResponseBytes,
-      // Passed through node's Agent to the tunnel, so a CONNECT left unanswered gives up with the request.
-      ...(tunnelled && deadline !== Infinity ? { extra: { tunnelTimeoutInMs: Math.max(1, timerDelay(deadline - Date.now())) } } : {}),
-    }).then(
-      (res) =>
-        ({
-          data: res.body,
-          status: res.status,
-          statusText: res.statusMessage,
-          // Empty on purpose: axios would copy node's headers into two AxiosHeaders objects per
-          // response, normalising every name, which cost as much as the rest of axios together, and
-          // nothing reads them there: the pipeline takes `nodeHeaders`, as node parsed them.
-          headers: {},
-          nodeHeaders: res.headers,
-          config,
-        }) as LeanResponse,
-    );
-  };
+  return (config: InternalAxiosRequestConfig) =>
+    new Promise<LeanResponse>((resolve, reject) => {
+      const carried = (config as { exchange?: unknown }).exchange;
+      if (!(carried instanceof PipelineExchange)) {
+        reject(new TransportError('invalid', 'the transport only sends requests built by the pipeline'));
+        return;
+      }
+      const request = carried.request;
+      const url = request.url;
+      // The pipeline only builds URLs on the client's origin; anything else is a bug, never sent.
+      if (!sameOrigin(url, origin)) {
+        reject(new TransportError('invalid', 'refusing to send a request to another origin'));
+        return;
+      }
+      // Compressed answers are welcome (the client's calls ask for them already). Content-Length is
+      // node's: `end(body)` on a request whose headers are not yet sent writes the body's byte length.
+      let headers = request.headers;
+      if (headers['Accept-Encoding'] === undefined && headers['accept-encoding'] === undefined) headers = { ...headers, 'Accept-Encoding': ACCEPT_ENCODING };
+      const data = request.body;
+      const deadline = request.deadline;
+      exchange(
+        send,
+        {
+          method: request.method,
+          hostname,
+          port,
+          // Cut from the URL, not re-serialized through URL: `@odata.nextLink` must go out byte for byte.
+          path: pathOf(url),
+          headers,
+          body: data,
+          agent,
+          deadline,
+          abortSignal: request.abortSignal,
+          maxResponseBytes: request.maxResponseBytes,
+          // Passed through node's Agent to the tunnel, so a CONNECT left unanswered gives up with the request.
+          ...(tunnelled && deadline !== Infinity ? { extra: { tunnelTimeoutInMs: Math.max(1, timerDelay(deadline - Date.now())) } } : {}),
+        },
+        (res) =>
+          resolve({
+            data: res.body,
+            status: res.status,
+            statusText: res.statusMessage,
+            // Empty on purpose: axios would copy node's headers into two AxiosHeaders objects per
+            // response, normalising every name, and nothing reads them there: the pipeline takes
+            // `pipelineResponse`, with the headers as node parsed them.
+            headers: {},
+            config,
+            pipelineResponse: { status: res.status, headers: res.headers, body: res.body },
+          }),
+        reject,
+      );
+    });
 }
 
 /** Everything after the authority of an absolute URL (`/` when there is nothing). */

@@ -14,6 +14,9 @@ import { headerValue, type HeaderBag } from './headers';
  */
 export const DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 * 1024;
 
+/** `Accept-Encoding` for every encoding {@link inflate} decodes. */
+export const ACCEPT_ENCODING = 'gzip, deflate, br';
+
 /** Compressed bodies up to this size are inflated synchronously, with their output capped at {@link SYNC_INFLATE_MAX_OUTPUT}. */
 const SYNC_INFLATE_MAX_INPUT = 16 * 1024;
 const SYNC_INFLATE_MAX_OUTPUT = 1024 * 1024;

@@ -51,77 +51,83 @@ export interface RawResponse {
  *   path before sending), `too_large` or `undecodable`. Never anything else.
  */
 export function sendRaw(send: RequestFunction, request: RawRequest): Promise<RawResponse> {
-  const maxBytes = request.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-  return new Promise<RawResponse>((resolve, reject) => {
-    const signal = request.abortSignal;
-    if (signal?.aborted) {
-      reject(new TransportError('aborted', 'the request was aborted'));
-      return;
-    }
-    const remaining = request.deadline - Date.now();
-    if (remaining <= 0) {
-      reject(new TransportError('timeout', 'the deadline passed before the request was sent', 'ETIMEDOUT'));
-      return;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    let settled = false;
-    let req: http.ClientRequest | undefined;
-    const settle = (error: TransportError | undefined, response?: RawResponse) => {
-      if (settled) return;
-      settled = true;
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (error !== undefined) {
-        req?.destroy();
-        reject(error);
-      } else {
-        resolve(response as RawResponse);
-      }
-    };
-    const onAbort = () => settle(new TransportError('aborted', 'the request was aborted'));
+  return new Promise<RawResponse>((resolve, reject) => exchange(send, request, resolve, reject));
+}
 
-    const timeout = request.deadline === Infinity ? 0 : remaining;
-    try {
-      req = send({
-        agent: request.agent,
-        hostname: request.hostname,
-        port: request.port,
-        path: request.path,
-        method: request.method,
-        headers: request.headers,
-        ...(request.extra ?? {}),
-      });
-    } catch (error) {
-      // node validates the path and header values synchronously (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_CHAR).
-      const e = error as NodeJS.ErrnoException;
-      settle(new TransportError('invalid', e.message, e.code));
-      return;
+/**
+ * {@link sendRaw} with callbacks: exactly one of `resolve` and `reject` is called, once. For a caller
+ * that settles a promise of its own with the answer (the axios adapter), one promise fewer per request.
+ */
+export function exchange(send: RequestFunction, request: RawRequest, resolve: (response: RawResponse) => void, reject: (error: TransportError) => void): void {
+  const maxBytes = request.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const signal = request.abortSignal;
+  if (signal?.aborted) {
+    reject(new TransportError('aborted', 'the request was aborted'));
+    return;
+  }
+  const remaining = request.deadline - Date.now();
+  if (remaining <= 0) {
+    reject(new TransportError('timeout', 'the deadline passed before the request was sent', 'ETIMEDOUT'));
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  let req: http.ClientRequest | undefined;
+  const settle = (error: TransportError | undefined, response?: RawResponse) => {
+    if (settled) return;
+    settled = true;
+    if (timer !== undefined) clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    if (error !== undefined) {
+      req?.destroy();
+      reject(error);
+    } else {
+      resolve(response as RawResponse);
     }
-    req.on('error', (error: NodeJS.ErrnoException) => settle(new TransportError('network', error.message, error.code)));
-    req.on('response', (res) => {
-      const declared = Number(res.headers['content-length']);
-      const declaredBytes = Number.isFinite(declared) ? declared : undefined;
-      const onData = request.onData;
-      const finish = (raw: Buffer): void => {
-        if (settled) return;
-        const encoding = res.headers['content-encoding'];
-        const done = (body: Buffer) => settle(undefined, { status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, body });
-        // The common case (no Content-Encoding) settles in this tick: no promise layer per request.
-        if (encoding === undefined || raw.length === 0) {
-          done(raw);
-          return;
-        }
-        inflate(raw, Array.isArray(encoding) ? encoding.join(',') : encoding, maxBytes).then(done, (error: unknown) =>
-          settle(error instanceof TransportError ? error : new TransportError('undecodable', error instanceof Error ? error.message : String(error))),
-        );
-      };
-      readBody(res, maxBytes, onData === undefined ? undefined : (n) => onData(n, declaredBytes), finish, (error) => settle(error));
+  };
+  const onAbort = () => settle(new TransportError('aborted', 'the request was aborted'));
+
+  const timeout = request.deadline === Infinity ? 0 : remaining;
+  try {
+    req = send({
+      agent: request.agent,
+      hostname: request.hostname,
+      port: request.port,
+      path: request.path,
+      method: request.method,
+      headers: request.headers,
+      ...(request.extra ?? {}),
     });
-    if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
-    if (timeout > 0) {
-      // setTimeout's limit is 2^31-1 ms (./timers.ts); anything longer is as good as no deadline here.
-      timer = setTimeout(() => settle(new TransportError('timeout', `no complete response within ${timeout} ms`, 'ETIMEDOUT')), timerDelay(timeout));
-    }
-    req.end(request.body ?? undefined);
+  } catch (error) {
+    // node validates the path and header values synchronously (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_CHAR).
+    const e = error as NodeJS.ErrnoException;
+    settle(new TransportError('invalid', e.message, e.code));
+    return;
+  }
+  req.on('error', (error: NodeJS.ErrnoException) => settle(new TransportError('network', error.message, error.code)));
+  req.on('response', (res) => {
+    const declared = Number(res.headers['content-length']);
+    const declaredBytes = Number.isFinite(declared) ? declared : undefined;
+    const onData = request.onData;
+    const finish = (raw: Buffer): void => {
+      if (settled) return;
+      const encoding = res.headers['content-encoding'];
+      const done = (body: Buffer) => settle(undefined, { status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: res.headers, body });
+      // The common case (no Content-Encoding) settles in this tick: no promise layer per request.
+      if (encoding === undefined || raw.length === 0) {
+        done(raw);
+        return;
+      }
+      inflate(raw, Array.isArray(encoding) ? encoding.join(',') : encoding, maxBytes).then(done, (error: unknown) =>
+        settle(error instanceof TransportError ? error : new TransportError('undecodable', error instanceof Error ? error.message : String(error))),
+      );
+    };
+    readBody(res, maxBytes, onData === undefined ? undefined : (n) => onData(n, declaredBytes), finish, (error) => settle(error));
   });
+  if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
+  if (timeout > 0) {
+    // setTimeout's limit is 2^31-1 ms (./timers.ts); anything longer is as good as no deadline here.
+    timer = setTimeout(() => settle(new TransportError('timeout', `no complete response within ${timeout} ms`, 'ETIMEDOUT')), timerDelay(timeout));
+  }
+  req.end(request.body ?? undefined);
 }

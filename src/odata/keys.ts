@@ -202,6 +202,15 @@ export interface EntityReference {
  */
 export function parseEntityReference(url: string): EntityReference {
   const text = typeof url === 'string' ? url.trim() : '';
+  // The common answer, `…/accounts(<guid>)`, read without a regex over the segment or a percent-decode
+  // (a GUID has nothing to decode): every create and upsert answers with one.
+  const close = text.length - 1;
+  if (text.charCodeAt(close) === 41 /* ) */ && text.charCodeAt(close - 37) === 40 /* ( */) {
+    const id = text.slice(close - 36, close);
+    const slash = text.lastIndexOf('/', close - 37);
+    const entitySet = text.slice(slash + 1, close - 37);
+    if (GUID.test(id) && ENTITY_SET_NAME.test(entitySet)) return { entitySet, key: id.toLowerCase() };
+  }
   const bad = () => malformedResponse(`OData-EntityId: expected a record URL ending in entitySet(key), got ${JSON.stringify(text.slice(0, 200))}`);
   // Alternate-key values never contain a literal `/` (forbidden above; encoded as %2F otherwise).
   const segment = text.slice(text.lastIndexOf('/') + 1);
@@ -229,6 +238,9 @@ export function parseEntityReference(url: string): EntityReference {
 export function parseEntityId(odataEntityIdHeader: string): string | AlternateKey {
   return parseEntityReference(odataEntityIdHeader).key;
 }
+
+/** The entity set of an `OData-EntityId` (the name before the parentheses of its last segment). */
+const ENTITY_SET_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 
 /** Parses `name=value(,name=value)*` (already percent-decoded); undefined when malformed. */
 function parseKeyList(text: string): AlternateKey | undefined {

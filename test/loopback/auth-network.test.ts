@@ -39,6 +39,8 @@ describe('HttpsNetworkClient (token endpoint transport)', () => {
       requests++;
       req.resume();
       const answer = answers.shift() ?? { status: 200, headers: { 'content-type': 'application/json' }, body: '{"access_token":"x","token_type":"Bearer","expires_in":3600}' };
+      // Status 0: never answer (a stalled token endpoint).
+      if (answer.status === 0) return;
       res.writeHead(answer.status, answer.headers).end(answer.body);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -85,6 +87,29 @@ describe('HttpsNetworkClient (token endpoint transport)', () => {
     expect(err).toBeInstanceOf(TransportFailure);
     expect((err as TransportFailure).failure.retryAfterInMs).toBe(120_000);
     expect(requests).toBe(1);
+  });
+
+  it('an acquisition that ends leaves the scope (deadline) of one still running, and the next one gets its own', async () => {
+    const c = client({ timeoutInMs: 20_000, retry: { maxRetries: 0 } });
+    const scope = (inMs: number) => ({ deadline: Date.now() + inMs, signal: new AbortController().signal });
+    const stalled = (): Promise<number> => {
+      answers.push({ status: 0, body: '' });
+      const started = Date.now();
+      return c.sendPostRequestAsync(url, { body: 'x' }).then(
+        () => Infinity,
+        () => Date.now() - started,
+      );
+    };
+    // B starts while A runs, and sends only after A has ended: its request must still end at B's deadline.
+    const a = c.within(scope(60_000), async () => 'a');
+    const b = c.within(scope(400), async () => {
+      await a;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return stalled();
+    });
+    expect(await b).toBeLessThan(5_000);
+    // With no acquisition left the scope is off; a new one turns it on again.
+    expect(await c.within(scope(400), stalled)).toBeLessThan(5_000);
   });
 
   it("redacts the error body's text with the provider's secrets and keeps the request id", async () => {

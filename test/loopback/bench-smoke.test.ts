@@ -10,6 +10,18 @@ import * as path from 'node:path';
 
 const repo = path.resolve(__dirname, '../..');
 
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 describe('npm run bench -- --quick', () => {
   let out: string;
 
@@ -22,15 +34,7 @@ describe('npm run bench -- --quick', () => {
   });
 
   it('runs every section and writes a markdown table and JSON', async () => {
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', '--quick', '--out', out], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const { code, stdout, stderr } = await run(['--quick', '--out', out]);
     expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
 
     const results = JSON.parse(fs.readFileSync(path.join(out, 'bench.json'), 'utf8'));
@@ -42,6 +46,9 @@ describe('npm run bench -- --quick', () => {
     const { overhead, burst, paging, creates, codegen, fleet } = results.sections;
     expect(Object.keys(overhead.medianMs).sort()).toEqual(['axios', 'axios-lean', 'client', 'dwa', 'https', 'service']);
     for (const value of Object.values(overhead.medianMs)) expect(value).toBeGreaterThan(0);
+    // Client CPU per request, from the worker's process.cpuUsage(): every contender spends some.
+    expect(Object.keys(overhead.medianCpuUsPerRequest).sort()).toEqual(['axios', 'axios-lean', 'client', 'dwa', 'https', 'service']);
+    for (const value of Object.values(overhead.medianCpuUsPerRequest)) expect(value).toBeGreaterThan(0);
 
     // What the burst proves does not depend on speed: one token for ours, one per call for the published flow.
     for (const run of burst.runs.client) expect([run.burstTokenRequests, run.steadyTokenRequests, run.failures]).toEqual([1, 0, 0]);
@@ -51,10 +58,12 @@ describe('npm run bench -- --quick', () => {
       expect(run.steadyTokenRequests).toBe(burst.steady);
     }
 
-    for (const contender of ['client', 'dwa', 'axios']) {
+    expect(Object.keys(paging.runs).sort()).toEqual(['axios', 'client', 'dwa', 'https']);
+    for (const contender of ['https', 'client', 'dwa', 'axios']) {
       for (const run of paging.runs[contender]) {
         expect(run.rows).toBe(paging.rows);
         expect(run.peakRssKb).toBeGreaterThan(0);
+        expect(run.cpuUs).toBeGreaterThan(0);
       }
     }
     // Issue 13: the FetchXML row, each contender reading every row once (the bench checks checksums).
@@ -65,6 +74,10 @@ describe('npm run bench -- --quick', () => {
     }
     expect(stdout).toContain('### FetchXML');
 
+    // Sequential, parallel, $batch of batchSize and one $batch of bigBatchSize, for both clients.
+    expect(Object.keys(creates.runs).sort()).toEqual(
+      ['client', 'dwa'].flatMap((c) => [`${c}/batch-${creates.batchSize}`, `${c}/batch-${creates.bigBatchSize}`, `${c}/parallel`, `${c}/sequential`]).sort(),
+    );
     for (const [key, runs] of Object.entries(creates.runs) as Array<[string, Array<{ created: number; failures: number }>]>) {
       for (const run of runs) expect({ key, created: run.created, failures: run.failures }).toEqual({ key, created: creates.count, failures: 0 });
     }
@@ -79,8 +92,12 @@ describe('npm run bench -- --quick', () => {
 
     const md = fs.readFileSync(path.join(out, 'bench.md'), 'utf8');
     expect(stdout).toBe(md);
-    for (const heading of ['Per-request overhead', 'Token requests', 'Paging', 'creates', 'Code generation', 'Many instances']) expect(md).toContain(heading);
-    expect(md).toMatch(/\| \*\*DynamicsClient\*\* `retrieve` \| [\d.]+ \| [\d,]+ \| [\d.]+× \|/);
+    for (const heading of ['Targets', 'Per-request overhead', 'Token requests', 'Paging', 'creates', 'Code generation', 'Many instances']) expect(md).toContain(heading);
+    // median ms | µs per request | client CPU µs per request | vs https | vs dynamics-web-api | CPU vs dynamics-web-api
+    expect(md).toMatch(/\| \*\*DynamicsClient\*\* `retrieve` \| [\d.]+ \| [\d,]+ \| [\d,]+ \| [\d.]+× \| [\d.]+× \| [\d.]+× \|/);
+    // Every target has a ratio and a verdict, by wall time and by CPU.
+    expect(md).toMatch(/\| `retrieve` ≤ 1\.0× dynamics-web-api \| [\d.]+× \| (met|\*\*missed\*\*) \| [\d.]+× \| (met|\*\*missed\*\*) \|/);
+    expect(md).not.toContain('FAILED');
     expect(fs.readdirSync(out).filter((f) => /^bench-.*\.(json|md)$/.test(f))).toHaveLength(2);
 
     // The workloads section (issue 14) checks its own work and fails rather than report a short run.
@@ -91,4 +108,19 @@ describe('npm run bench -- --quick', () => {
     // Generous: every section runs in its own child processes, and a busy 2-core machine (CI runs two
     // jest workers) can take several times the ~30 s an idle one needs. Speed is the bench's business.
   }, 300_000);
+
+  it('reports a section whose contender fails as FAILED, without its rows, and exits non-zero', async () => {
+    const failed = path.join(out, 'sabotaged');
+    const { code, stdout } = await run(['--quick', '--only', 'overhead,creates', '--sabotage', 'dwa', '--out', failed]);
+    expect(code).toBe(1);
+    const results = JSON.parse(fs.readFileSync(path.join(failed, 'bench.json'), 'utf8'));
+    expect(Object.keys(results.sections)).toEqual([]);
+    expect(results.errors.overhead).toMatch(/dwa/);
+    expect(results.errors.creates).toMatch(/dwa\/sequential: \d+ failed/);
+    expect(stdout).toContain('### overhead: FAILED');
+    expect(stdout).toContain('### creates: FAILED');
+    // No table, hence no row of the contender that failed and no target computed from it.
+    expect(stdout).not.toContain('dynamics-web-api `retrieve`');
+    expect(stdout).not.toContain('### Targets');
+  }, 240_000);
 });

@@ -21,6 +21,7 @@ import {
   type BatchOperationSlot,
   type BatchPartResponse,
   type BatchResponseReading,
+  type EncodedBatch,
 } from '../../odata/batch';
 import { invalidArgument } from '../../odata/fail';
 import { parseEntityId } from '../../odata/keys';
@@ -57,8 +58,13 @@ export async function batch(ctx: ClientContext, operations: readonly BatchItem[]
   const groups = splitOperations(items);
   // Every request is encoded once before the first is sent, so that a bad operation in a later one is
   // refused before anything runs (not after earlier requests were committed); each is encoded again
-  // when its turn comes, so that only one body is held at a time.
-  for (const group of groups) encodeBatch(group, { apiRootUrl: ctx.apiRoot, continueOnError });
+  // when its turn comes, so that only one body is held at a time. A single request (up to 1,000
+  // operations, the common case) keeps its one encoding.
+  let first: EncodedBatch | undefined;
+  for (const group of groups) {
+    const encoded = encodeBatch(group, { apiRootUrl: ctx.apiRoot, continueOnError });
+    if (groups.length === 1) first = encoded;
+  }
   const sent: BatchResult[] = [];
   let stopped = false;
   for (let g = 0; g < groups.length; g++) {
@@ -67,7 +73,7 @@ export async function batch(ctx: ClientContext, operations: readonly BatchItem[]
       for (let i = countOperations(group); i > 0; i--) sent.push(notExecuted());
       continue;
     }
-    const encoded = encodeBatch(group, { apiRootUrl: ctx.apiRoot, continueOnError });
+    const encoded = first ?? encodeBatch(group, { apiRootUrl: ctx.apiRoot, continueOnError });
     const readOnly = encoded.operations.every((slot) => slot.method === 'GET');
     let results: BatchResult[];
     try {
@@ -217,13 +223,14 @@ function partResult(part: BatchPartResponse, op: BatchOperation, batchRequest: H
       // A part without a usable entity id still reports its status and body.
     }
   }
-  const url = partUrl(op, batchRequest);
   if (part.status >= 400) {
+    const url = partUrl(op, batchRequest);
     const error = statusError(part.status, part.headers, part.body, { method: op.method, url });
     result.error = error;
     // A failed part's body is an error body: kept as the error keeps it (redacted, bounded).
     result.body = error.body ?? (typeof part.body === 'string' ? excerpt(part.body) : undefined);
   } else if (part.malformed !== undefined) {
+    const url = partUrl(op, batchRequest);
     result.error = new DynamicsError(`${part.malformed.message} (${op.method} ${displayUrl(url)})`, {
       code: part.malformed.code,
       status: part.status,

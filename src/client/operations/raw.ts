@@ -54,11 +54,16 @@ function resolvePath(ctx: ClientContext, path: unknown): string {
   return ctx.apiRoot + encodeLoosely(path.replace(/^\/+/, ''), 'path');
 }
 
+/** Whether {@link encodeLoosely} has anything to encode (the same characters as its replace, without the `g` flag). */
+const NEEDS_ENCODING = /%(?![0-9A-Fa-f]{2})|[^\x21-\x7e]|["<>\\^`{|}]/u;
+
 /**
  * Percent-encodes what cannot go on the wire (spaces, quotes, non-ASCII, a `%` not starting an escape)
  * and leaves the rest, so a path that is already encoded passes through unchanged.
  */
 function encodeLoosely(text: string, argument: string): string {
+  // Most paths need nothing: one test, without the replace's match and string building.
+  if (!NEEDS_ENCODING.test(text)) return text;
   try {
     return text.replace(/%(?![0-9A-Fa-f]{2})|[^\x21-\x7e]|["<>\\^`{|}]/gu, (c) => encodeURIComponent(c));
   } catch {

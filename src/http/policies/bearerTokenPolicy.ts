@@ -42,9 +42,17 @@ export class TokenCycler {
     private readonly refreshTimeoutInMs: number = TOKEN_REFRESH_TIMEOUT_IN_MS,
   ) {}
 
+  /** `Bearer <token>` of the current token, built once per token rather than once per request. */
+  #authorization?: string;
+
   /** The cached token when it needs no refresh; the hot path, no await. */
   peek(now: number): string | undefined {
     return this.current !== undefined && now < this.refreshAt ? this.current.token : undefined;
+  }
+
+  /** {@link peek} as the `Authorization` header value (`Bearer <token>`), the same string for every request. */
+  peekAuthorization(now: number): string | undefined {
+    return this.current !== undefined && now < this.refreshAt ? this.#authorization : undefined;
   }
 
   /**
@@ -98,6 +106,7 @@ export class TokenCycler {
               throw new AuthenticationError('The token provider returned no access token.', { code: ErrorCode.authenticationFailed });
             }
             this.current = token;
+            this.#authorization = `Bearer ${token.token}`;
             const expires = Number.isFinite(token.expiresOnTimestamp) ? token.expiresOnTimestamp : Date.now() + 5 * 60_000;
             this.refreshAt = Math.min(token.refreshAfterTimestamp ?? Infinity, expires - REFRESH_WINDOW_IN_MS);
             return token;
@@ -173,16 +182,28 @@ function describe(error: unknown): string {
  * sends the request once more (the 401 means it was not processed, so this is safe for writes).
  */
 export function bearerTokenPolicy(tokens: TokenCycler): PipelinePolicy {
+  const BEARER = 'Bearer '.length;
+  /** Sends again with a new token once after a 401 to `authorization`. */
+  async function renewed(request: HttpRequest, next: SendRequest, authorization: string): Promise<HttpResponse> {
+    const token = await tokens.renewAfterRejection(authorization.slice(BEARER), request);
+    request.headers.Authorization = `Bearer ${token}`;
+    return next(request);
+  }
+  /** The path without a current token: wait for one (shared with every other caller), then send. */
+  async function afterRefresh(request: HttpRequest, next: SendRequest): Promise<HttpResponse> {
+    const authorization = `Bearer ${await tokens.get(request)}`;
+    request.headers.Authorization = authorization;
+    const response = await next(request);
+    return response.status === 401 ? renewed(request, next, authorization) : response;
+  }
   return {
     name: 'bearerToken',
-    async sendRequest(request: HttpRequest, next: SendRequest): Promise<HttpResponse> {
-      const token = tokens.peek(Date.now()) ?? (await tokens.get(request));
-      request.headers.Authorization = `Bearer ${token}`;
-      const response = await next(request);
-      if (response.status !== 401) return response;
-      const renewed = await tokens.renewAfterRejection(token, request);
-      request.headers.Authorization = `Bearer ${renewed}`;
-      return next(request);
+    sendRequest(request: HttpRequest, next: SendRequest): Promise<HttpResponse> {
+      const authorization = tokens.peekAuthorization(Date.now());
+      if (authorization === undefined) return afterRefresh(request, next);
+      // The hot path: the current token, one promise layer to see the status.
+      request.headers.Authorization = authorization;
+      return next(request).then((response) => (response.status === 401 ? renewed(request, next, authorization) : response));
     },
   };
 }

@@ -93,34 +93,100 @@ function splitParts(text: string, boundary: string, context: string): Split {
  * (the cut-off end of a truncated part) instead of refusing them.
  */
 function splitHeaders(text: string, context: string, lenient = false): { headers: Record<string, string>; rest: string } {
-  const m = /\r?\n\r?\n/.exec(text);
-  let head: string;
-  let rest: string;
-  if (/^\r?\n/.test(text)) {
-    head = '';
-    rest = text.replace(/^\r?\n/, '');
-  } else if (m) {
-    head = text.slice(0, m.index);
-    rest = text.slice(m.index + m[0].length);
+  // The header block ends at the first empty line (`\r?\n\r?\n`, or a line break at the very start).
+  // Scanned by hand: this runs twice for every part of every answer.
+  let headEnd = text.length;
+  let restStart = text.length;
+  if (text.charCodeAt(0) === LF) {
+    headEnd = 0;
+    restStart = 1;
+  } else if (text.charCodeAt(0) === CR && text.charCodeAt(1) === LF) {
+    headEnd = 0;
+    restStart = 2;
   } else {
-    head = text;
-    rest = '';
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) {
+      const next = text.charCodeAt(i + 1);
+      const after = next === CR && text.charCodeAt(i + 2) === LF ? i + 3 : next === LF ? i + 2 : -1;
+      if (after < 0) continue;
+      headEnd = i > 0 && text.charCodeAt(i - 1) === CR ? i - 1 : i;
+      restStart = after;
+      break;
+    }
   }
   const headers = Object.create(null) as Record<string, string>;
-  for (const line of head.split(/\r?\n/)) {
+  let start = 0;
+  while (start < headEnd) {
+    let end = text.indexOf('\n', start);
+    if (end < 0 || end > headEnd) end = headEnd;
+    const lineEnd = end > start && text.charCodeAt(end - 1) === CR ? end - 1 : end;
+    const line = text.slice(start, lineEnd);
+    start = end + 1;
     if (line.trim() === '') continue;
     const colon = line.indexOf(':');
-    if (colon <= 0 || !isHeaderName(line.slice(0, colon).trim())) {
+    const rawName = colon <= 0 ? '' : line.slice(0, colon).trim();
+    if (colon <= 0 || !isHeaderName(rawName)) {
       if (lenient) continue;
       throw malformedResponse(`${context}: bad header line ${JSON.stringify(foreignText(line, 100))}`);
     }
-    const name = line.slice(0, colon).trim().toLowerCase();
+    const name = rawName.toLowerCase();
     const value = line.slice(colon + 1).trim();
     const earlier = headers[name];
     headers[name] = earlier === undefined ? value : `${earlier}, ${value}`;
   }
-  return { headers, rest };
+  return { headers, rest: restStart >= text.length ? '' : text.slice(restStart) };
 }
+
+const LF = 10;
+const CR = 13;
+
+/** `text` without its trailing line breaks (`(\r?\n)+$`): a part's body ends before the delimiter's CRLF. */
+function withoutTrailingLineBreaks(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === LF) {
+    end--;
+    if (end > 0 && text.charCodeAt(end - 1) === CR) end--;
+  }
+  return end === text.length ? text : text.slice(0, end);
+}
+
+/**
+ * The reason phrases of RFC 9110 §15 for the statuses a part carries: kept as sent, since none can be
+ * a credential. Anything else a server writes there goes through the redactor like other server text.
+ */
+const REASON_PHRASES: ReadonlySet<string> = new Set([
+  '',
+  'OK',
+  'Created',
+  'Accepted',
+  'Non-Authoritative Information',
+  'No Content',
+  'Reset Content',
+  'Partial Content',
+  'Not Modified',
+  'Bad Request',
+  'Unauthorized',
+  'Forbidden',
+  'Not Found',
+  'Method Not Allowed',
+  'Not Acceptable',
+  'Request Timeout',
+  'Conflict',
+  'Gone',
+  'Length Required',
+  'Precondition Failed',
+  'Content Too Large',
+  'Payload Too Large',
+  'Unsupported Media Type',
+  'Unprocessable Content',
+  'Unprocessable Entity',
+  'Precondition Required',
+  'Too Many Requests',
+  'Internal Server Error',
+  'Not Implemented',
+  'Bad Gateway',
+  'Service Unavailable',
+  'Gateway Timeout',
+]);
 
 /** Whether a Content-Type names JSON, by the same rule as every other response of the library. */
 function isJsonType(contentType: string | undefined): boolean {
@@ -142,26 +208,29 @@ function decodeHttpPart(raw: RawPart, context: string, changeSetIndex: number | 
   if (ct !== undefined && !/^\s*application\/http\b/i.test(ct)) {
     throw malformedResponse(`${context}: expected Content-Type application/http, got ${JSON.stringify(foreignText(ct, 100))}`);
   }
-  const lineEnd = /\r?\n/.exec(raw.content);
+  const content = raw.content;
+  const newline = content.indexOf('\n');
   // A cut inside the status line leaves nothing to read.
-  if (truncated && !lineEnd) return undefined;
-  const statusLine = (lineEnd ? raw.content.slice(0, lineEnd.index) : raw.content).trim();
+  if (truncated && newline < 0) return undefined;
+  const lineEnd = newline < 0 ? content.length : newline > 0 && content.charCodeAt(newline - 1) === CR ? newline - 1 : newline;
+  const statusLine = content.slice(0, lineEnd).trim();
   const m = /^HTTP\/\d(?:\.\d)?\s+(\d{3})(?:\s+(.*))?$/.exec(statusLine);
   if (!m) {
     if (truncated) return undefined;
     throw malformedResponse(`${context}: bad status line ${JSON.stringify(foreignText(statusLine, 100))}`);
   }
   const status = Number(m[1]);
-  const { headers, rest } = splitHeaders(lineEnd ? raw.content.slice(lineEnd.index + lineEnd[0].length) : '', context, truncated);
+  const { headers, rest } = splitHeaders(newline < 0 ? '' : content.slice(newline + 1), context, truncated);
   const contentId = raw.headers['content-id'] ?? headers['content-id'];
-  const part: BatchPartResponse = { status, statusText: foreignText((m[2] ?? '').trim(), 100), headers, body: undefined };
+  const reason = (m[2] ?? '').trim();
+  const part: BatchPartResponse = { status, statusText: REASON_PHRASES.has(reason) ? reason : foreignText(reason, 100), headers, body: undefined };
   if (contentId !== undefined) part.contentId = contentId;
   if (changeSetIndex !== undefined) part.changeSetIndex = changeSetIndex;
   if (truncated) {
     part.malformed = malformedResponse(`${context}: ${statusNote(status)}the response ends inside this part (truncated), so its body is lost`, { status });
     return part;
   }
-  const text = rest.replace(/(\r?\n)+$/, '');
+  const text = withoutTrailingLineBreaks(rest);
   if (text.trim() !== '') {
     if (isJsonType(headers['content-type']) || (headers['content-type'] === undefined && /^\s*[{[]/.test(text))) {
       const parsed = parseJson(text);

@@ -51,10 +51,11 @@ function referenceIn(url: unknown, isReference: (name: string) => boolean): stri
 
 /** References to Content-IDs in `@odata.bind` values (a string, or an array of strings). */
 function bindReferences(body: unknown, isReference: (name: string) => boolean): string[] {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return [];
   const refs: string[] = [];
-  for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return refs;
+  for (const key of Object.keys(body)) {
     if (!key.endsWith('@odata.bind')) continue;
+    const value = (body as Record<string, unknown>)[key];
     for (const v of Array.isArray(value) ? value : [value]) {
       const ref = referenceIn(v, isReference);
       if (ref !== undefined) refs.push(ref);
@@ -93,13 +94,13 @@ function prepareOperation(
     throw invalidArgument(`${where}.url`, 'an encoded URL without spaces, line breaks or non-ASCII characters (build it with entityPath and buildQueryString)', op.url);
   }
   // A request inside $batch may have a URL up to 64 KB (compose-http-requests-handle-errors.md).
-  checkUrlLength(root.origin + target, `${where}.url`, MAX_BATCH_URL_LENGTH);
+  if (root.origin.length + target.length > MAX_BATCH_URL_LENGTH) checkUrlLength(root.origin + target, `${where}.url`, MAX_BATCH_URL_LENGTH);
   if (/\$batch(?=$|[/?])/.test(target)) throw invalidArgument(`${where}.url`, 'no nested $batch (Dataverse refuses batches inside batches)', op.url);
 
   const headers: string[] = [];
-  const given = op.headers ?? {};
+  const given = op.headers ?? NO_HEADERS;
   if (typeof given !== 'object' || given === null) throw invalidArgument(`${where}.headers`, 'an object of header names to values', given);
-  for (const [name, value] of Object.entries(given)) {
+  for (const [name, value] of given === NO_HEADERS ? [] : Object.entries(given)) {
     if (!isHeaderName(name)) throw invalidArgument(`${where}.headers`, 'valid header names', name);
     if (!isHeaderValue(value)) {
       throw invalidArgument(`${where}.headers.${name}`, 'a string without line breaks or control characters', value);
@@ -117,34 +118,58 @@ function prepareOperation(
       body = serializeJson(op.body, `${where}.body`);
     }
     // The documented change-set request (see the page cited at the top) writes `type=entry` on every JSON part.
-    if (headerValue(given, 'content-type') === undefined) headers.unshift('Content-Type: application/json; type=entry');
+    if (given === NO_HEADERS || headerValue(given, 'content-type') === undefined) headers.unshift('Content-Type: application/json; type=entry');
   }
   return { requestLine: `${op.method} ${target} HTTP/1.1`, headers, body };
 }
 
 function frameOperation(prepared: { requestLine: string; headers: string[]; body?: string }, contentId: string | undefined): string {
-  const lines = ['Content-Type: application/http', 'Content-Transfer-Encoding: binary'];
-  if (contentId !== undefined) lines.push(`Content-ID: ${contentId}`);
-  lines.push('', prepared.requestLine, ...prepared.headers, '', prepared.body ?? '');
-  return lines.join('\r\n');
+  // One string built by concatenation (V8 ropes), not an array of lines joined: this runs for every operation.
+  let text = contentId === undefined ? PART_HEAD : `${PART_HEAD}Content-ID: ${contentId}\r\n`;
+  text += `\r\n${prepared.requestLine}\r\n`;
+  for (const header of prepared.headers) text += `${header}\r\n`;
+  return `${text}\r\n${prepared.body ?? ''}`;
 }
+
+/** The MIME headers every operation's part starts with. */
+const PART_HEAD = 'Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n';
+
+/** `op.headers` when the operation has none: nothing to check or copy. */
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * The caller's boundary, checked, or a fresh random one. A boundary must not occur in the content
- * it encloses (RFC 2046 §5.1.1); a random UUID never does in practice, but we check anyway.
+ * it encloses (RFC 2046 §5.1.1): a chosen one is looked for in the framed content (`framed`); a fresh
+ * one only in what the caller wrote (`written`: request lines, headers, bodies, Content-IDs), since
+ * the framing around it cannot contain a random UUID that did not exist when it was written. A random
+ * UUID never occurs in practice; the check keeps it so without flattening every framed part.
  */
-function pickBoundary(chosen: unknown, fresh: () => string, content: string, argument: string): string {
+function pickBoundary(chosen: unknown, fresh: () => string, framed: readonly string[], written: readonly string[], argument: string): string {
+  const occursIn = (pieces: readonly string[], boundary: string): boolean => {
+    const delimiter = `--${boundary}`;
+    for (const piece of pieces) if (piece.includes(delimiter)) return true;
+    return false;
+  };
   if (chosen === undefined) {
     let boundary: string;
     do boundary = fresh();
-    while (content.includes(`--${boundary}`));
+    while (occursIn(written, boundary));
     return boundary;
   }
   if (typeof chosen !== 'string' || !BOUNDARY.test(chosen)) {
     throw invalidArgument(argument, "a multipart boundary of 1 to 70 letters, digits or '()+_,-./:=?", chosen);
   }
-  if (content.includes(`--${chosen}`)) throw invalidArgument(argument, 'a boundary that does not occur in the content it encloses', chosen);
+  // The framed pieces joined as the body joins them, so that an occurrence is found wherever it is.
+  if (framed.join('\r\n').includes(`--${chosen}`)) throw invalidArgument(argument, 'a boundary that does not occur in the content it encloses', chosen);
   return chosen;
+}
+
+/** The text of an operation its caller wrote, for {@link pickBoundary}. */
+function writtenText(prepared: { requestLine: string; headers: string[]; body?: string }, contentId: string | undefined, into: string[]): void {
+  into.push(prepared.requestLine);
+  for (const header of prepared.headers) into.push(header);
+  if (prepared.body !== undefined) into.push(prepared.body);
+  if (contentId !== undefined) into.push(contentId);
 }
 
 /**
@@ -195,6 +220,8 @@ export function encodeBatch(items: readonly BatchItem[], options: EncodeBatchOpt
   };
 
   const chunks: string[] = [];
+  /** Everything the caller wrote, for the batch boundary (see pickBoundary). */
+  const written: string[] = [];
   const slots: BatchOperationSlot[] = [];
   let changeSetIndex = 0;
   items.forEach((item, i) => {
@@ -203,6 +230,7 @@ export function encodeBatch(items: readonly BatchItem[], options: EncodeBatchOpt
       if (!Array.isArray(item.changeSet) || item.changeSet.length === 0) throw invalidArgument(where, 'a non-empty array of operations', item.changeSet);
       const csIndex = changeSetIndex++;
       const defined = new Set<string>();
+      const writtenHere: string[] = [];
       const parts = item.changeSet.map((op, j) => {
         const at = `${where}[${j}]`;
         if (isChangeSet(op)) throw invalidArgument(at, 'an operation (change sets cannot be nested)', op);
@@ -225,20 +253,21 @@ export function encodeBatch(items: readonly BatchItem[], options: EncodeBatchOpt
         const contentId = op.contentId ?? assignId();
         defined.add(contentId);
         slots.push({ index: slots.length, changeSetIndex: csIndex, contentId, method: op.method });
+        writtenText(prepared, contentId, writtenHere);
         return frameOperation(prepared, contentId);
       });
+      for (const text of writtenHere) written.push(text);
       const csBoundary = pickBoundary(
         options.changeSetBoundary ? options.changeSetBoundary(csIndex) : undefined,
         () => `changeset_${randomUUID()}`,
-        parts.join(''),
+        parts,
+        writtenHere,
         `changeSetBoundary(${csIndex})`,
       );
       // The empty line after the close delimiter matches the documented request.
-      const text =
-        `Content-Type: multipart/mixed; boundary="${csBoundary}"\r\n\r\n` +
-        parts.map((p) => `--${csBoundary}\r\n${p}\r\n`).join('') +
-        `--${csBoundary}--\r\n\r\n`;
-      chunks.push(text);
+      let text = `Content-Type: multipart/mixed; boundary="${csBoundary}"\r\n\r\n`;
+      for (const part of parts) text += `--${csBoundary}\r\n${part}\r\n`;
+      chunks.push(`${text}--${csBoundary}--\r\n\r\n`);
     } else {
       const at = `operations[${i}]`;
       const prepared = prepareOperation(item, at, root, isReference);
@@ -249,12 +278,15 @@ export function encodeBatch(items: readonly BatchItem[], options: EncodeBatchOpt
         throw invalidArgument(at, `Content-ID references ("$${refs[0]}") only inside a change set, after the operation they name`, item.url);
       }
       slots.push({ index: slots.length, method: item.method, ...(item.contentId === undefined ? {} : { contentId: item.contentId }) });
+      writtenText(prepared, item.contentId, written);
       chunks.push(`${frameOperation(prepared, item.contentId)}\r\n`);
     }
   });
 
-  const boundary = pickBoundary(options.boundary, () => `batch_${randomUUID()}`, chunks.join(''), 'boundary');
-  const body = chunks.map((c) => `--${boundary}\r\n${c}`).join('') + `--${boundary}--\r\n`;
+  const boundary = pickBoundary(options.boundary, () => `batch_${randomUUID()}`, chunks, written, 'boundary');
+  let body = '';
+  for (const chunk of chunks) body += `--${boundary}\r\n${chunk}`;
+  body += `--${boundary}--\r\n`;
   const contentType = `multipart/mixed; boundary="${boundary}"`;
   const headers: Record<string, string> = { 'Content-Type': contentType };
   if (options.continueOnError) headers.Prefer = 'odata.continue-on-error';

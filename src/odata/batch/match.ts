@@ -6,6 +6,20 @@ import { malformedResponse } from '../fail';
 import type { BatchOperationResult, BatchOperationSlot, BatchOutcome, BatchPartResponse, MatchBatchOptions } from './types';
 
 /**
+ * `{ ...slot, outcome, response }`, written out: the same properties in the same order, without an
+ * object spread per operation (a spread of slots of varying shapes is the dearest step of matching).
+ */
+function resultOf(slot: BatchOperationSlot, outcome: BatchOutcome, response?: BatchPartResponse): BatchOperationResult {
+  const result = { index: slot.index } as BatchOperationResult;
+  if (slot.changeSetIndex !== undefined) result.changeSetIndex = slot.changeSetIndex;
+  if (slot.contentId !== undefined) result.contentId = slot.contentId;
+  result.method = slot.method;
+  result.outcome = outcome;
+  if (response !== undefined) result.response = response;
+  return result;
+}
+
+/**
  * Pairs the decoded response parts with the encoded operations, in order. A successful change set
  * answers with one part per operation (matched by Content-ID); a failed change set answers with a
  * single error part in its place (OData v4 Part 1 §11.7.4), which is reported as `failed` for the
@@ -40,12 +54,12 @@ export function matchBatchResponses(
     const slot = operations[i];
     if (slot.changeSetIndex === undefined) {
       const part = parts[p];
-      if (part === undefined) results.push({ ...slot, outcome: unanswered() });
+      if (part === undefined) results.push(resultOf(slot, unanswered()));
       else {
         if (part.changeSetIndex !== undefined) {
           throw malformedResponse(`$batch response: part ${p + 1} is a change-set response, but operation ${i} was sent on its own`);
         }
-        results.push({ ...slot, outcome: outcomeOf(part), response: part });
+        results.push(resultOf(slot, outcomeOf(part), part));
         p++;
       }
       i++;
@@ -58,7 +72,7 @@ export function matchBatchResponses(
     const first = parts[p];
     if (first === undefined) {
       const outcome = unanswered();
-      for (const s of group) results.push({ ...s, outcome });
+      for (const s of group) results.push(resultOf(s, outcome));
     } else if (first.changeSetIndex === undefined) {
       // The change set failed as a whole: one part answers for all of it (or could not be read at all).
       p++;
@@ -66,7 +80,7 @@ export function matchBatchResponses(
       const failed = first.status >= 400;
       for (const s of group) {
         const outcome: BatchOutcome = first.status === 0 ? 'unknown' : !failed ? 'succeeded' : !named || s.contentId === first.contentId ? 'failed' : 'rolledBack';
-        results.push({ ...s, outcome, response: first });
+        results.push(resultOf(s, outcome, first));
       }
     } else {
       const csIndex = first.changeSetIndex;
@@ -85,11 +99,11 @@ export function matchBatchResponses(
         // Match by Content-ID (the server may answer a change set in any order), else by position.
         const part = (s.contentId !== undefined ? byId.get(s.contentId) : undefined) ?? (byId.size === 0 ? answered[k] : undefined);
         if (part !== undefined) {
-          results.push({ ...s, outcome: outcomeOf(part), response: part });
+          results.push(resultOf(s, outcomeOf(part), part));
           return;
         }
         if (failure !== undefined) {
-          results.push({ ...s, outcome: 'rolledBack', response: failure });
+          results.push(resultOf(s, 'rolledBack', failure));
           return;
         }
         if (strangers.length > 0) {
@@ -98,7 +112,7 @@ export function matchBatchResponses(
           );
         }
         // A change set commits as a whole: with some of its answers missing, the rest may well have been applied.
-        results.push({ ...s, outcome: 'unknown' });
+        results.push(resultOf(s, 'unknown'));
       });
     }
     i = end;

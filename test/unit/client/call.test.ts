@@ -21,7 +21,7 @@ function refused(spec: Partial<CallSpec>): DynamicsError {
 
 describe('headers', () => {
   it('a read asks for JSON, OData 4.0 and never a cached 304', () => {
-    expect(prepare({}).headers).toEqual({ Accept: 'application/json', 'OData-MaxVersion': '4.0', 'OData-Version': '4.0', 'If-None-Match': 'null' });
+    expect(prepare({}).headers).toEqual({ Accept: 'application/json', 'OData-MaxVersion': '4.0', 'OData-Version': '4.0', 'Accept-Encoding': 'gzip, deflate, br', 'If-None-Match': 'null' });
   });
 
   it('a write with a body says it is JSON; a write without one sends no Content-Type and no If-None-Match', () => {
@@ -29,9 +29,10 @@ describe('headers', () => {
       Accept: 'application/json',
       'OData-MaxVersion': '4.0',
       'OData-Version': '4.0',
+      'Accept-Encoding': 'gzip, deflate, br',
       'Content-Type': 'application/json; charset=utf-8',
     });
-    expect(prepare({ method: 'DELETE' }).headers).toEqual({ Accept: 'application/json', 'OData-MaxVersion': '4.0', 'OData-Version': '4.0' });
+    expect(prepare({ method: 'DELETE' }).headers).toEqual({ Accept: 'application/json', 'OData-MaxVersion': '4.0', 'OData-Version': '4.0', 'Accept-Encoding': 'gzip, deflate, br' });
   });
 
   it("the method's headers come after ours and leave out undefined values; the caller's win over both, whatever their case", () => {
@@ -44,6 +45,7 @@ describe('headers', () => {
     expect(request.headers).toEqual({
       'OData-MaxVersion': '4.0',
       'OData-Version': '4.0',
+      'Accept-Encoding': 'gzip, deflate, br',
       'Content-Type': 'application/json; charset=utf-8',
       accept: 'application/json;odata.metadata=full',
       'if-match': 'W/"7"',

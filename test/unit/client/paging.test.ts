@@ -108,6 +108,65 @@ describe('pagedIterator', () => {
   });
 });
 
+describe('pagedIterator over records', () => {
+  /** Pages of `sizes[i]` rows each, walked by prefetchPages as list() does. */
+  function walk(sizes: number[]) {
+    const requested: Array<{ cursor: number; signal: AbortSignal }> = [];
+    const fetchPage = async (cursor: number, signal: AbortSignal): Promise<FetchedPage<string, number>> => {
+      requested.push({ cursor, signal });
+      await new Promise((resolve) => setImmediate(resolve));
+      return page(
+        Array.from({ length: sizes[cursor] }, (_, i) => `${cursor}.${i}`),
+        cursor + 1 < sizes.length ? cursor + 1 : undefined,
+      );
+    };
+    return { requested, pages: () => prefetchPages(0, fetchPage, undefined) };
+  }
+
+  it('yields every record of every page in order, skipping empty pages', async () => {
+    const { pages } = walk([3, 0, 2, 1]);
+    const rows: string[] = [];
+    for await (const row of pagedIterator(pages)) rows.push(row);
+    expect(rows).toEqual(['0.0', '0.1', '0.2', '2.0', '2.1', '3.0']);
+  });
+
+  it('answers calls of next() made before a page arrives in order, then done', async () => {
+    const { pages } = walk([2, 2]);
+    const iterator = pagedIterator(pages);
+    const results = await Promise.all([iterator.next(), iterator.next(), iterator.next(), iterator.next(), iterator.next(), iterator.next()]);
+    expect(results).toEqual([
+      { value: '0.0', done: false },
+      { value: '0.1', done: false },
+      { value: '1.0', done: false },
+      { value: '1.1', done: false },
+      { value: undefined, done: true },
+      { value: undefined, done: true },
+    ]);
+  });
+
+  it('stopping a for-await over records ends the page walk, which cancels the page requested ahead', async () => {
+    const { requested, pages } = walk([2, 2, 2]);
+    for await (const row of pagedIterator(pages)) {
+      expect(row).toBe('0.0');
+      break;
+    }
+    expect(requested.map((r) => r.cursor)).toEqual([0, 1]);
+    expect(requested[1].signal.aborted).toBe(true);
+  });
+
+  it('a failed page is thrown to the caller, and the iterator is done afterwards', async () => {
+    const fetchPage = async (cursor: number): Promise<FetchedPage<string, number>> => {
+      if (cursor === 1) throw new Error('page 1 failed');
+      return page(['a', 'b'], 1);
+    };
+    const iterator = pagedIterator(() => prefetchPages(0, fetchPage, undefined));
+    expect(await iterator.next()).toEqual({ value: 'a', done: false });
+    expect(await iterator.next()).toEqual({ value: 'b', done: false });
+    await expect(iterator.next()).rejects.toThrow('page 1 failed');
+    expect(await iterator.next()).toEqual({ value: undefined, done: true });
+  });
+});
+
 describe('nextLinkOf and checkContinuation', () => {
   it('keeps an absolute nextLink unmodified and resolves a relative one against the page', () => {
     const link = `${ROOT}accounts?$select=name&$skiptoken=%3Ccookie%20pagenumber=%222%22%20/%3E`;
