@@ -21,6 +21,10 @@ options:
   --seed N          create N deterministic accounts and contacts (default: 0)
   --data FILE       persist the in-memory store to this JSON file across restarts
   --ca-file PATH    where to write the CA certificate (default: <tmpdir>/dynamics-odata-emulator-<port>-ca.pem)
+  --latency MS      network latency added to every Web API answer (default: 0)
+  --operation-time MS
+                    server time per operation: a $batch costs the sum of its parts, a bulk message
+                    (CreateMultiple, ...) 491/9,200 of it per record, as Microsoft measured (default: 0)
   --refresh-token-reuse allow|reject
                     reject (default): a refresh token works once, stricter than Entra, to catch clients
                     that keep using a stale one; allow: it stays valid after use, as Entra documents
@@ -43,6 +47,8 @@ interface ParsedFlags {
   port?: number;
   metadata?: string;
   seed?: number;
+  latencyInMs?: number;
+  operationTimeInMs?: number;
   data?: string;
   caFile?: string;
   refreshTokenReuse?: RefreshTokenReuse;
@@ -57,6 +63,8 @@ function parseFlags(argv: string[]): ParsedFlags {
         port: { type: 'string' },
         metadata: { type: 'string' },
         seed: { type: 'string' },
+        latency: { type: 'string' },
+        'operation-time': { type: 'string' },
         data: { type: 'string' },
         'ca-file': { type: 'string' },
         'refresh-token-reuse': { type: 'string' },
@@ -78,6 +86,8 @@ function parseFlags(argv: string[]): ParsedFlags {
     help: values.help === true,
     port: integerFlag('port', values.port, 0, 65535),
     seed: integerFlag('seed', values.seed, 0, 10_000_000),
+    latencyInMs: integerFlag('latency', values.latency, 0, 60_000),
+    operationTimeInMs: integerFlag('operation-time', values['operation-time'], 0, 60_000),
     ...(metadata !== undefined ? { metadata: resolve(metadata) } : {}),
     ...(data !== undefined ? { data: resolve(data) } : {}),
     ...(values['ca-file'] !== undefined ? { caFile: resolve(values['ca-file']) } : {}),
@@ -119,6 +129,8 @@ export async function run(argv: string[]): Promise<number> {
     ...(flags.port !== undefined ? { port: flags.port } : {}),
     ...(flags.metadata !== undefined ? { metadata: flags.metadata } : {}),
     ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+    ...(flags.latencyInMs !== undefined ? { latencyInMs: flags.latencyInMs } : {}),
+    ...(flags.operationTimeInMs !== undefined ? { operationTimeInMs: flags.operationTimeInMs } : {}),
     ...(flags.data !== undefined ? { dataFile: flags.data } : {}),
     ...(flags.refreshTokenReuse !== undefined ? { refreshTokenReuse: flags.refreshTokenReuse } : {}),
   });

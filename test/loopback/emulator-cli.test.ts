@@ -167,7 +167,31 @@ it('--refresh-token-reuse allow lets a redeemed refresh token be used again; the
   expect(await redeemTwice([])).toEqual([200, 400]);
 });
 
+it('--latency and --operation-time slow every Web API answer by their sum', async () => {
+  const run = launch(['--port', '0', '--latency', '30', '--operation-time', '50']);
+  running.push(run);
+  const vars = await variables(run);
+  try {
+    const caPem = readFileSync(vars.DYNAMICS_CA_FILE, 'utf8');
+    const tokenUrl = new URL(vars.DYNAMICS_TOKEN_URL);
+    const signIn = await httpsRequest(
+      { url: tokenUrl.origin, caPem },
+      { method: 'POST', path: tokenUrl.pathname, body: new URLSearchParams({ grant_type: 'client_credentials', client_id: vars.DYNAMICS_CLIENT_ID, client_secret: vars.DYNAMICS_CLIENT_SECRET, resource: vars.DYNAMICS_RESOURCE }) },
+    );
+    const token = (signIn.json as { access_token: string }).access_token;
+    const started = performance.now();
+    const whoAmI = await httpsRequest({ url: vars.DYNAMICS_RESOURCE, caPem }, { path: '/api/data/v9.2/WhoAmI', headers: { Authorization: `Bearer ${token}` } });
+    expect(whoAmI.status).toBe(200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(79);
+  } finally {
+    run.child.kill('SIGTERM');
+    expect((await run.exit).code).toBe(0);
+  }
+});
+
 it.each([
+  [['--latency', 'slow'], /--latency must be an integer between 0 and 60000, got 'slow'/],
+  [['--operation-time', '1.5'], /--operation-time must be an integer between 0 and 60000, got '1.5'/],
   [['--port', 'abc'], /--port must be an integer between 0 and 65535, got 'abc'/],
   [['--port', '70000'], /--port must be an integer/],
   [['--seed', '-1'], /--seed/],

@@ -53,6 +53,11 @@ export interface ApiResponse {
   body: string;
   /** A binary body (file and image downloads); sent instead of `body` when present. */
   bytes?: Buffer;
+  /**
+   * The server work this answer stands for, in operations (default 1): a `$batch` sums its parts, a
+   * bulk message counts its records (`bulkRecords`). The service turns it into server time.
+   */
+  work?: { operations: number; bulkRecords: number };
 }
 
 /** What every handler shares for the lifetime of the service: the schema, the data and fixed ids. */

@@ -48,6 +48,9 @@ export interface DataverseOptions {
   serviceProtection: Required<Omit<ServiceProtectionBudget, 'retryAfterSeconds'>> & { retryAfterSeconds?: number };
   dopHint: number;
   latencyInMs: number;
+  /** Server time per operation and per bulk record (see EmulatorOptions.operationTimeInMs). */
+  operationTimeInMs: number;
+  bulkRecordTimeInMs: number;
 }
 
 /** The outcome of {@link RequestBody.read}: the whole body, or `ok: false` when it is larger than the limit. */
@@ -80,6 +83,7 @@ export interface DataverseService {
   /** Each user's use of the service-protection budget now. */
   serviceProtectionUsage(): ServiceProtectionUsage[];
   setLatency(latencyInMs: number): void;
+  setOperationTime(operationTimeInMs: number, bulkRecordTimeInMs: number): void;
   /** Flushes `dataFile` if set. */
   close(): Promise<void>;
 }

@@ -10,7 +10,7 @@ import { loadModel } from '../../csdl';
 import { stableGuid } from '../ids';
 import { DEFAULT_OPTION_SETS } from '../schema/default-optionsets';
 import type { ApiResponse } from './context';
-import { MAX_REQUEST_BYTES, MAX_URL_CHARS } from '../limits';
+import { MAX_REQUEST_BYTES, MAX_TIMER_MS, MAX_URL_CHARS } from '../limits';
 import type { CreateDataverseService, DataverseService, RequestBody } from './contract';
 import { dvErrors } from './errors';
 import { systemUserIdFor } from './impersonation';
@@ -79,6 +79,7 @@ export const createDataverseService: CreateDataverseService = async (options, co
   });
   const protection = new ServiceProtection({ ...options.serviceProtection });
   let latencyInMs = options.latencyInMs;
+  let { operationTimeInMs, bulkRecordTimeInMs } = options;
 
   const write = (res: ServerResponse, r: ApiResponse, common: Record<string, string>) => {
     if (res.headersSent || res.destroyed) return;
@@ -162,6 +163,10 @@ export const createDataverseService: CreateDataverseService = async (options, co
               },
             });
           }
+          // Server time after the work, so that a slow $batch holds its connection (and its concurrency slot) as Dataverse's does.
+          const work = response.work ?? { operations: 1, bulkRecords: 0 };
+          const serverMs = Math.round(operationTimeInMs * work.operations + bulkRecordTimeInMs * work.bulkRecords);
+          if (serverMs > 0) await new Promise((r) => setTimeout(r, Math.min(serverMs, MAX_TIMER_MS)));
           write(res, response, common);
         } finally {
           admission.release();
@@ -180,6 +185,10 @@ export const createDataverseService: CreateDataverseService = async (options, co
     },
     setLatency(ms) {
       latencyInMs = ms;
+    },
+    setOperationTime(operation, bulk) {
+      operationTimeInMs = operation;
+      bulkRecordTimeInMs = bulk;
     },
     async close() {
       store.flush();

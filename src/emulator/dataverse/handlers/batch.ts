@@ -78,9 +78,13 @@ function batch(ctx: RequestContext): ApiResponse {
   const boundary = `batchresponse_${randomUUID()}`;
   const out: BatchResponseItem[] = [];
   let failedStatus: number | undefined;
+  /** Dataverse runs the parts one after another, each at the cost of a single request: the work adds up. */
+  const work = { operations: 0, bulkRecords: 0 };
 
   const run = (part: BatchRequestPart): BatchResponsePart => {
     const res = runPart(ctx, part, contentIds);
+    work.operations += res.work?.operations ?? 1;
+    work.bulkRecords += res.work?.bulkRecords ?? 0;
     if (part.contentId !== undefined && res.status < 300) {
       const entity = res.headers['OData-EntityId'];
       if (entity) contentIds.set(part.contentId, entity);
@@ -128,7 +132,7 @@ function batch(ctx: RequestContext): ApiResponse {
   }
   const headers: Record<string, string> = { 'Content-Type': `multipart/mixed; boundary=${boundary}`, 'OData-Version': '4.0' };
   if (continueOnError) headers['Preference-Applied'] = 'odata.continue-on-error';
-  return { status: failedStatus ?? 200, headers, body: writeBatchResponse(boundary, out) };
+  return { status: failedStatus ?? 200, headers, body: writeBatchResponse(boundary, out), work };
 }
 
 /** `$batch`. */

@@ -80,10 +80,12 @@ function bulk(ctx: RequestContext, target: Target<'operation'>): ApiResponse | u
   };
   const { store } = ctx.env;
   const headers = elastic && message !== 'DeleteMultiple' ? sessionTokenHeader(ctx) : {};
+  // One request, each record at the bulk share of a single operation's server time.
+  const work = { operations: 0, bulkRecords: targets.length };
   if (!elastic) {
     const ids = store.atomically(() => (targets as Row[]).map(one));
-    if (message !== 'CreateMultiple') return noContent(headers);
-    return jsonResponse(200, { '@odata.context': `${ctx.base}/$metadata#${ctx.env.schema.namespace}.CreateMultipleResponse`, Ids: ids }, headers);
+    if (message !== 'CreateMultiple') return { ...noContent(headers), work };
+    return { ...jsonResponse(200, { '@odata.context': `${ctx.base}/$metadata#${ctx.env.schema.namespace}.CreateMultipleResponse`, Ids: ids }, headers), work };
   }
   const ids: (string | undefined)[] = [];
   const failures: { RequestIndex: number; Id: string | null; StatusCode: number; error: DataverseHttpError }[] = [];
@@ -106,10 +108,10 @@ function bulk(ctx: RequestContext, target: Target<'operation'>): ApiResponse | u
       response.body = JSON.stringify(parsed);
     }
     Object.assign(response.headers, headers);
-    return response;
+    return { ...response, work };
   }
-  if (message !== 'CreateMultiple') return noContent(headers);
-  return jsonResponse(200, { '@odata.context': `${ctx.base}/$metadata#${ctx.env.schema.namespace}.CreateMultipleResponse`, Ids: ids }, headers);
+  if (message !== 'CreateMultiple') return { ...noContent(headers), work };
+  return { ...jsonResponse(200, { '@odata.context': `${ctx.base}/$metadata#${ctx.env.schema.namespace}.CreateMultipleResponse`, Ids: ids }, headers), work };
 }
 
 /** A target without its annotations (`@odata.type`, `@odata.id`), which are not columns. */
