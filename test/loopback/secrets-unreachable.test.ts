@@ -15,6 +15,7 @@ import {
   MsalTokenProvider,
   fileTokenCache,
   fromTokenCredential,
+  redisThrottle,
   redisTokenCache,
   type TokenProvider,
 } from '../../src';
@@ -184,6 +185,53 @@ describe('no secret reachable from library objects', () => {
       expect(withoutClient).toEqual([]);
       expect(leaks(provider, markers())).toEqual([]);
       provider.close();
+    });
+
+    it('redisThrottle on a client, after calls: neither the tokens nor the secret are reachable from the client or the limiter', async () => {
+      const throttle = redisThrottle({ redis: client, keyPrefix: 'secrets-test:' });
+      const dynamics = new DynamicsClient({ url: emulator.url, ca: emulator.caPem, auth: { tenantId: emulator.tenantId, authorityHost: emulator.url, clientId: CLIENT_ID, clientSecret: SECRET }, throttle });
+      const who = await dynamics.callFunction<{ UserId: string }>('WhoAmI');
+      expect(who.UserId).toEqual(expect.any(String));
+      // The limiter scopes by the token's identity: it must keep neither the token nor anything that contains it.
+      const keys = await client.keys('secrets-test:*');
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys) expect(markers().some((m) => key.includes(m))).toBe(false);
+      expect(leaks(dynamics, markers())).toEqual([]);
+      expect(leaks(throttle, markers()).filter((where) => !where.startsWith('structuredClone'))).toEqual([]);
+      dynamics.close();
+    });
+
+    it('DynamicsService with DYNAMICS_REDIS_URL carrying a password: the Redis password is not reachable and not logged', async () => {
+      const REDIS_PASSWORD = 'REDIS-PASSWORD-MARKER-61c0d2';
+      const log = recordingLogger();
+      const url = new URL(redis.url);
+      const service = new DynamicsService({
+        env: {
+          DYNAMICS_ENABLED: 'true',
+          DYNAMICS_TOKEN_URL: emulator.tokenUrl,
+          DYNAMICS_CLIENT_ID: CLIENT_ID,
+          DYNAMICS_CLIENT_SECRET: SECRET,
+          DYNAMICS_USER_NAME: 'ada@contoso.example',
+          DYNAMICS_PASSWORD: PASSWORD,
+          DYNAMICS_RESOURCE: emulator.url,
+          // The test server has no password: ioredis warns and carries on, so the password stays in its options.
+          DYNAMICS_REDIS_URL: `redis://:${REDIS_PASSWORD}@${url.host}`,
+        },
+        ca: emulator.caPem,
+        logger: log.logger,
+      });
+      try {
+        const page = (await service.get('api/data/v9.2/accounts?$top=1')) as { value: unknown[] };
+        expect(Array.isArray(page.value)).toBe(true);
+        // The Redis path really ran: the token cache and the limiter wrote their keys.
+        expect((await client.keys('dynamics-odata:throttle:*')).length).toBeGreaterThan(0);
+        expect((await client.keys('dynamics-odata:msal:*')).length).toBeGreaterThan(0);
+        const all = [...markers(), REDIS_PASSWORD];
+        expect(leaks(service, all)).toEqual([]);
+        expect(log.lines.filter((line) => all.some((m) => line.includes(m)))).toEqual([]);
+      } finally {
+        await service.close();
+      }
     });
   });
 });
