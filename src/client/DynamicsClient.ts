@@ -381,6 +381,18 @@ export class DynamicsClient<S extends SchemaConstraint<S> = UntypedSchema> {
   changes<E extends EntitySetOf<S>, K extends ColumnOf<ReadOf<S, E>> = ColumnOf<ReadOf<S, E>>>(entitySet: E, options?: ChangesOptions<K>): ChangesIterator<Selected<ReadOf<S, E>, K>> {
     return changeTracking.changes<Selected<ReadOf<S, E>, K>>(this.#context, entitySet, options);
   }
+  /**
+   * How many changes a sync from `deltaToken` would give (`GET <set>/$count?$deltatoken=…`), without
+   * reading them: to decide between a delta sync and a full one, or to size a progress bar. An
+   * expired token is a {@link DeltaTokenExpiredError}.
+   *
+   * @example
+   * if ((await client.countChanges('accounts', saved)) > 0) for await (const change of client.changes('accounts', { deltaToken: saved })) …
+   */
+  countChanges<E extends EntitySetOf<S>>(entitySet: E, deltaToken: string, options?: OperationOptions): Promise<number> {
+    return changeTracking.countChanges(this.#context, entitySet, deltaToken, options);
+  }
+
 
   /**
    * Uploads a file or image into a column: a Buffer, a Readable, or a file path (read a chunk at a

@@ -101,6 +101,43 @@ describe('changes()', () => {
     expect(again.deltaToken).toEqual(expect.any(String));
   });
 
+  it('countChanges() gives the number of entries a delta sync would give, without reading them', async () => {
+    emulator.store.clear('sample_documents');
+    await client.createMultiple('sample_documents', Array.from({ length: 3 }, (_, i) => ({ sample_name: `count ${i}` })) as never);
+    const full = client.changes('sample_documents', { select: ['sample_name'] as never });
+    const rows = await all(full);
+    const token = full.deltaToken as string;
+    expect(await client.countChanges('sample_documents', token)).toBe(0);
+
+    const before = emulator.counters.apiRequestsTotal;
+    const first = rows[0] as Extract<ChangeEntry<Record<string, unknown>>, { kind: 'upsert' }>;
+    await client.update('sample_documents', first.record['sample_documentid'] as string, { sample_name: 'changed' } as never);
+    await client.create('sample_documents', { sample_name: 'added' } as never);
+    const gone = await client.create('sample_documents', { sample_name: 'gone' } as never);
+    await client.delete('sample_documents', gone);
+    const counted = await client.countChanges('sample_documents', token);
+    // One request, and as many as the sync then lists: the update, the row added, and the row created
+    // and deleted in between, which is a deletion only.
+    expect(emulator.counters.apiRequestsTotal - before).toBe(5);
+    expect(counted).toBe(3);
+    const listed = await all(client.changes('sample_documents', { select: ['sample_name'] as never, deltaToken: token }));
+    expect(counted).toBe(listed.length);
+    expect(listed.map((c) => c.kind)).toEqual(['upsert', 'upsert', 'delete']);
+
+    // The ordinary $count is untouched: without a token it counts the rows.
+    expect(await client.count('sample_documents' as never)).toBe(4);
+  });
+
+  it('countChanges() with an expired token is a DeltaTokenExpiredError; an empty token is refused before sending', async () => {
+    const sync = client.changes('accounts', { select: ['name'] });
+    await all(sync);
+    emulator.store.expireDeltaTokens();
+    const err = await client.countChanges('accounts', sync.deltaToken as string).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeltaTokenExpiredError);
+    expect((err as Error).message).toMatch(/^countChanges\('accounts'\): the delta token has expired .*Run a full sync/);
+    await expect(client.countChanges('accounts', '')).rejects.toMatchObject({ code: ErrorCode.invalidArgument });
+  });
+
   it('a record deleted before any sync is not reported by a full read', async () => {
     const id = await client.create('accounts', { name: `pre ${randomUUID()}` });
     await client.delete('accounts', id);

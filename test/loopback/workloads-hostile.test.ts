@@ -136,6 +136,17 @@ describe('changes: malformed pages', () => {
     expect(seen?.url).toBe('/api/data/v9.2/accounts?$select=name&$deltatoken=919042!08%2F22%2F2017%2008%3A10%3A44');
     expect(sync.deltaToken).toBe('2!08/22/2017 08:21:20');
   });
+
+  it('countChanges: the token goes out percent-encoded; anything but a whole number as the answer is malformed_response', async () => {
+    server.on((_req, res) => misbehave.json(res, 200, '12', { 'Content-Type': 'text/plain' }));
+    expect(await client.countChanges('accounts', '919042!08/22/2017 08:10:44')).toBe(12);
+    expect(server.seen.at(-1)?.url).toBe('/api/data/v9.2/accounts/$count?$deltatoken=919042!08%2F22%2F2017%2008%3A10%3A44');
+    for (const body of ['{"value":[]}', '', '-1', '1e3', '<html>Bad Gateway</html>']) {
+      server.on((_req, res) => misbehave.json(res, 200, body, { 'Content-Type': 'text/plain' }));
+      const err = await client.countChanges('accounts', 'token').catch((e: unknown) => e);
+      expect({ body, code: (err as DynamicsError).code }).toEqual({ body, code: ErrorCode.malformedResponse });
+    }
+  });
 });
 
 describe('files: hostile downloads and uploads', () => {

@@ -22,6 +22,8 @@ import { entityPath } from '../arguments';
 import type { ClientContext } from '../context';
 import { checkContinuation, nextLinkOf, PageWalk } from '../paging';
 import { readJson } from '../response';
+import type { OperationOptions } from '../types';
+import { readCount } from './list';
 import type { ChangeEntry, ChangePage, ChangesIterator, ChangesOptions } from '../workloadTypes';
 
 const REFUSED = ['filter', 'orderBy', 'orderby', 'expand', 'top', 'skip', 'count'] as const;
@@ -47,6 +49,38 @@ function tokenOf(deltaLink: string): string | undefined {
 function isDeleted(item: Record<string, unknown>): boolean {
   const context = item['@odata.context'];
   return (typeof context === 'string' && context.endsWith('/$deletedEntity')) || (item['reason'] === 'deleted' && typeof item['id'] === 'string' && Object.keys(item).length <= 3);
+}
+
+/** An expired token's error as a {@link DeltaTokenExpiredError} (whatever status and code carry it); any other error as it is. */
+function expiredOr(err: unknown, what: string): unknown {
+  if (!(err instanceof DynamicsError) || !EXPIRED.test(err.serviceMessage ?? err.message)) return err;
+  return new DeltaTokenExpiredError(
+    `${what}: the delta token has expired (${err.serviceMessage ?? err.message}). Run a full sync: call changes() without deltaToken and replace your copy of the table.`,
+    {
+      code: ErrorCode.deltaTokenExpired,
+      ...(err.status !== undefined ? { status: err.status } : {}),
+      body: err.body,
+      ...(err.requestId !== undefined ? { requestId: err.requestId } : {}),
+      ...(err.request !== undefined ? { request: err.request } : {}),
+      ...(err.clientRequestId !== undefined ? { clientRequestId: err.clientRequestId } : {}),
+      cause: err,
+    },
+  );
+}
+
+/**
+ * `GET <entitySet>/$count?$deltatoken=…`: how many changes a sync from `deltaToken` would give, without
+ * reading them. What the service counts is not documented (the emulator counts upserts and deletions,
+ * capped at 5000 like every `$count`). See `DynamicsClient.countChanges`.
+ */
+export async function countChanges(ctx: ClientContext, entitySet: string, deltaToken: string, options?: OperationOptions): Promise<number> {
+  const path = entityPath(entitySet);
+  if (typeof deltaToken !== 'string' || deltaToken === '') throw invalidArgument('deltaToken', 'the non-empty token a previous sync ended with', deltaToken);
+  try {
+    return readCount(await ctx.call({ method: 'GET', url: `${ctx.apiRoot}${path}/$count?$deltatoken=${encodeURIComponent(deltaToken)}`, options, expect: [200] }));
+  } catch (err) {
+    throw expiredOr(err, `countChanges('${entitySet}')`);
+  }
 }
 
 /** The changes of `entitySet`; nothing is sent until iteration starts. See `DynamicsClient.changes`. */
@@ -76,21 +110,7 @@ export function changes<R>(ctx: ClientContext, entitySet: string, options?: Chan
       try {
         result = await ctx.call({ method: 'GET', url: current, options: o, headers: { Prefer: prefer }, expect: [200, 204] });
       } catch (err) {
-        if (err instanceof DynamicsError && EXPIRED.test(err.serviceMessage ?? err.message)) {
-          throw new DeltaTokenExpiredError(
-            `changes('${entitySet}'): the delta token has expired (${err.serviceMessage ?? err.message}). Run a full sync: call changes() without deltaToken and replace your copy of the table.`,
-            {
-              code: ErrorCode.deltaTokenExpired,
-              ...(err.status !== undefined ? { status: err.status } : {}),
-              body: err.body,
-              ...(err.requestId !== undefined ? { requestId: err.requestId } : {}),
-              ...(err.request !== undefined ? { request: err.request } : {}),
-              ...(err.clientRequestId !== undefined ? { clientRequestId: err.clientRequestId } : {}),
-              cause: err,
-            },
-          );
-        }
-        throw err;
+        throw expiredOr(err, `changes('${entitySet}')`);
       }
       const body = result.response.body.length === 0 ? undefined : readJson(result);
       const page = [] as unknown as ChangePage<R>;

@@ -106,7 +106,11 @@ export async function count<R, M, S>(ctx: ClientContext, entitySet: string, filt
   const path = entityPath(entitySet);
   const columns = ctx.entityModel(entitySet)?.columns;
   const query = filter === undefined ? '' : buildQuery({ filter: filter as QueryOptions['filter'] }, 'filter', { columns }).queryString;
-  const result = await ctx.call({ method: 'GET', url: `${ctx.apiRoot}${path}/$count${query}`, options, expect: PAGE });
+  return readCount(await ctx.call({ method: 'GET', url: `${ctx.apiRoot}${path}/$count${query}`, options, expect: PAGE }));
+}
+
+/** The number a `$count` answers (a whole number as text/plain). @throws DynamicsError `malformed_response` for anything else. */
+export function readCount(result: CallResult): number {
   const { response, request } = result;
   const text = readText(result).trim();
   const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;

@@ -12,6 +12,9 @@
  * - An expired token (the `expireDeltaTokens()` test hook) answers 400 with the message users report,
  *   "Version stamp associated with the client has expired. Please perform a full sync." (its code is
  *   not documented; 0x80040203, Dataverse's generic invalid-argument code, is the emulator's choice).
+ * - `GET <set>/$count?$deltatoken=…` answers the number of changes since the token (documented;
+ *   what it counts is not): the emulator counts what the delta read would list, upserts and
+ *   deletions, capped at 5000 like every `$count` (count-rows.md).
  * - Every table of the emulator has change tracking enabled.
  */
 import type { ApiResponse, Handler, RequestContext } from '../context';
@@ -20,7 +23,7 @@ import { parseQueryString, splitTopLevel } from '../query';
 import type { EntitySetInfo } from '../schema';
 import type { Row } from '../store';
 import { MAX_PAGE_SIZE } from '../shared/evaluation';
-import { jsonResponse } from '../shared/responses';
+import { jsonResponse, textResponse } from '../shared/responses';
 import { shape, validateSelect } from '../shared/shape';
 
 /** The message Dataverse answers a refused query option with (documented text). */
@@ -131,8 +134,30 @@ function track(ctx: RequestContext, set: EntitySetInfo): ApiResponse | undefined
   return jsonResponse(200, body, { 'Preference-Applied': applied.join(',') });
 }
 
-/** Change tracking on collections, ahead of the ordinary collection handler. */
+/** `GET <set>/$count?$deltatoken=…`: how many entries the delta read would give; without a token, the ordinary count. */
+function countChanges(ctx: RequestContext, set: EntitySetInfo): ApiResponse | undefined {
+  const params = parseQueryString(ctx.req.query);
+  const deltaParam = params.find((p) => p.name === '$deltatoken');
+  if (deltaParam === undefined) return undefined;
+  for (const p of params) {
+    const option = p.name.trim();
+    if (option === '$filter' || option === '$orderby' || option === '$expand' || option === '$top') throw refused(option.slice(1));
+  }
+  const { store } = ctx.env;
+  const from = decodeDeltaToken(deltaParam.value);
+  if (store.isDeltaExpired(from)) throw dvErrors.badRequest(EXPIRED_TOKEN_MESSAGE, '0x80040203');
+  const to = store.currentRowVersion();
+  let n = 0;
+  for (const row of store.allRows(set.name)) {
+    const v = versionOf(row);
+    if (v > from && v <= to) n++;
+  }
+  n += store.deletedSince(set.name, from, to).length;
+  return textResponse(String(Math.min(n, MAX_PAGE_SIZE)));
+}
+
+/** Change tracking on collections and their counts, ahead of the ordinary collection handler. */
 export const changes: Handler = {
   name: 'changes',
-  routes: () => ({ collection: { GET: (t, ctx) => track(ctx, t.set) } }),
+  routes: () => ({ collection: { GET: (t, ctx) => track(ctx, t.set) }, count: { GET: (t, ctx) => countChanges(ctx, t.set) } }),
 };
