@@ -421,7 +421,8 @@ function decode(body: string | Uint8Array, contentType: string | undefined | nul
           if (!subTruncated) results.push(unreadable(error, cs));
         }
       };
-      split.parts.forEach((subText, j) => readSub(subText, j, false));
+      const subTexts = split.parts;
+      for (let j = 0; j < subTexts.length; j++) readSub(subTexts[j], j, false);
       if (split.tail !== undefined) readSub(split.tail, split.parts.length, true);
     } else if (/^\s*multipart\//i.test(headers['content-type'] ?? '')) {
       const error = malformedResponse(`${context}: a multipart part without a boundary`);
@@ -437,7 +438,8 @@ function decode(body: string | Uint8Array, contentType: string | undefined | nul
       }
     }
   };
-  outer.parts.forEach((partText, i) => readPart(partText, i, false));
+  const partTexts = outer.parts;
+  for (let i = 0; i < partTexts.length; i++) readPart(partTexts[i], i, false);
   if (outer.tail !== undefined) readPart(outer.tail, outer.parts.length, true);
   return { parts: results, complete };
 }
