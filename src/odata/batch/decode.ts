@@ -47,6 +47,7 @@ interface Split {
  */
 function splitParts(text: string, boundary: string, context: string): Split {
   const delimiter = `--${boundary}`;
+  const needle = `\n${delimiter}`;
   const parts: string[] = [];
   // Find the first delimiter at a line start (anything before it is preamble).
   let pos = text.startsWith(delimiter) ? 0 : -1;
@@ -70,10 +71,12 @@ function splitParts(text: string, boundary: string, context: string): Split {
     let search = start - 1;
     let next = -1;
     for (;;) {
-      const found = text.indexOf(`\n${delimiter}`, search);
+      const found = text.indexOf(needle, search);
       if (found < 0) break;
-      const tail = text.slice(found + 1 + delimiter.length, found + 1 + delimiter.length + 2);
-      if (tail === '--' || tail === '' || /^[ \t\r\n]/.test(tail)) {
+      // What follows a real delimiter: `--`, a space, a tab, a line break, or the end of the body.
+      const after = found + needle.length;
+      const c = text.charCodeAt(after);
+      if (after >= text.length || c === 32 || c === 9 || c === CR || c === LF || (c === 45 && text.charCodeAt(after + 1) === 45)) {
         next = found;
         break;
       }
@@ -118,23 +121,87 @@ function splitHeaders(text: string, context: string, lenient = false): { headers
   while (start < headEnd) {
     let end = text.indexOf('\n', start);
     if (end < 0 || end > headEnd) end = headEnd;
+    const lineStart = start;
     const lineEnd = end > start && text.charCodeAt(end - 1) === CR ? end - 1 : end;
-    const line = text.slice(start, lineEnd);
     start = end + 1;
+    // The common line, `Name: value`, read in place: a name of token characters from the line start
+    // up to the colon, and a value whose first and last characters after spaces and tabs are
+    // printable ASCII, are exactly what `trim()` and the name check would leave of them. Anything
+    // else (blank lines, padding, other whitespace, no colon) takes the general reading below.
+    let colon = lineStart;
+    while (colon < lineEnd && isTokenChar(text.charCodeAt(colon))) colon++;
+    if (colon > lineStart && colon < lineEnd && text.charCodeAt(colon) === COLON) {
+      let valueStart = colon + 1;
+      while (valueStart < lineEnd && isSpaceOrTab(text.charCodeAt(valueStart))) valueStart++;
+      let valueEnd = lineEnd;
+      while (valueEnd > valueStart && isSpaceOrTab(text.charCodeAt(valueEnd - 1))) valueEnd--;
+      if (valueStart === valueEnd || (isPrintable(text.charCodeAt(valueStart)) && isPrintable(text.charCodeAt(valueEnd - 1)))) {
+        addHeader(headers, lowerCaseName(text, lineStart, colon), valueStart === valueEnd ? '' : text.slice(valueStart, valueEnd));
+        continue;
+      }
+    }
+    const line = text.slice(lineStart, lineEnd);
     if (line.trim() === '') continue;
-    const colon = line.indexOf(':');
-    const rawName = colon <= 0 ? '' : line.slice(0, colon).trim();
-    if (colon <= 0 || !isHeaderName(rawName)) {
+    const lineColon = line.indexOf(':');
+    const rawName = lineColon <= 0 ? '' : line.slice(0, lineColon).trim();
+    if (lineColon <= 0 || !isHeaderName(rawName)) {
       if (lenient) continue;
       throw malformedResponse(`${context}: bad header line ${JSON.stringify(foreignText(line, 100))}`);
     }
-    const name = rawName.toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    const earlier = headers[name];
-    headers[name] = earlier === undefined ? value : `${earlier}, ${value}`;
+    addHeader(headers, rawName.toLowerCase(), line.slice(lineColon + 1).trim());
   }
   return { headers, rest: restStart >= text.length ? '' : text.slice(restStart) };
 }
+
+function addHeader(headers: Record<string, string>, name: string, value: string): void {
+  const earlier = headers[name];
+  headers[name] = earlier === undefined ? value : `${earlier}, ${value}`;
+}
+
+/** An RFC 9110 token character (what {@link isHeaderName} accepts), by character code. */
+function isTokenChar(code: number): boolean {
+  return code < 128 && TOKEN_CHAR[code] === 1;
+}
+
+function isSpaceOrTab(code: number): boolean {
+  return code === 32 || code === 9;
+}
+
+/** Printable ASCII other than space: never whitespace for `trim()`. */
+function isPrintable(code: number): boolean {
+  return code > 32 && code < 127;
+}
+
+const COLON = 58;
+
+const TOKEN_CHAR: Uint8Array = (() => {
+  const table = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) if (isHeaderName(String.fromCharCode(c))) table[c] = 1;
+  return table;
+})();
+
+/**
+ * `text.slice(start, end).toLowerCase()` for a valid header name. The names of a `$batch` answer are
+ * few and repeat in every part: those are compared in place and their lower-cased spelling reused,
+ * without cutting the name out of the body (a cache keyed by slices would keep bodies alive).
+ */
+function lowerCaseName(text: string, start: number, end: number): string {
+  const length = end - start;
+  for (const [name, lower] of COMMON_NAMES) if (name.length === length && text.startsWith(name, start)) return lower;
+  return text.slice(start, end).toLowerCase();
+}
+
+/** Header names as Dataverse writes them in every part of a `$batch` answer, with their lower-cased spelling. */
+const COMMON_NAMES: ReadonlyArray<readonly [string, string]> = [
+  'Content-Type',
+  'Content-Transfer-Encoding',
+  'Content-ID',
+  'OData-Version',
+  'OData-EntityId',
+  'Location',
+  'Preference-Applied',
+  'ETag',
+].map((name) => [name, name.toLowerCase()] as const);
 
 const LF = 10;
 const CR = 13;
@@ -354,7 +421,8 @@ function decode(body: string | Uint8Array, contentType: string | undefined | nul
           if (!subTruncated) results.push(unreadable(error, cs));
         }
       };
-      split.parts.forEach((subText, j) => readSub(subText, j, false));
+      const subTexts = split.parts;
+      for (let j = 0; j < subTexts.length; j++) readSub(subTexts[j], j, false);
       if (split.tail !== undefined) readSub(split.tail, split.parts.length, true);
     } else if (/^\s*multipart\//i.test(headers['content-type'] ?? '')) {
       const error = malformedResponse(`${context}: a multipart part without a boundary`);
@@ -370,7 +438,8 @@ function decode(body: string | Uint8Array, contentType: string | undefined | nul
       }
     }
   };
-  outer.parts.forEach((partText, i) => readPart(partText, i, false));
+  const partTexts = outer.parts;
+  for (let i = 0; i < partTexts.length; i++) readPart(partTexts[i], i, false);
   if (outer.tail !== undefined) readPart(outer.tail, outer.parts.length, true);
   return { parts: results, complete };
 }
