@@ -43,6 +43,9 @@ export const EMULATOR_DEFAULTS = {
   serviceProtection: { maxRequests: 6000, windowInMs: 300_000, maxConcurrent: 52, maxExecutionTimeInMs: 1_200_000 },
 } as const;
 
+/** How long an idle keep-alive connection stays open: IIS's default `connectionTimeout` (120 s). */
+const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+
 /** Microsoft's measurement: 491 records a minute one at a time, about 9,200 with CreateMultiple (bulk-operations.md). */
 const BULK_RECORD_SHARE = 491 / 9200;
 
@@ -141,7 +144,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   // Requests racing a failed start must not leave an unhandled rejection behind.
   ready.catch(() => undefined);
   // Room for the longest URL the Web API accepts (32,768 characters) plus headers; node's default is 16 KiB.
-  const server = createServer({ key: certs.keyPem, cert: certs.certPem, maxHeaderSize: MAX_URL_CHARS + 32 * 1024 }, createRequestHandler(ready));
+  const server = createServer(
+    {
+      key: certs.keyPem,
+      cert: certs.certPem,
+      maxHeaderSize: MAX_URL_CHARS + 32 * 1024,
+      // Idle keep-alive connections stay open 120 s, as IIS (which serves the Web API) keeps them by
+      // default, instead of node's 5 s. With 5 s, a busy emulator (a long GC, a 2-core machine under
+      // load) could run the idle timer of a connection before reading the request already sent on it,
+      // and the client got ECONNRESET on a write it then cannot safely re-send. Clients read the
+      // `Keep-Alive: timeout=120` hint and stop reusing a connection before the server drops it.
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      // Above the keep-alive timeout, as node's docs advise, so a connection waiting for its next request is never cut as a slow header.
+      headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 5_000,
+    },
+    createRequestHandler(ready),
+  );
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(err.code === 'EADDRINUSE' ? new Error(`EmulatorOptions.port: 127.0.0.1:${port} is already in use (use another port, or 0 for a free one)`, { cause: err }) : err);
