@@ -196,7 +196,10 @@ describeRedis('a fleet of processes sharing redisThrottle (real redis-server, fo
 
   it('finishes the work when redis-server stops mid-run and starts again, with no request failed and one warning each', async () => {
     const budget = { requests: 120, windowInMs: 2_000 };
-    const rows = 120;
+    // Enough that every worker still has work when Redis is back (about 4 s after the outage starts, at
+    // the budget's 60 rows a second): with 120 each, a worker that drew more of the budget could finish
+    // during the outage, never ask Redis again, and stay 'down'.
+    const rows = 200;
     em.setServiceProtection({ maxRequests: budget.requests, windowInMs: budget.windowInMs, maxConcurrent: 52 });
     await sleep(budget.windowInMs + 100);
     const tag = `outage${++run}`;
