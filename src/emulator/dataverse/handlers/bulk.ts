@@ -82,10 +82,13 @@ function bulk(ctx: RequestContext, target: Target<'operation'>): ApiResponse | u
   const headers = elastic && message !== 'DeleteMultiple' ? sessionTokenHeader(ctx) : {};
   // One request, each record at the bulk share of a single operation's server time.
   const work = { operations: 0, bulkRecords: targets.length };
+  const succeeded = (ids: readonly (string | undefined)[]): ApiResponse =>
+    message === 'CreateMultiple'
+      ? { ...jsonResponse(200, { '@odata.context': `${ctx.base}/$metadata#${ctx.env.schema.namespace}.CreateMultipleResponse`, Ids: ids }, headers), work }
+      : { ...noContent(headers), work };
   if (!elastic) {
     const ids = store.atomically(() => (targets as Row[]).map(one));
-    if (message !== 'CreateMultiple') return { ...noContent(headers), work };
-    return { ...jsonResponse(200, { '@odata.context': `${ctx.base}/$metadata#${ctx.env.schema.namespace}.CreateMultipleResponse`, Ids: ids }, headers), work };
+    return succeeded(ids);
   }
   const ids: (string | undefined)[] = [];
   const failures: { RequestIndex: number; Id: string | null; StatusCode: number; error: DataverseHttpError }[] = [];
@@ -110,8 +113,7 @@ function bulk(ctx: RequestContext, target: Target<'operation'>): ApiResponse | u
     Object.assign(response.headers, headers);
     return { ...response, work };
   }
-  if (message !== 'CreateMultiple') return { ...noContent(headers), work };
-  return { ...jsonResponse(200, { '@odata.context': `${ctx.base}/$metadata#${ctx.env.schema.namespace}.CreateMultipleResponse`, Ids: ids }, headers), work };
+  return succeeded(ids);
 }
 
 /** A target without its annotations (`@odata.type`, `@odata.id`), which are not columns. */

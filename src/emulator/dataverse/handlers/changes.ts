@@ -67,6 +67,14 @@ function decodeCursor(text: string): Cursor {
   return { from: Number(m[1]), to: Number(m[2]), phase: m[3] as 'u' | 'd', after: Number(m[4]) };
 }
 
+/** `$filter`, `$orderby`, `$expand` and `$top` are refused with change tracking, with the documented message. */
+function refuseUntrackable(params: ReturnType<typeof parseQueryString>): void {
+  for (const p of params) {
+    const option = p.name.trim();
+    if (option === '$filter' || option === '$orderby' || option === '$expand' || option === '$top') throw refused(option.slice(1));
+  }
+}
+
 function versionOf(row: Row): number {
   return typeof row['versionnumber'] === 'number' ? row['versionnumber'] : 0;
 }
@@ -75,10 +83,7 @@ function track(ctx: RequestContext, set: EntitySetInfo): ApiResponse | undefined
   const params = parseQueryString(ctx.req.query);
   const deltaParam = params.find((p) => p.name === '$deltatoken');
   if (!ctx.prefs.has('odata.track-changes') && deltaParam === undefined) return undefined;
-  for (const p of params) {
-    const option = p.name.trim();
-    if (option === '$filter' || option === '$orderby' || option === '$expand' || option === '$top') throw refused(option.slice(1));
-  }
+  refuseUntrackable(params);
   const selectParam = params.find((p) => p.name === '$select');
   const select = selectParam ? splitTopLevel(selectParam.value, ',') : undefined;
   validateSelect(set, select);
@@ -139,10 +144,7 @@ function countChanges(ctx: RequestContext, set: EntitySetInfo): ApiResponse | un
   const params = parseQueryString(ctx.req.query);
   const deltaParam = params.find((p) => p.name === '$deltatoken');
   if (deltaParam === undefined) return undefined;
-  for (const p of params) {
-    const option = p.name.trim();
-    if (option === '$filter' || option === '$orderby' || option === '$expand' || option === '$top') throw refused(option.slice(1));
-  }
+  refuseUntrackable(params);
   const { store } = ctx.env;
   const from = decodeDeltaToken(deltaParam.value);
   if (store.isDeltaExpired(from)) throw dvErrors.badRequest(EXPIRED_TOKEN_MESSAGE, '0x80040203');
