@@ -12,4 +12,4 @@ export * from './types';
 // From the layers below, for facades on top of the client.
 export { MsalTokenProvider, createTokenCache, type MsalTokenProviderOptions, type PartitionedTokenCache, type TokenCachePlugin, type TokenProvider } from '../auth';
 export { parseEntityReference, type EntityReference } from '../odata/keys';
-export { redisThrottle, type FleetThrottle } from '../http/fleet';
+export { isFleetThrottle, redisThrottle, type FleetThrottle } from '../http/fleet';

@@ -4,7 +4,7 @@ import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import { silentLogger, type Logger } from '../logger';
 import { DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
 import { MAX_DURATION_TEXT, MAX_TIMER_DELAY_IN_MS } from '../net/timers';
-import type { FleetThrottle } from '../http/fleet/types';
+import { isFleetThrottle, type FleetThrottle } from '../http/fleet/types';
 import { isEntityModel, type RuntimeModel } from './model';
 import type { UntypedSchema } from './schema';
 import type { RecordSchema, SchemaConstraint } from './types';
@@ -146,7 +146,7 @@ const optionsSchema = z.strictObject({
   validate: z.boolean().optional(),
   schemas: z.record(z.string(), z.custom<RecordSchema>((v) => v !== null && typeof v === 'object' && isFunction((v as RecordSchema).safeParse))).optional(),
   model: z.record(z.string(), z.custom((v) => isEntityModel(v))).optional(),
-  throttle: z.custom<FleetThrottle>((v) => v !== null && typeof v === 'object' && ['acquire', 'settle', 'close'].every((m) => isFunction((v as Record<string, unknown>)[m]))).optional(),
+  throttle: z.custom<FleetThrottle>(isFleetThrottle).optional(),
 });
 
 /**

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { FleetThrottle, PartitionedTokenCache, TokenCachePlugin } from '../client';
+import { isFleetThrottle, type FleetThrottle, type PartitionedTokenCache, type TokenCachePlugin } from '../client';
 import { ConfigurationError, type ConfigurationIssue } from '../errors';
 import type { Logger } from '../logger';
 import { isResponseByteLimit, MAX_RESPONSE_BYTES_LIMIT } from '../net/body';
@@ -235,7 +235,7 @@ export function resolveServiceConfig(
   if ((!options.tokenCache || config.redisThrottle) && config.redisUrl && !/^rediss?:\/\//i.test(config.redisUrl)) {
     issues.push({ name: names.redisUrl, expected: 'a redis:// or rediss:// URL' });
   }
-  if (options.throttle !== undefined && options.throttle !== false && !isThrottle(options.throttle)) {
+  if (options.throttle !== undefined && options.throttle !== false && !isFleetThrottle(options.throttle)) {
     issues.push({ name: 'throttle', expected: 'a fleet limiter such as redisThrottle({ redis }) (an object with acquire(), settle() and close()), or false' });
   }
 
@@ -251,10 +251,6 @@ export function resolveServiceConfig(
 
   if (issues.length) throw new ConfigurationError(issues, 'Invalid DynamicsService configuration');
   return config;
-}
-
-function isThrottle(value: unknown): value is FleetThrottle {
-  return value !== null && typeof value === 'object' && ['acquire', 'settle', 'close'].every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
 }
 
 /** The variable (or option) names a grant needs, for the error when a call asks for a grant that is not configured. */

@@ -51,7 +51,8 @@ export interface Pipeline {
 /**
  * Builds the pipeline, outermost first: retry (429/503 with Retry-After, safe retries of 502/504 and
  * resets) → concurrency limit (x-ms-dop-hint) → client-wide throttle pause → bearer token (one refresh
- * and re-send after a 401) → transport (axios over one keep-alive agent). Retry waits happen outside the
+ * and re-send after a 401) → fleet limiter (only with the `throttle` option) → transport (axios over
+ * one keep-alive agent). Retry waits happen outside the
  * concurrency limit so a waiting request holds no slot.
  */
 export function createPipeline(options: PipelineOptions): Pipeline {

@@ -15,8 +15,8 @@ const PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){1,2}/g, REDACTED],
   // Entra refresh tokens are opaque: `0.A…` or `1.A…` followed by a long base64url run (observed).
   [/\b[01]\.A[A-Za-z0-9_.-]{40,}/g, REDACTED],
-  // Form and query parameters that carry credentials.
-  [/\b(client_secret|client_assertion|password|access_token|refresh_token|id_token|code_verifier|assertion)=[^&\s"']*/gi, `$1=${REDACTED}`],
+  // Form and query parameters that carry credentials (`sessiontoken`: a chunked file upload's session, in its Location URL).
+  [/\b(client_secret|client_assertion|password|access_token|refresh_token|id_token|code_verifier|assertion|sessiontoken)=[^&\s"']*/gi, `$1=${REDACTED}`],
   // The same as JSON members.
   [/"(client_secret|client_assertion|password|access_token|refresh_token|id_token|code_verifier)"\s*:\s*"(?:[^"\\]|\\.)*"/gi, `"$1":"${REDACTED}"`],
 ];

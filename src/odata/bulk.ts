@@ -22,8 +22,8 @@ export interface BulkChunk {
   start: number;
   /** Input index after the last record. */
   end: number;
-  /** The request body, `{"Targets":[…]}`. */
-  body: string;
+  /** The request body, `{"Targets":[…]}`, built when read (a caller that only plans chunks never pays for it). */
+  readonly body: string;
   /** Its size in bytes (UTF-8). */
   bytes: number;
 }
@@ -53,7 +53,7 @@ export function* chunkTargets(
       throw invalidArgument(`${argument}[${i}]`, `a record under the bulk payload limit of ${maxBytes} bytes once encoded`, `a record of ${Buffer.byteLength(json)} bytes`);
     }
     if (parts.length > 0 && (parts.length >= chunkSize || bytes + size > maxBytes)) {
-      yield { start, end: i, body: `{"Targets":[${parts.join(',')}]}`, bytes };
+      yield chunkOf(start, i, parts, bytes);
       parts = [];
       bytes = ENVELOPE_BYTES;
       start = i;
@@ -61,7 +61,18 @@ export function* chunkTargets(
     bytes += Buffer.byteLength(json) + (parts.length > 0 ? 1 : 0);
     parts.push(json);
   }
-  if (parts.length > 0) yield { start, end: records.length, body: `{"Targets":[${parts.join(',')}]}`, bytes };
+  if (parts.length > 0) yield chunkOf(start, records.length, parts, bytes);
+}
+
+function chunkOf(start: number, end: number, parts: readonly string[], bytes: number): BulkChunk {
+  return {
+    start,
+    end,
+    bytes,
+    get body() {
+      return `{"Targets":[${parts.join(',')}]}`;
+    },
+  };
 }
 
 /** A record an elastic table refused: its index within the request's `Targets`, its id, its status. */
@@ -70,9 +81,6 @@ export interface BulkTargetFailure {
   id?: string;
   status: number;
 }
-
-/** The annotation that carries them on the error (asked for with `Prefer: odata.include-annotations`). */
-export const BULK_ERROR_DETAILS_ANNOTATION = '@Microsoft.PowerApps.CDS.ErrorDetails.BulkApiErrorDetails';
 
 /**
  * Reads the per-record failures of an elastic table's bulk error. The SDK documents them as JSON

@@ -7,10 +7,11 @@
  */
 import { DynamicsClient } from '../../src/client/DynamicsClient';
 import type { Emulator } from '../../src/emulator';
-import { DynamicsError } from '../../src/errors';
+import { DynamicsError, ErrorCode } from '../../src/errors';
 import { buildApply } from '../../src/odata/apply';
 import { model, type Schema } from '../../generated';
 import { appToken, httpsRequest, startTestEmulator } from '../helpers/emulator';
+import { misbehave, startHostileServer, staticToken } from '../helpers/hostile';
 
 let emulator: Emulator;
 let client: DynamicsClient<Schema>;
@@ -111,4 +112,27 @@ describe('the emulator\'s $apply, over plain HTTPS', () => {
     expect((error as DynamicsError).message).toMatch(/50,000 rows.*narrow its filter/);
     expect(await client.aggregate('leads', { filter: { lastname: { startswith: 'L4999' } }, aggregate: { n: { count: true } } })).toEqual([{ n: 11 }]);
   }, 60_000);
+});
+
+describe('aggregate() against a server that never stops paging', () => {
+  it('stops past 50,000 rows with malformed_response instead of holding every page', async () => {
+    const server = await startHostileServer();
+    const hostile = new DynamicsClient({ url: server.origin, ca: server.caPem, auth: staticToken() });
+    let page = 0;
+    server.on((_req, res) => {
+      page += 1;
+      const value = Array.from({ length: 5000 }, (_, i) => ({ name: `g${page}-${i}`, total: i }));
+      misbehave.json(res, 200, { value, '@odata.nextLink': `${server.origin}/api/data/v9.2/accounts?$apply=x&$skiptoken=${page}` });
+    });
+    try {
+      const err = await hostile.aggregate('accounts', { groupBy: ['name'] } as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DynamicsError);
+      expect((err as DynamicsError).code).toBe(ErrorCode.malformedResponse);
+      expect((err as DynamicsError).message).toMatch(/more than 50000 aggregated rows/);
+      expect(page).toBe(11);
+    } finally {
+      hostile.close();
+      await server.close();
+    }
+  });
 });

@@ -163,7 +163,8 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     const proxy = await startProxy(server.port);
     cleanups.push(() => proxy.close());
     const logger = recordingLogger();
-    const throttle = throttleOn(`redis://127.0.0.1:${proxy.port}`, logger);
+    const prefix = `hostile-slow-${Math.random().toString(36).slice(2)}:`;
+    const throttle = throttleOn(`redis://127.0.0.1:${proxy.port}`, logger, { keyPrefix: prefix });
     const client = clientWith(throttle);
 
     await creates(client, 'slow-before', 10);
@@ -183,6 +184,18 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     }
     await creates(client, 'slow-after', 10);
     expect(throttle.stats().scopes[0].held).toBe(0);
+    // Slots Redis granted after this process had stopped waiting (orphans) were given back too, in
+    // Redis itself, not only left to expire: otherwise the fleet would lose them for a lease.
+    const look = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    try {
+      // Redis drops a sorted set with no member, so no slots key is left when nothing is held; the
+      // scope's other keys show the prefix is the one this limiter writes.
+      const keys = await look.keys(`${prefix}*`);
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys.filter((k) => k.endsWith(':slots'))) expect({ key, held: await look.zcard(key) }).toEqual({ key, held: 0 });
+    } finally {
+      look.disconnect();
+    }
 
     expect([rowsNamed('slow-before'), rowsNamed('slow-during'), rowsNamed('slow-after')]).toEqual([10, 20, 10]);
     expect(logger.lines.map((l) => l.level)).toEqual(['warn', 'info']);

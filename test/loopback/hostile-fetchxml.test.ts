@@ -141,6 +141,13 @@ describe('services that would make the walk loop or lose rows', () => {
     const repeat = await walk();
     expect(repeat.error?.message).toMatch(/repeats the rows of the page before it/);
     expect(repeat.rows).toHaveLength(1);
+    // A, B, A, … by page number (no cookie): every page differs from the one before it, so only a
+    // walk that remembers every page stops.
+    let n = 0;
+    server.on((_req, res) => misbehave.json(res, 200, { value: [{ name: n++ % 2 === 0 ? 'A' : 'B' }], '@Microsoft.Dynamics.CRM.morerecords': true }));
+    const alternating = await walk();
+    expect(alternating.error?.message).toMatch(/repeats the rows of the page before it, or of one earlier/);
+    expect(alternating.rows).toHaveLength(2);
     server.on((_req, res) => misbehave.json(res, 200, { value: [], '@Microsoft.Dynamics.CRM.morerecords': true }));
     const empty = await walk();
     expect(empty.error?.message).toMatch(/an empty page says more records follow/);
@@ -157,6 +164,16 @@ describe('services that would make the walk loop or lose rows', () => {
     expect(error?.code).toBe(ErrorCode.malformedResponse);
     expect(error?.message).toMatch(/paging cookie|fetchxmlpagingcookie/);
     expect(rows).toEqual([]);
+  });
+
+  it('a cookie that echoes a bearer token is quoted redacted in the error', async () => {
+    const jwt = 'eyJ0eXAiOiJKV1QifQ.eyJvaWQiOiJlY2hvIn0.ECHOED-SIGNATURE-MARKER';
+    for (const annotation of [`Bearer ${jwt}`, `<cookie pagenumber="2" pagingcookie="${encodeURIComponent(`Bearer ${jwt}`)}" istracking="False" />`]) {
+      server.on((_req, res) => misbehave.json(res, 200, { value: [{ name: 'x' }], '@Microsoft.Dynamics.CRM.morerecords': true, '@Microsoft.Dynamics.CRM.fetchxmlpagingcookie': annotation }));
+      const { error } = await walk();
+      expect(error?.code).toBe(ErrorCode.malformedResponse);
+      expect(`${error?.message} ${error?.stack}`).not.toContain('ECHOED-SIGNATURE-MARKER');
+    }
   });
 
   it('morerecords that is not a boolean is malformed_response', async () => {

@@ -170,3 +170,15 @@ describe('service protection', () => {
     }
   });
 });
+
+describe('bulk: a per-call option refused before sending', () => {
+  it('is a failed chunk (nothing applied), not an unknown outcome', async () => {
+    const before = emulator.counters.apiRequestsTotal;
+    const err = await client.createMultiple('accounts', [{ name: `refused ${randomUUID()}` }], { headers: { 'bad header': 'x' } } as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BulkOperationError);
+    const bulk = err as BulkOperationError;
+    expect({ unknown: bulk.unknownIndexes(), pending: bulk.pendingIndexes() }).toEqual({ unknown: [], pending: [0] });
+    expect(bulk.message).toMatch(/options\.headers/);
+    expect(emulator.counters.apiRequestsTotal).toBe(before);
+  });
+});

@@ -115,10 +115,12 @@ describe('changes: malformed pages', () => {
       { value: [{ accountid: randomUUID(), name: 'a' }] },
       { value: [], '@odata.nextLink': 'https://evil.example.com/api/data/v9.2/accounts?$skiptoken=x' },
       { value: 'nope' },
+      null,
+      [{ accountid: randomUUID() }],
       { value: [{ '@odata.context': `x/$metadata#accounts/$deletedEntity`, reason: 'deleted' }], '@odata.deltaLink': 'x?$deltatoken=1' },
     ];
     for (const body of answers) {
-      server.on((_req, res) => misbehave.json(res, 200, body));
+      server.on((_req, res) => misbehave.json(res, 200, JSON.stringify(body)));
       const err = await (async () => {
         for await (const _ of client.changes('accounts', { select: ['name'] })) void _;
       })().catch((e: unknown) => e);
@@ -216,6 +218,35 @@ describe('files: hostile downloads and uploads', () => {
     const before = server.seen.length;
     await expect(client.uploadFile('sample_documents', '00000000-0000-0000-0000-000000000001', 'sample_file', Buffer.alloc(200), { fileName: 'a', singleRequestLimitInBytes: 100 })).rejects.toMatchObject({ code: ErrorCode.malformedResponse });
     expect(server.seen.length - before).toBe(1);
+  });
+
+  it('the upload session token in the Location never reaches an error, whether the Location is refused or a chunk fails', async () => {
+    const SESSION = 'SESSION-TOKEN-MARKER-4b1f';
+    const scan = (err: unknown) => {
+      const e = err as DynamicsError;
+      return `${e.message} ${e.stack} ${JSON.stringify(e.request ?? {})}`;
+    };
+    server.on((_req, res) => {
+      res.writeHead(200, { Location: `https://evil.example.com/steal?sessiontoken=${SESSION}`, 'Content-Length': '0' });
+      res.end();
+    });
+    const upload = () => client.uploadFile('sample_documents', '00000000-0000-0000-0000-000000000001', 'sample_file', Buffer.alloc(200), { fileName: 'a', singleRequestLimitInBytes: 100 });
+    const refused = await upload().catch((e: unknown) => e);
+    expect((refused as DynamicsError).code).toBe(ErrorCode.malformedResponse);
+    expect(scan(refused)).not.toContain(SESSION);
+
+    server.on((req, res) => {
+      if (req.method === 'PATCH' && !String(req.url).includes('sessiontoken')) {
+        res.writeHead(200, { Location: `${API()}/sample_documents(00000000-0000-0000-0000-000000000001)/sample_file?sessiontoken=${SESSION}`, 'x-ms-chunk-size': '100', 'Content-Length': '0' });
+        res.end();
+        return;
+      }
+      misbehave.json(res, 400, { error: { code: '0x80040203', message: 'chunk refused' } });
+    });
+    const failed = await upload().catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(DynamicsError);
+    expect(scan(failed)).not.toContain(SESSION);
+    expect(scan(failed)).toContain('sessiontoken=');
   });
 });
 

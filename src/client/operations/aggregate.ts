@@ -8,7 +8,7 @@ import { DynamicsError } from '../../errors';
 import { describeRequest, requestLine } from '../../http/errors';
 import { buildApply, type ApplyAggregate } from '../../odata/apply';
 import { parseCollectionPage } from '../../odata/collection';
-import { invalidArgument } from '../../odata/fail';
+import { invalidArgument, malformedResponse } from '../../odata/fail';
 import type { Filter } from '../../odata/query';
 import { composePrefer } from '../../odata/query';
 import { entityPath } from '../arguments';
@@ -61,6 +61,9 @@ export interface AggregateOptions extends OperationOptions {
   annotations?: AnnotationsOption;
 }
 
+/** Dataverse's aggregate limit (AggregateQueryRecordLimit): no aggregation answers more rows. */
+const MAX_AGGREGATE_ROWS = 50_000;
+
 /** The aggregate specs a table's columns allow. */
 export type AggregateSpecOf<R> = ApplyAggregate<Column<R>>;
 
@@ -95,7 +98,12 @@ export async function aggregate<T>(ctx: ClientContext, entitySet: string, query:
       if (!(error instanceof DynamicsError)) throw error;
       throw new DynamicsError(`${requestLine(result.request)}: ${error.message}`, { code: error.code, status: result.response.status, request: describeRequest(result.request) });
     }
-    rows.push(...page.value);
+    for (const row of page.value) rows.push(row);
+    // Dataverse aggregates at most 50,000 rows, so no answer has more groups: a service that keeps
+    // sending new pages is not answering this query, and memory must not grow with it.
+    if (rows.length > MAX_AGGREGATE_ROWS) {
+      throw malformedResponse(`${requestLine(result.request)}: more than ${MAX_AGGREGATE_ROWS} aggregated rows, which Dataverse never answers (its aggregate limit is ${MAX_AGGREGATE_ROWS} rows)`, { status: result.response.status });
+    }
     url = nextLinkOf(page.nextLink, url, ctx.apiRoot, walk);
   }
   return rows;

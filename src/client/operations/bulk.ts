@@ -303,9 +303,10 @@ async function sendChunk(ctx: ClientContext, plan: Plan, report: BulkChunkReport
       expect: message === 'CreateMultiple' ? [200] : [200, 204],
     });
   } catch (err) {
-    // No answer at all (a reset, a timeout, an abort): the chunk may have been applied.
+    // No answer at all (a reset, a timeout, an abort): the chunk may have been applied. A refused
+    // argument (a bad per-call option) is refused before anything is sent: nothing was applied.
     const error = err instanceof DynamicsError ? err : new DynamicsError(String(err), { code: ErrorCode.network, cause: err });
-    return { status: 'unknown', error };
+    return { status: error.code === ErrorCode.invalidArgument ? 'failed' : 'unknown', error };
   }
   const count = report.end - report.start;
   if (outcome.ok) {
@@ -410,9 +411,3 @@ function batchOperation(plan: Plan, target: AnyRecord, i: number): BatchOperatio
   }
 }
 
-/** For tests: the chunk boundaries a call would use, without sending anything. */
-export function planChunks(records: readonly object[], chunkSize: number, maxBytes: number): { start: number; end: number; bytes: number }[] {
-  const out: { start: number; end: number; bytes: number }[] = [];
-  for (const c of chunkTargets(records, chunkSize, maxBytes, (r) => r)) out.push({ start: c.start, end: c.end, bytes: c.bytes });
-  return out;
-}

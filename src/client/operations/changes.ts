@@ -21,7 +21,7 @@ import { buildQuery, composePrefer } from '../../odata/query';
 import { entityPath } from '../arguments';
 import type { ClientContext } from '../context';
 import { checkContinuation, nextLinkOf, PageWalk } from '../paging';
-import { readJson } from '../response';
+import { readJsonObject } from '../response';
 import type { OperationOptions } from '../types';
 import { readCount } from './list';
 import type { ChangeEntry, ChangePage, ChangesIterator, ChangesOptions } from '../workloadTypes';
@@ -112,7 +112,7 @@ export function changes<R>(ctx: ClientContext, entitySet: string, options?: Chan
       } catch (err) {
         throw expiredOr(err, `changes('${entitySet}')`);
       }
-      const body = result.response.body.length === 0 ? undefined : readJson(result);
+      const body = result.response.body.length === 0 ? undefined : readJsonObject(result, 'a page of changes');
       const page = [] as unknown as ChangePage<R>;
       if (body === undefined) {
         // "An empty JSON response" when nothing changed: the token stays.
@@ -122,9 +122,9 @@ export function changes<R>(ctx: ClientContext, entitySet: string, options?: Chan
         yield page;
         return;
       }
-      const b = body as Record<string, unknown>;
+      const b = body;
       const value = b['value'];
-      if (body === null || typeof body !== 'object' || Array.isArray(body) || !Array.isArray(value)) {
+      if (!Array.isArray(value)) {
         throw new DynamicsError(`${requestLine(result.request)}: expected a page of changes (an object with a value array)`, {
           code: ErrorCode.malformedResponse,
           status: result.response.status,

@@ -21,7 +21,7 @@ import { composePrefer, MAX_PAGE_SIZE } from '../../odata/query';
 import { MAX_BATCH_URL_LENGTH, MAX_URL_LENGTH } from '../../odata/url';
 import { entityPath } from '../arguments';
 import type { CallResult, ClientContext } from '../context';
-import { pagedIterator, prefetchPages, type FetchedPage } from '../paging';
+import { PageWalk, pagedIterator, prefetchPages, type FetchedPage } from '../paging';
 import { readJsonObject } from '../response';
 import type { AnnotationsOption, ContinuablePage, OperationOptions, PagedAsyncIterableIterator, PageSettings } from '../types';
 import { batch } from './batch';
@@ -152,8 +152,9 @@ export function fetchXml<T>(ctx: ClientContext, entitySet: string, fetch: string
     const first: Cursor = settings.continuationToken !== undefined ? cursorOf(settings.continuationToken) : { page: startPage, ...(startCookie ? { cookie: startCookie } : {}) };
     // Every cookie this walk has sent, and the rows that started the last page: a service that hands
     // back a cookie it already gave, or the same page again, would otherwise be walked forever.
-    const sentCookies = new Set<string>();
-    let lastPageDigest: string | undefined;
+    const sentCookies = new PageWalk();
+    if (first.cookie !== undefined) sentCookies.visit(first.cookie);
+    const seenPages = new PageWalk();
 
     const fetchPage = async (cursor: Cursor, signal: AbortSignal): Promise<FetchedPage<T, Cursor>> => {
       const text = top ? xml : withRootAttributes(xml, root, { count, page: String(cursor.page), 'paging-cookie': cursor.cookie });
@@ -172,14 +173,11 @@ export function fetchXml<T>(ctx: ClientContext, entitySet: string, fetch: string
       let next: Cursor | undefined;
       if (paging.moreRecords && !top) {
         if (rows.length === 0) throw cycle(where, 'an empty page says more records follow');
-        const digest = digestOf(rows);
-        if (digest === lastPageDigest) throw cycle(where, 'the page repeats the rows of the page before it');
-        lastPageDigest = digest;
+        // Any page seen before, not only the last one: pages by number with no cookie can cycle A, B, A.
+        if (!seenPages.visit(digestOf(rows))) throw cycle(where, 'the page repeats the rows of the page before it, or of one earlier');
         next = { page: cursor.page + 1 };
         if (paging.pagingCookie !== undefined) {
-          const key = createHash('sha1').update(paging.pagingCookie).digest('base64');
-          if (sentCookies.has(key) || paging.pagingCookie === cursor.cookie) throw cycle(where, 'the paging cookie is one this walk has already sent');
-          sentCookies.add(key);
+          if (!sentCookies.visit(paging.pagingCookie)) throw cycle(where, 'the paging cookie is one this walk has already sent');
           next.cookie = paging.pagingCookie;
         }
       }

@@ -23,6 +23,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DynamicsError, ErrorCode, FileColumnError } from '../../errors';
 import { requestLine } from '../../http/errors';
+import { clip, displayUrl } from '../../net/excerpt';
 import { headerValue } from '../../net/headers';
 import { invalidArgument, malformedResponse } from '../../odata/fail';
 import { validateName } from '../../odata/keys';
@@ -95,7 +96,13 @@ async function readAt(bytes: Bytes, offset: number, length: number, scratch: Buf
 /** Writes a stream to a temporary file (bounded memory) and returns its path. */
 async function spool(stream: Readable): Promise<string> {
   const file = path.join(os.tmpdir(), `dynamics-odata-upload-${randomUUID()}`);
-  await pipeline(stream, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+  try {
+    await pipeline(stream, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+  } catch (error) {
+    // A stream that fails or is aborted part-way leaves nothing behind.
+    await fs.promises.rm(file, { force: true });
+    throw error;
+  }
   return file;
 }
 
@@ -180,7 +187,7 @@ async function uploadChunked(ctx: ClientContext, url: string, name: string, byte
   const location = headerValue(start.response.headers, 'location');
   // The session's URL carries the token; it must be on this environment, or the bearer token would go elsewhere.
   if (location === undefined || !location.startsWith(`${ctx.origin}/`)) {
-    throw malformedResponse(`${requestLine(start.request)}: the answer to a chunked upload carries no Location on ${ctx.origin} (got ${JSON.stringify((location ?? '').slice(0, 200))})`, { status: start.response.status });
+    throw malformedResponse(`${requestLine(start.request)}: the answer to a chunked upload carries no Location on ${ctx.origin} (got ${location === undefined ? 'none' : JSON.stringify(clip(displayUrl(location), 200))})`, { status: start.response.status });
   }
   const announced = Number(headerValue(start.response.headers, 'x-ms-chunk-size'));
   const chunkSize = chunkOption ?? (Number.isInteger(announced) && announced > 0 && announced <= MAX_CHUNK ? announced : DEFAULT_CHUNK);

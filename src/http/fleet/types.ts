@@ -67,3 +67,8 @@ export interface FleetThrottle {
   /** Stops the limiter's timers and gives back the slots this process holds. Requests made afterwards pass unlimited. */
   close(): Promise<void>;
 }
+
+/** True for an object shaped as a {@link FleetThrottle} (acquire, settle and close are functions): how options are checked. */
+export function isFleetThrottle(value: unknown): value is FleetThrottle {
+  return value !== null && typeof value === 'object' && ['acquire', 'settle', 'close'].every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
+}

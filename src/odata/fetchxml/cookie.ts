@@ -13,6 +13,7 @@
  * absent on the last page, and an empty `pagingcookie` (some queries, such as those ordered by a
  * linked table's column, have no cookie: the walk then goes on by page number alone).
  */
+import { foreignText } from '../../net/excerpt';
 import { malformedResponse } from '../fail';
 import { readStartTag } from './xml';
 
@@ -47,7 +48,7 @@ function decodeCookie(value: string): string {
       throw malformedResponse('FetchXML page: the paging cookie is not validly percent-encoded');
     }
   }
-  if (!text.startsWith('<')) throw malformedResponse(`FetchXML page: the paging cookie does not decode to a <cookie> element: ${JSON.stringify(text.slice(0, 80))}`);
+  if (!text.startsWith('<')) throw malformedResponse(`FetchXML page: the paging cookie does not decode to a <cookie> element: ${JSON.stringify(foreignText(text, 80))}`);
   return text;
 }
 
@@ -63,7 +64,7 @@ function decodeCookie(value: string): string {
 export function readPaging(body: Readonly<Record<string, unknown>>): FetchXmlPaging {
   const more = body[`@${MORE_RECORDS_ANNOTATION}`];
   if (more !== undefined && more !== null && typeof more !== 'boolean') {
-    throw malformedResponse(`FetchXML page: @${MORE_RECORDS_ANNOTATION} is not true or false: ${JSON.stringify(String(more).slice(0, 40))}`);
+    throw malformedResponse(`FetchXML page: @${MORE_RECORDS_ANNOTATION} is not true or false: ${JSON.stringify(foreignText(String(more), 40))}`);
   }
   const paging: FetchXmlPaging = { moreRecords: more === true };
   const annotation = body[`@${PAGING_COOKIE_ANNOTATION}`];
@@ -73,7 +74,7 @@ export function readPaging(body: Readonly<Record<string, unknown>>): FetchXmlPag
   const trimmed = annotation.trim();
   const tag = trimmed.startsWith('<') ? readStartTag(trimmed, 0) : undefined;
   if (tag === undefined || tag.name !== 'cookie') {
-    throw malformedResponse(`FetchXML page: @${PAGING_COOKIE_ANNOTATION} is not a <cookie … /> element: ${JSON.stringify(trimmed.slice(0, 80))}`);
+    throw malformedResponse(`FetchXML page: @${PAGING_COOKIE_ANNOTATION} is not a <cookie … /> element: ${JSON.stringify(foreignText(trimmed, 80))}`);
   }
   const attributes = new Map(tag.attributes);
   const pageNumber = Number(attributes.get('pagenumber'));
