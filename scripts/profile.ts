@@ -1,11 +1,12 @@
 /**
- * `npm run profile [-- --only retrieve,service,create,batch,paging] [--top 15] [--scale 1] [--all 0] [--keep DIR] [--out FILE]`
+ * `npm run profile [-- --only retrieve,service,create,batch,paging,dwa-retrieve,dwa-create,dwa-batch] [--top 15] [--scale 1] [--batch-size 100] [--all 0] [--keep DIR] [--out FILE]`
  *
  * Where the client's CPU goes, per request. Each scenario runs in its own process under the V8
  * profiler (`node --cpu-prof`) against the emulator, which runs here so that its CPU is not in the
  * profile: `retrieve` (DynamicsClient, 8 in flight), `service` (DynamicsService.get, 8 in flight),
  * `create` (sequential creates), `batch` (`$batch` of 100 creates: encode, send, decode, match),
- * `paging` (`list()` over pages of 5,000). For each, it prints the client's CPU per call
+ * `paging` (`list()` over pages of 5,000); and, asked for by name, the peer's `dwa-retrieve`, `dwa-create`
+ * and `dwa-batch` (dynamics-web-api doing the same), to compare like with like. For each, it prints the client's CPU per call
  * (`process.cpuUsage()`), the share of the busy CPU by owner (our code, axios, node's own
  * JavaScript, V8 natives, GC) and the top self-time functions of our code, as markdown.
  *
@@ -22,7 +23,9 @@ import { describeMachine, machineLine } from './bench/machine';
 import type { ProfileMessage, ProfileResult, ProfileScenario, ProfileTask } from './bench/profile-worker';
 
 const repo = path.resolve(__dirname, '..');
-const SCENARIOS: readonly ProfileScenario[] = ['retrieve', 'service', 'create', 'batch', 'paging'];
+const SCENARIOS: readonly ProfileScenario[] = ['retrieve', 'service', 'create', 'batch', 'paging', 'dwa-retrieve', 'dwa-create', 'dwa-batch'];
+/** What runs without `--only`: our scenarios; the peer's are asked for by name. */
+const DEFAULT_SCENARIOS: readonly ProfileScenario[] = ['retrieve', 'service', 'create', 'batch', 'paging'];
 /** µs between two samples of the V8 profiler. */
 const SAMPLING_INTERVAL_US = 100;
 
@@ -32,6 +35,9 @@ const DESCRIPTIONS: Record<ProfileScenario, (task: ProfileTask) => string> = {
   create: (t) => `DynamicsClient \`create('accounts', record)\`, ${t.calls.toLocaleString('en-US')} calls one after another`,
   batch: (t) => `DynamicsClient \`batch()\` of ${t.batchSize} creates, ${t.calls.toLocaleString('en-US')} creates (encode, send, decode, match); per call = per create`,
   paging: (t) => `DynamicsClient \`list()\`, ${t.calls.toLocaleString('en-US')} rows in pages of ${t.maxPageSize.toLocaleString('en-US')} (6 columns); per call = per row`,
+  'dwa-retrieve': (t) => `the peer, dynamics-web-api \`retrieve()\`, ${t.calls.toLocaleString('en-US')} calls, ${t.concurrency} in flight (a fixed token)`,
+  'dwa-create': (t) => `the peer, dynamics-web-api \`create()\`, ${t.calls.toLocaleString('en-US')} calls one after another (a fixed token)`,
+  'dwa-batch': (t) => `the peer, dynamics-web-api \`executeBatch()\` of ${t.batchSize} creates in one change set, ${t.calls.toLocaleString('en-US')} creates; per call = per create`,
 };
 
 interface Args {
@@ -39,25 +45,27 @@ interface Args {
   top: number;
   all: number;
   scale: number;
+  batchSize: number;
   keep?: string;
   out?: string;
 }
 
 function usage(): string {
   return [
-    'usage: npm run profile -- [--only retrieve,service,create,batch,paging] [--top N] [--all N] [--scale X] [--keep DIR] [--out FILE]',
+    'usage: npm run profile -- [--only retrieve,service,create,batch,paging,dwa-retrieve,dwa-create,dwa-batch] [--top N] [--all N] [--scale X] [--batch-size N] [--keep DIR] [--out FILE]',
     '',
-    '  --only    scenarios to profile (comma-separated; default: all)',
+    '  --only    scenarios to profile (comma-separated; default: ours, without the dwa-* ones of the peer)',
     '  --top     functions of our code to list per scenario (default 15)',
     '  --all     also list the top N functions of any owner (axios, node, natives; default 0)',
     '  --scale   multiply the number of calls (default 1; 0.1 for a quick look)',
+    '  --batch-size  operations per $batch in the batch scenarios (default 100; up to 1000)',
     '  --keep    keep the .cpuprofile files in DIR (open them in Chrome DevTools or speedscope)',
     '  --out     also write the markdown to FILE',
   ].join('\n');
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { only: [...SCENARIOS], top: 15, all: 0, scale: 1 };
+  const args: Args = { only: [...DEFAULT_SCENARIOS], top: 15, all: 0, scale: 1, batchSize: 100 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -80,6 +88,9 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--scale') {
       args.scale = positive('--scale', value(), false);
       if (args.scale === 0) throw new Error('--scale: expected a number > 0');
+    } else if (a === '--batch-size') {
+      args.batchSize = positive('--batch-size', value(), true);
+      if (args.batchSize < 1 || args.batchSize > 1000) throw new Error('--batch-size: expected 1 to 1000 (the most operations a $batch may carry)');
     } else if (a === '--keep') args.keep = path.resolve(value());
     else if (a === '--out') args.out = path.resolve(value());
     else if (a === '--help' || a === '-h') {
@@ -148,7 +159,16 @@ async function main(argv: string[]): Promise<number> {
     .slice(0, 400)
     .map((r) => String(r.accountid));
   const scaled = (n: number, step = 1): number => Math.max(step, Math.round((n * args.scale) / step) * step);
-  const calls: Record<ProfileScenario, number> = { retrieve: scaled(6000), service: scaled(6000), create: scaled(3000), batch: scaled(5000, 100), paging: scaled(100_000, 5000) };
+  const calls: Record<ProfileScenario, number> = {
+    retrieve: scaled(6000),
+    service: scaled(6000),
+    create: scaled(3000),
+    batch: scaled(50 * args.batchSize, args.batchSize),
+    paging: scaled(100_000, 5000),
+    'dwa-retrieve': scaled(6000),
+    'dwa-create': scaled(3000),
+    'dwa-batch': scaled(50 * args.batchSize, args.batchSize),
+  };
   const parts = [
     `## Profile: client CPU per call (\`npm run profile\`)`,
     '',
@@ -157,7 +177,7 @@ async function main(argv: string[]): Promise<number> {
   let failed = false;
   try {
     for (const scenario of args.only) {
-      const task: ProfileTask = { scenario, target, ids, calls: calls[scenario], concurrency: 8, batchSize: 100, maxPageSize: 5000 };
+      const task: ProfileTask = { scenario, target, ids, calls: calls[scenario], concurrency: 8, batchSize: args.batchSize, maxPageSize: 5000 };
       log(`${scenario}…`);
       try {
         const dir = args.keep !== undefined ? path.join(args.keep, scenario) : path.join(scratch, scenario);
@@ -172,7 +192,7 @@ async function main(argv: string[]): Promise<number> {
           '',
           `Client process CPU (user + system): **${(result.cpuUs / result.calls).toFixed(1)} µs per call** (${(result.cpuUs / 1000).toFixed(0)} ms for ${result.calls.toLocaleString('en-US')}); wall ${result.wallMs.toFixed(0)} ms. Busy samples in the window: ${(summary.busyUs / 1000).toFixed(0)} ms.`,
           '',
-          summaryTables(summary, result.calls, args.top),
+          summaryTables(summary, result.calls, args.top, scenario.startsWith('dwa-') ? 'peer' : 'ours'),
         );
         if (args.all > 0) parts.push('', `Top ${args.all} functions of any owner:`, '', allFunctionsTable(summary, result.calls, args.all));
       } catch (error) {

@@ -31,10 +31,11 @@ export interface CpuProfile {
 }
 
 /** Who a function belongs to. */
-export type Owner = 'ours' | 'axios' | 'node' | 'native' | 'gc' | 'msal' | 'harness' | 'other';
+export type Owner = 'ours' | 'peer' | 'axios' | 'node' | 'native' | 'gc' | 'msal' | 'harness' | 'other';
 
 export const OWNER_LABELS: Record<Owner, string> = {
   ours: 'dynamics-odata (dist/)',
+  peer: 'dynamics-web-api (the peer, in its scenarios)',
   axios: 'axios',
   node: "node's own JavaScript (node:http, _http_*, streams, tls, timers)",
   native: 'V8 and native code ((program), JSON.parse, regexps, builtins)',
@@ -69,6 +70,7 @@ function ownerOf(frame: CallFrame, repo: string): Owner {
   if (file.includes(`${path.sep}node_modules${path.sep}`)) {
     if (file.includes(`${path.sep}node_modules${path.sep}axios${path.sep}`)) return 'axios';
     if (file.includes(`${path.sep}@azure${path.sep}msal-`)) return 'msal';
+    if (file.includes(`${path.sep}node_modules${path.sep}dynamics-web-api${path.sep}`)) return 'peer';
     return 'other';
   }
   if (file.startsWith(path.join(repo, 'dist') + path.sep) || file.startsWith(path.join(repo, 'src') + path.sep)) return 'ours';
@@ -107,7 +109,7 @@ export function summarize(profile: CpuProfile, repo: string, fromUs?: number, to
     self.set(id, (self.get(id) ?? 0) + Math.min(delta, maxChargeUs));
   }
   const costs = new Map<string, FunctionCost>();
-  const byOwner = { ours: 0, axios: 0, node: 0, native: 0, gc: 0, msal: 0, harness: 0, other: 0 } as Record<Owner, number>;
+  const byOwner = { ours: 0, peer: 0, axios: 0, node: 0, native: 0, gc: 0, msal: 0, harness: 0, other: 0 } as Record<Owner, number>;
   let busyUs = 0;
   for (const [id, us] of self) {
     const frame = byId.get(id)?.callFrame;
@@ -133,7 +135,7 @@ const msText = (us: number): string => (us / 1000).toFixed(1);
  * Markdown: the share of each owner, then the `top` functions of this library by self time, each
  * with its cost per call (`calls` operations in the window).
  */
-export function summaryTables(summary: ProfileSummary, calls: number, top: number): string {
+export function summaryTables(summary: ProfileSummary, calls: number, top: number, of: 'ours' | 'peer' = 'ours'): string {
   const lines = ['| code | self time (ms) | share of busy CPU | µs per call |', '|---|---:|---:|---:|'];
   for (const owner of Object.keys(OWNER_LABELS) as Owner[]) {
     const us = summary.byOwner[owner];
@@ -141,10 +143,10 @@ export function summaryTables(summary: ProfileSummary, calls: number, top: numbe
     lines.push(`| ${OWNER_LABELS[owner]} | ${msText(us)} | ${pct(us, summary.busyUs)} | ${(us / calls).toFixed(1)} |`);
   }
   lines.push(`| **all (busy, not idle)** | **${msText(summary.busyUs)}** | 100 % | **${(summary.busyUs / calls).toFixed(1)}** |`);
-  lines.push('', `Top ${top} functions of dynamics-odata by self time:`, '', '| # | function | where | self (ms) | share of busy CPU | µs per call |', '|---:|---|---|---:|---:|---:|');
-  const ours = summary.functions.filter((f) => f.owner === 'ours').slice(0, top);
+  lines.push('', `Top ${top} functions of ${of === 'ours' ? 'dynamics-odata' : 'dynamics-web-api'} by self time:`, '', '| # | function | where | self (ms) | share of busy CPU | µs per call |', '|---:|---|---|---:|---:|---:|');
+  const ours = summary.functions.filter((f) => f.owner === of).slice(0, top);
   ours.forEach((f, i) => lines.push(`| ${i + 1} | \`${f.name}\` | ${f.where} | ${msText(f.selfUs)} | ${pct(f.selfUs, summary.busyUs)} | ${(f.selfUs / calls).toFixed(2)} |`));
-  if (ours.length === 0) lines.push('| – | (no samples in our code) | | | | |');
+  if (ours.length === 0) lines.push(`| – | (no samples in ${of === 'ours' ? 'our' : "the peer's"} code) | | | | |`);
   return lines.join('\n');
 }
 

@@ -4,10 +4,11 @@
  * clock, `process.hrtime`), the calls it made and the CPU the process used, over IPC.
  */
 import { readFileSync } from 'node:fs';
+import { DynamicsWebApi } from 'dynamics-web-api';
 import { newClient, newService, type Target } from './library';
 import { pool } from './stats';
 
-export type ProfileScenario = 'retrieve' | 'service' | 'create' | 'batch' | 'paging';
+export type ProfileScenario = 'retrieve' | 'service' | 'create' | 'batch' | 'paging' | 'dwa-retrieve' | 'dwa-create' | 'dwa-batch';
 
 export interface ProfileTask {
   scenario: ProfileScenario;
@@ -41,6 +42,18 @@ export interface ProfileResult {
 export type ProfileMessage = { type: 'result'; result: ProfileResult } | { type: 'error'; message: string };
 
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * The peer, for a like-for-like profile: dynamics-web-api with a token taken once by client
+ * credentials (its `onTokenRefresh` returns it), trusting the emulator through NODE_EXTRA_CA_CERTS.
+ */
+async function newDwa(t: Target): Promise<DynamicsWebApi> {
+  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: t.clientId, client_secret: t.clientSecret, resource: t.url });
+  const response = await fetch(t.tokenUrl, { method: 'POST', body });
+  if (!response.ok) throw new Error(`token endpoint: ${response.status}`);
+  const token = ((await response.json()) as { access_token: string }).access_token;
+  return new DynamicsWebApi({ serverUrl: t.url, dataApi: { version: '9.2' }, onTokenRefresh: async () => token });
+}
 
 async function run(task: ProfileTask): Promise<ProfileResult> {
   const t = task.target;
@@ -88,6 +101,40 @@ async function run(task: ProfileTask): Promise<ProfileResult> {
           const ops = Array.from({ length: size }, (_, i) => ({ method: 'POST' as const, url: 'accounts', body: { name: `profile batch ${done + i}`, description: 'created by npm run profile' } }));
           const results = await client.batch(ops).catch(() => ops.map(() => ({ error: new Error('batch failed') })));
           failures += results.filter((r) => r.error !== undefined).length;
+        }
+        return n;
+      };
+      break;
+    }
+    case 'dwa-retrieve': {
+      const dwa = await newDwa(t);
+      close = () => undefined;
+      loop = async (n) => {
+        await pool(indexes(n), task.concurrency, (i) => dwa.retrieve({ collection: 'accounts', key: nth(i), select: ['name'] }).catch(fail));
+        return n;
+      };
+      break;
+    }
+    case 'dwa-create': {
+      const dwa = await newDwa(t);
+      close = () => undefined;
+      loop = async (n) => {
+        for (let i = 0; i < n; i++) await dwa.create({ collection: 'accounts', data: { name: `profile ${i}`, description: 'created by npm run profile' } }).catch(fail);
+        return n;
+      };
+      break;
+    }
+    case 'dwa-batch': {
+      const dwa = await newDwa(t);
+      close = () => undefined;
+      loop = async (n) => {
+        for (let done = 0; done < n; done += task.batchSize) {
+          const size = Math.min(task.batchSize, n - done);
+          dwa.startBatch();
+          for (let i = 0; i < size; i++) void dwa.create({ collection: 'accounts', data: { name: `profile batch ${done + i}`, description: 'created by npm run profile' } });
+          // Its default: one change set, as our client's batch() of creates.
+          const results = (await dwa.executeBatch().catch(() => [])) as unknown[];
+          failures += size - results.filter((r) => typeof r === 'string').length;
         }
         return n;
       };

@@ -7,6 +7,18 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/**
+ * The median of the per-round ratios `a[i] / b[i]`, with their range: two contenders measured in the
+ * same interleaved round ran at nearly the same moment, so their ratio cancels the machine's drift
+ * between rounds, which comparing each contender's own median does not (its median round and the
+ * other's may be rounds apart). NaN when there is no complete pair.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): { median: number; low: number; high: number; rounds: number } {
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (b[i] > 0 && Number.isFinite(a[i]) && Number.isFinite(b[i])) ratios.push(a[i] / b[i]);
+  return { median: median(ratios), low: min(ratios), high: max(ratios), rounds: ratios.length };
+}
+
 export function min(values: readonly number[]): number {
   return values.length === 0 ? Number.NaN : Math.min(...values);
 }

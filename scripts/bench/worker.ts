@@ -26,7 +26,7 @@ export type CreateContender = 'client' | 'dwa';
 export type CreateMode = 'sequential' | 'parallel' | 'batch';
 
 export type Task =
-  | { kind: 'overhead'; target: Target; ids: string[]; concurrency: number; rounds: number; contenders: OverheadContender[]; sabotage?: string }
+  | { kind: 'overhead'; target: Target; ids: string[]; concurrency: number; rounds: number; warmup: number; contenders: OverheadContender[]; sabotage?: string; driven?: boolean }
   | { kind: 'paging'; target: Target; contender: PagingContender; columns: string[]; maxPageSize: number }
   | { kind: 'burst'; target: Target; contender: BurstContender; id: string; burst: number; steady: number }
   | {
@@ -41,11 +41,12 @@ export type Task =
       concurrency: number;
       tag: string;
       sabotage?: string;
+      driven?: boolean;
     }
   | { kind: 'codegen'; metadata: string; out: string }
   | { kind: 'idle' };
 
-export type WorkerMessage = { type: 'result'; result: unknown } | { type: 'phase'; name: string } | { type: 'error'; message: string };
+export type WorkerMessage = { type: 'result'; result: unknown } | { type: 'phase'; name: string } | { type: 'turn'; step: string } | { type: 'error'; message: string };
 
 function send(message: WorkerMessage): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -69,6 +70,17 @@ function waitForAck(): Promise<void> {
 async function phase(name: string): Promise<void> {
   const ack = waitForAck();
   await send({ type: 'phase', name });
+  await ack;
+}
+
+/**
+ * A driven task (one contender per process, the orchestrator taking turns among the processes):
+ * waits until the orchestrator says it is this process's turn for `step` (the warm-up or a round).
+ * Asking for the next turn, or sending the result, tells it that the previous one is over.
+ */
+async function turn(step: string): Promise<void> {
+  const ack = waitForAck();
+  await send({ type: 'turn', step });
   await ack;
 }
 
@@ -177,8 +189,11 @@ async function overhead(task: Extract<Task, { kind: 'overhead' }>): Promise<Over
       return answer;
     });
   }
-  // Warm-up: tokens, sockets, JIT. Not measured.
-  for (const [, call] of calls) await pool(task.ids.slice(0, 50), task.concurrency, (id) => call(id));
+  // Warm-up: tokens, sockets, and V8 compiling the hot path (on background threads, which count in
+  // the process's CPU). Not measured.
+  const warmupIds = Array.from({ length: task.warmup }, (_, i) => task.ids[i % task.ids.length]);
+  if (task.driven) await turn('warmup');
+  for (const [, call] of calls) await pool(warmupIds, task.concurrency, (id) => call(id));
   const wallMs: Record<string, number[]> = Object.fromEntries(task.contenders.map((c) => [c, []]));
   const cpuUs: Record<string, number[]> = Object.fromEntries(task.contenders.map((c) => [c, []]));
   for (let round = 0; round < task.rounds; round++) {
@@ -186,6 +201,7 @@ async function overhead(task: Extract<Task, { kind: 'overhead' }>): Promise<Over
     const order = task.contenders.map((_, i) => task.contenders[(i + round) % task.contenders.length]);
     for (const name of order) {
       const call = calls.get(name)!;
+      if (task.driven) await turn(`round ${round}`);
       const cpu = process.cpuUsage();
       const start = performance.now();
       await pool(task.ids, task.concurrency, (id) => call(id));
@@ -343,9 +359,10 @@ export function createName(tag: string, contender: string, round: string, n: num
 }
 
 /**
- * Both contenders in one process, for one mode: a warm-up of each (JIT, sockets, token), then
- * `rounds` interleaved runs of `count` creates each, the order alternating every round, so that the
- * machine's drift hits both alike and each run is measured warm.
+ * The contenders of one mode: a warm-up of each (JIT, sockets, token), then `rounds` interleaved
+ * runs of `count` creates each, the order alternating every round, so that the machine's drift hits
+ * all alike and each run is measured warm. The bench runs one contender per process (`driven`),
+ * the orchestrator taking turns among the processes (runTurns in scripts/bench.ts).
  */
 async function creates(task: Extract<Task, { kind: 'creates' }>): Promise<Record<string, CreateRoundResult[]>> {
   const t = task.target;
@@ -420,6 +437,7 @@ async function creates(task: Extract<Task, { kind: 'creates' }>): Promise<Record
   const results: Record<string, CreateRoundResult[]> = Object.fromEntries(task.contenders.map((c) => [c, []]));
   // Warm-up, not measured; its failures are reported with the first run's, so that none goes unseen.
   const warmupFailures: Record<string, number> = {};
+  if (task.driven) await turn('warmup');
   for (const contender of task.contenders) {
     const tally = { failures: 0, requests: 0 };
     await runners[contender](records(contender, 'warmup', task.warmup), tally);
@@ -430,6 +448,7 @@ async function creates(task: Extract<Task, { kind: 'creates' }>): Promise<Record
     for (const contender of order) {
       const tally = { failures: round === 0 ? warmupFailures[contender] : 0, requests: 0 };
       const list = records(contender, String(round), task.count);
+      if (task.driven) await turn(`round ${round}`);
       const cpu = process.cpuUsage();
       const start = performance.now();
       await runners[contender](list, tally);
