@@ -16,7 +16,7 @@ import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startEmulator } from '../src/emulator';
+import { startEmulator } from './bench/emulator';
 import { allFunctionsTable, summarize, summaryTables, type CpuProfile } from './bench/cpuprofile';
 import { fromDist, type Target } from './bench/library';
 import { describeMachine, machineLine } from './bench/machine';

@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import Redis from 'ioredis';
-import type { Emulator } from '../../src/emulator';
+import type { Emulator } from './emulator';
 import { redisServerAvailable, startRedis, type TestRedis } from '../../test/helpers/redis';
 import { startFleetWorker, type FleetWorker } from '../../test/helpers/fleet';
 import type { FleetWorkerResult } from './fleet-worker';

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startEmulator, type Emulator } from '../../src/emulator';
+import { startEmulator, type Emulator } from './emulator';
 import { int, mb, median, ms, ratio } from './stats';
 import type { CreatesMode, WorkloadResult, WorkloadTarget, WorkloadTask } from './workloads-worker';
 

@@ -492,6 +492,25 @@ describe('checkAuthorization (what the Web API trusts)', () => {
     expect(entra.checkAuthorization(`Bearer ${h}.${forged}.${s}`)).toEqual({ ok: false, reason: 'signature' });
   });
 
+  it('checks the signature of a token once and its claims on every request', () => {
+    const token = key.sign(claims({ exp: now() + 30 }));
+    expect(entra.checkAuthorization(`Bearer ${token}`)).toMatchObject({ ok: true });
+    expect(entra.checkAuthorization(`Bearer ${token}`)).toMatchObject({ ok: true });
+    // The same header and claims under another signature: not the token that was checked.
+    const [h, p, sig] = token.split('.');
+    const flipped = `${sig.slice(0, -2)}${sig.at(-2) === 'A' ? 'B' : 'A'}${sig.at(-1)}`;
+    expect(entra.checkAuthorization(`Bearer ${h}.${p}.${flipped}`)).toEqual({ ok: false, reason: 'signature' });
+    // A token whose signature was checked still expires.
+    const later = Date.now() + 31_000;
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(later);
+    try {
+      expect(entra.checkAuthorization(`Bearer ${token}`)).toEqual({ ok: false, reason: 'expired' });
+    } finally {
+      clock.mockRestore();
+    }
+    expect(entra.checkAuthorization(`Bearer ${token}`)).toMatchObject({ ok: true });
+  });
+
   it('the Web API answers a token for another resource, or from another emulator, with 401 and WWW-Authenticate', async () => {
     const foreignAudience = body(await tokenRequest(emulator, cc({ scope: `${otherResource}/.default` }))).access_token as string;
     expect(claimsOf(foreignAudience).aud).toBe(otherResource);
@@ -518,6 +537,9 @@ describe('checkAuthorization (what the Web API trusts)', () => {
     try {
       const token = body(await tokenRequest(e, { grant_type: 'client_credentials', client_id: e.client.clientId, client_secret: e.client.clientSecret, scope: `${e.url}/.default` })).access_token as string;
       const exp = claimsOf(token).exp as number;
+      // Accepted first (its signature checked once), then refused once it has expired.
+      const first = await httpsRequest(e, { path: '/api/data/v9.2/WhoAmI', headers: { Authorization: `Bearer ${token}` } });
+      expect(first.status).toBe(200);
       // Wait until the token's exp (whole seconds) has passed.
       await new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 50));
       const res = await httpsRequest(e, { path: '/api/data/v9.2/WhoAmI', headers: { Authorization: `Bearer ${token}` } });
