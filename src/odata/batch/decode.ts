@@ -23,9 +23,11 @@ export function multipartBoundary(contentType: string | undefined | null): strin
 /** Largest body we try to decode (Dataverse's own request limit is far smaller per part). */
 const MAX_RESPONSE_CHARS = 512 * 1024 * 1024;
 
+/** A part's MIME headers, and its content: `text` from `from` on (read in place, not cut out). */
 interface RawPart {
   headers: Record<string, string>;
-  content: string;
+  text: string;
+  from: number;
 }
 
 /** How splitting a multipart body ended. */
@@ -90,40 +92,26 @@ function splitParts(text: string, boundary: string, context: string): Split {
 }
 
 /**
- * Splits header lines from the rest at the first empty line. Without an empty line, all is headers.
- * The map has no prototype: a header the server names `constructor` or `__proto__` is stored like any
- * other, never merged with (or into) `Object.prototype`. `lenient` skips lines that are not headers
- * (the cut-off end of a truncated part) instead of refusing them.
+ * Splits header lines from the rest at the first empty line, reading `text` from `from`. Without an
+ * empty line, all is headers. The map has no prototype: a header the server names `constructor` or
+ * `__proto__` is stored like any other, never merged with (or into) `Object.prototype`. `lenient`
+ * skips lines that are not headers (the cut-off end of a truncated part) instead of refusing them.
+ * Returns where the rest starts (`text.length` when there is none), so that callers slice once.
  */
-function splitHeaders(text: string, context: string, lenient = false): { headers: Record<string, string>; rest: string } {
-  // The header block ends at the first empty line (`\r?\n\r?\n`, or a line break at the very start).
-  // Scanned by hand: this runs twice for every part of every answer.
-  let headEnd = text.length;
-  let restStart = text.length;
-  if (text.charCodeAt(0) === LF) {
-    headEnd = 0;
-    restStart = 1;
-  } else if (text.charCodeAt(0) === CR && text.charCodeAt(1) === LF) {
-    headEnd = 0;
-    restStart = 2;
-  } else {
-    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) {
-      const next = text.charCodeAt(i + 1);
-      const after = next === CR && text.charCodeAt(i + 2) === LF ? i + 3 : next === LF ? i + 2 : -1;
-      if (after < 0) continue;
-      headEnd = i > 0 && text.charCodeAt(i - 1) === CR ? i - 1 : i;
-      restStart = after;
-      break;
-    }
-  }
+function splitHeaders(text: string, from: number, context: () => string, lenient = false): { headers: Record<string, string>; restStart: number } {
+  // One pass over the lines, ending at the first empty one (`\r?\n` alone on its line, including a
+  // line break at `from`): this runs twice for every part of every answer.
   const headers = Object.create(null) as Record<string, string>;
-  let start = 0;
-  while (start < headEnd) {
-    let end = text.indexOf('\n', start);
-    if (end < 0 || end > headEnd) end = headEnd;
+  const length = text.length;
+  let start = from;
+  while (start < length) {
+    const newline = text.indexOf('\n', start);
+    const end = newline < 0 ? length : newline;
     const lineStart = start;
     const lineEnd = end > start && text.charCodeAt(end - 1) === CR ? end - 1 : end;
-    start = end + 1;
+    start = newline < 0 ? length : newline + 1;
+    // An empty line ends the headers (a lone CR at the very end, with nothing after it, is one too).
+    if (lineEnd === lineStart) return { headers, restStart: start };
     // The common line, `Name: value`, read in place: a name of token characters from the line start
     // up to the colon, and a value whose first and last characters after spaces and tabs are
     // printable ASCII, are exactly what `trim()` and the name check would leave of them. Anything
@@ -146,11 +134,11 @@ function splitHeaders(text: string, context: string, lenient = false): { headers
     const rawName = lineColon <= 0 ? '' : line.slice(0, lineColon).trim();
     if (lineColon <= 0 || !isHeaderName(rawName)) {
       if (lenient) continue;
-      throw malformedResponse(`${context}: bad header line ${JSON.stringify(foreignText(line, 100))}`);
+      throw malformedResponse(`${context()}: bad header line ${JSON.stringify(foreignText(line, 100))}`);
     }
     addHeader(headers, rawName.toLowerCase(), line.slice(lineColon + 1).trim());
   }
-  return { headers, rest: restStart >= text.length ? '' : text.slice(restStart) };
+  return { headers, restStart: length };
 }
 
 function addHeader(headers: Record<string, string>, name: string, value: string): void {
@@ -206,14 +194,14 @@ const COMMON_NAMES: ReadonlyArray<readonly [string, string]> = [
 const LF = 10;
 const CR = 13;
 
-/** `text` without its trailing line breaks (`(\r?\n)+$`): a part's body ends before the delimiter's CRLF. */
-function withoutTrailingLineBreaks(text: string): string {
+/** Where `text` (from `from` on) ends without its trailing line breaks (`(\r?\n)+$`): a part's body ends before the delimiter's CRLF. */
+function withoutTrailingLineBreaks(text: string, from: number): number {
   let end = text.length;
-  while (end > 0 && text.charCodeAt(end - 1) === LF) {
+  while (end > from && text.charCodeAt(end - 1) === LF) {
     end--;
-    if (end > 0 && text.charCodeAt(end - 1) === CR) end--;
+    if (end > from && text.charCodeAt(end - 1) === CR) end--;
   }
-  return end === text.length ? text : text.slice(0, end);
+  return end;
 }
 
 /**
@@ -270,41 +258,44 @@ function statusNote(status: number): string {
  * {@link BatchPartResponse.malformed}) instead of throwing; `truncated` reads a part the response
  * ends inside: its status line and the headers that arrived, no body.
  */
-function decodeHttpPart(raw: RawPart, context: string, changeSetIndex: number | undefined, tolerant: boolean, truncated = false): BatchPartResponse | undefined {
+function decodeHttpPart(raw: RawPart, context: () => string, changeSetIndex: number | undefined, tolerant: boolean, truncated = false): BatchPartResponse | undefined {
   const ct = raw.headers['content-type'];
   if (ct !== undefined && !/^\s*application\/http\b/i.test(ct)) {
-    throw malformedResponse(`${context}: expected Content-Type application/http, got ${JSON.stringify(foreignText(ct, 100))}`);
+    throw malformedResponse(`${context()}: expected Content-Type application/http, got ${JSON.stringify(foreignText(ct, 100))}`);
   }
-  const content = raw.content;
-  const newline = content.indexOf('\n');
+  const content = raw.text;
+  const from = raw.from;
+  const newline = content.indexOf('\n', from);
   // A cut inside the status line leaves nothing to read.
   if (truncated && newline < 0) return undefined;
-  const lineEnd = newline < 0 ? content.length : newline > 0 && content.charCodeAt(newline - 1) === CR ? newline - 1 : newline;
-  const statusLine = content.slice(0, lineEnd).trim();
+  const lineEnd = newline < 0 ? content.length : newline > from && content.charCodeAt(newline - 1) === CR ? newline - 1 : newline;
+  const statusLine = content.slice(from, lineEnd).trim();
   const m = /^HTTP\/\d(?:\.\d)?\s+(\d{3})(?:\s+(.*))?$/.exec(statusLine);
   if (!m) {
     if (truncated) return undefined;
-    throw malformedResponse(`${context}: bad status line ${JSON.stringify(foreignText(statusLine, 100))}`);
+    throw malformedResponse(`${context()}: bad status line ${JSON.stringify(foreignText(statusLine, 100))}`);
   }
   const status = Number(m[1]);
-  const { headers, rest } = splitHeaders(newline < 0 ? '' : content.slice(newline + 1), context, truncated);
+  const { headers, restStart } = splitHeaders(content, newline < 0 ? content.length : newline + 1, context, truncated);
   const contentId = raw.headers['content-id'] ?? headers['content-id'];
   const reason = (m[2] ?? '').trim();
   const part: BatchPartResponse = { status, statusText: REASON_PHRASES.has(reason) ? reason : foreignText(reason, 100), headers, body: undefined };
   if (contentId !== undefined) part.contentId = contentId;
   if (changeSetIndex !== undefined) part.changeSetIndex = changeSetIndex;
   if (truncated) {
-    part.malformed = malformedResponse(`${context}: ${statusNote(status)}the response ends inside this part (truncated), so its body is lost`, { status });
+    part.malformed = malformedResponse(`${context()}: ${statusNote(status)}the response ends inside this part (truncated), so its body is lost`, { status });
     return part;
   }
-  const text = withoutTrailingLineBreaks(rest);
-  if (text.trim() !== '') {
+  // The body ends before the line breaks that precede the next delimiter; most parts (204) have none.
+  const bodyEnd = withoutTrailingLineBreaks(content, restStart);
+  const text = bodyEnd > restStart ? content.slice(restStart, bodyEnd) : '';
+  if (text !== '' && text.trim() !== '') {
     if (isJsonType(headers['content-type']) || (headers['content-type'] === undefined && /^\s*[{[]/.test(text))) {
       const parsed = parseJson(text);
       if (!parsed.ok) {
         // JSON.parse quotes the body in its message: redacted like any server text.
         const reason = foreignText(parsed.error.message);
-        const error = malformedResponse(`${context}: ${statusNote(status)}the JSON body does not parse (${reason})`, { status, cause: new Error(reason) });
+        const error = malformedResponse(`${context()}: ${statusNote(status)}the JSON body does not parse (${reason})`, { status, cause: new Error(reason) });
         if (!tolerant) throw error;
         part.malformed = error;
         return part;
@@ -383,11 +374,12 @@ function decode(body: string | Uint8Array, contentType: string | undefined | nul
     complete = false;
   }
   const readPart = (partText: string, i: number, truncated: boolean): void => {
-    const context = `$batch response part ${i + 1}`;
+    // Error messages name the part; built only when one is.
+    const context = (): string => `$batch response part ${i + 1}`;
     let headers: Record<string, string>;
-    let rest: string;
+    let restStart: number;
     try {
-      ({ headers, rest } = splitHeaders(partText, context, truncated));
+      ({ headers, restStart } = splitHeaders(partText, 0, context, truncated));
     } catch (error) {
       fail(error);
       results.push(unreadable(error));
@@ -398,7 +390,7 @@ function decode(body: string | Uint8Array, contentType: string | undefined | nul
       const cs = changeSetIndex++;
       let split: Split;
       try {
-        split = splitParts(rest, inner, `${context} (change set)`);
+        split = splitParts(partText.slice(restStart), inner, `${context()} (change set)`);
       } catch (error) {
         // Not one part of the change set can be read: one unreadable answer stands for all of it.
         fail(error);
@@ -410,11 +402,11 @@ function decode(body: string | Uint8Array, contentType: string | undefined | nul
         complete = false;
       }
       const readSub = (subText: string, j: number, subTruncated: boolean): void => {
-        const subContext = `${context} (change set part ${j + 1})`;
+        const subContext = (): string => `${context()} (change set part ${j + 1})`;
         try {
-          const sub = splitHeaders(subText, subContext, subTruncated);
-          if (multipartBoundary(sub.headers['content-type']) !== undefined) throw malformedResponse(`${subContext}: nested change sets`);
-          const part = decodeHttpPart({ headers: sub.headers, content: sub.rest }, subContext, cs, tolerant, subTruncated);
+          const sub = splitHeaders(subText, 0, subContext, subTruncated);
+          if (multipartBoundary(sub.headers['content-type']) !== undefined) throw malformedResponse(`${subContext()}: nested change sets`);
+          const part = decodeHttpPart({ headers: sub.headers, text: subText, from: sub.restStart }, subContext, cs, tolerant, subTruncated);
           if (part !== undefined) results.push(part);
         } catch (error) {
           fail(error);
@@ -425,12 +417,12 @@ function decode(body: string | Uint8Array, contentType: string | undefined | nul
       for (let j = 0; j < subTexts.length; j++) readSub(subTexts[j], j, false);
       if (split.tail !== undefined) readSub(split.tail, split.parts.length, true);
     } else if (/^\s*multipart\//i.test(headers['content-type'] ?? '')) {
-      const error = malformedResponse(`${context}: a multipart part without a boundary`);
+      const error = malformedResponse(`${context()}: a multipart part without a boundary`);
       fail(error);
       results.push(unreadable(error));
     } else {
       try {
-        const part = decodeHttpPart({ headers, content: rest }, context, undefined, tolerant, truncated);
+        const part = decodeHttpPart({ headers, text: partText, from: restStart }, context, undefined, tolerant, truncated);
         if (part !== undefined) results.push(part);
       } catch (error) {
         fail(error);
