@@ -192,6 +192,8 @@ export function workloadsTable(r: WorkloadsResult): string {
   const medians = Object.fromEntries((Object.keys(CREATE_LABELS) as CreatesMode[]).map((m) => [m, median(r.creates[m].wallMs)])) as Record<CreatesMode, number>;
   const fastestOther = Math.min(medians.batch, medians.parallel);
   lines.push(
+    '### Workloads: bulk creates, a large file, change tracking',
+    '',
     `#### ${int(s.creates.count)} creates with ${s.creates.latencyInMs} ms of latency per HTTP request and ${s.creates.operationTimeInMs} ms of server time per operation, dop hint ${r.dopHint}; median of ${s.creates.rounds} interleaved round(s) (${s.creates.parallelRounds} for single creates)`,
     '',
     '| contender | wall time | creates/s | HTTP requests | vs createMultiple |',
