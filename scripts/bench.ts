@@ -31,7 +31,7 @@ import * as path from 'node:path';
 import { startEmulator, type Emulator } from './bench/emulator';
 import { benchFetchXml, fetchXmlTable, type FetchXmlResult } from './bench/fetchxml';
 import { benchFleet, FLEET_SIZES, fleetTable, type FleetResult } from './bench/fleet';
-import { describeMachine, machineLine, type MachineInfo } from './bench/machine';
+import { describeMachine, machineLine, waitForQuiet, type MachineInfo } from './bench/machine';
 import { int, max, mb, median, min, ms, pairedRatio, ratio } from './bench/stats';
 import { benchWorkloads, WORKLOADS_FULL, WORKLOADS_QUICK, workloadsTable, type WorkloadsResult } from './bench/workloads';
 import type { BurstContender, CreateContender, CreateMode, CreateRoundResult, OverheadContender, OverheadRuns, PagingContender, Target, Task, WorkerMessage } from './bench/worker';
@@ -759,10 +759,12 @@ function markdown(r: Results): string {
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   const sizes = args.quick ? QUICK : FULL;
-  const started = performance.now();
-  const machine = describeMachine();
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'dynamics-odata-bench-'));
   const log = (text: string) => process.stderr.write(`[bench] ${text}\n`);
+  // A full run waits (up to a minute) for whatever ran before it to finish: it would be measured too.
+  const busyAtStart = args.quick ? undefined : await waitForQuiet(25, 60_000, log);
+  const started = performance.now();
+  const machine = { ...describeMachine(), ...(busyAtStart === undefined ? {} : { busyPercentAtStart: busyAtStart }) };
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'dynamics-odata-bench-'));
   const dopHint = 8;
   log(`${args.quick ? 'quick' : 'full'} run on ${machineLine(machine)}`);
   const needsRows = args.only.some((s) => s !== 'codegen' && s !== 'workloads' && s !== 'fleet');
