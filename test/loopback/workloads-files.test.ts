@@ -12,6 +12,7 @@ import type { Emulator } from '../../src/emulator';
 import type { DynamicsClient } from '../../src/client/DynamicsClient';
 import { FileColumnError } from '../../src/errors';
 import { startWorkloadEmulator, workloadClient } from '../helpers/workloads';
+import { MAX_OPEN_UPLOADS, UPLOAD_IDLE_MS } from '../../src/emulator/dataverse/handlers/files';
 
 let emulator: Emulator;
 let client: DynamicsClient;
@@ -154,5 +155,45 @@ describe('arguments', () => {
     await expect(client.downloadFile(SET, '00000000-0000-0000-0000-000000000001', 'sample_file', { size: 'huge' as never })).rejects.toThrow(/options\.size/);
     await expect(client.uploadFile(SET, '00000000-0000-0000-0000-000000000001', 'bad column/..', Buffer.from('x'), { fileName: 'a' })).rejects.toThrow(/column/);
     expect(emulator.counters.apiRequestsTotal).toBe(before);
+  });
+});
+
+describe('upload sessions in the emulator', () => {
+  // Opens a chunked upload the way uploadFile does and returns its session path (relative to the API root).
+  const open = async (id: string): Promise<string> => {
+    const answer = await client.request('PATCH', `${SET}(${id})/sample_file`, undefined, { headers: { 'x-ms-transfer-mode': 'chunked', 'x-ms-file-name': 'a.bin' } });
+    expect(answer.status).toBe(200);
+    const location = new URL(answer.headers.location);
+    return `${SET}(${id})/sample_file${location.search}`;
+  };
+  const send = (session: string) =>
+    client.request('PATCH', session, Buffer.from('hello'), { headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': 'bytes 0-4/10' } });
+
+  it(`keep at most ${MAX_OPEN_UPLOADS} open: a new one ends the session unused for longest`, async () => {
+    const id = await newDocument();
+    const first = await open(id);
+    const second = await open(id);
+    // Using the first moves it to the back of the line: the second is now the one unused for longest.
+    expect((await send(first)).status).toBe(206);
+    for (let i = 2; i < MAX_OPEN_UPLOADS; i++) await open(id);
+    const last = await open(id);
+    await expect(send(second)).rejects.toThrow(/upload session token is not valid or has expired/);
+    expect((await send(last)).status).toBe(206);
+    // The first one is still open, past its first chunk.
+    const rest = await client.request('PATCH', first, Buffer.from('world'), { headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': 'bytes 5-9/10' } });
+    expect(rest.status).toBe(204);
+  });
+
+  it('expire after a quarter of an hour unused', async () => {
+    const id = await newDocument();
+    const session = await open(id);
+    const later = Date.now() + UPLOAD_IDLE_MS + 1_000;
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(later);
+    try {
+      await expect(send(session)).rejects.toThrow(/upload session token is not valid or has expired/);
+    } finally {
+      clock.mockRestore();
+    }
+    await expect(send(session)).rejects.toThrow(/not valid or has expired/);
   });
 });

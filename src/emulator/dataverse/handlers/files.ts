@@ -52,7 +52,19 @@ interface StoredFile {
   mimeType: string;
 }
 
+/**
+ * Open chunked uploads. Microsoft documents no lifetime or limit for an upload session (only the
+ * error "The upload session token is not valid or has expired"); the emulator chooses: a session
+ * unused for {@link UPLOAD_IDLE_MS} expires, and at most {@link MAX_OPEN_UPLOADS} stay open (a new
+ * one ends the session unused for longest). Without a bound, every abandoned upload kept its chunks
+ * for the emulator's life.
+ */
+export const MAX_OPEN_UPLOADS = 64;
+export const UPLOAD_IDLE_MS = 15 * 60_000;
+
 interface UploadSession {
+  /** `Date.now()` of the session's last request. */
+  usedAt: number;
   key: string;
   set: EntitySetInfo;
   id: string;
@@ -151,7 +163,13 @@ export const files: Handler = {
       if (name === undefined) throw dvErrors.badRequest('The file name is missing: send the x-ms-file-name header or query parameter.');
       if ((ctx.req.headers['x-ms-transfer-mode'] ?? '').toLowerCase() === 'chunked') {
         const sessionToken = randomUUID().replace(/-/g, '');
-        sessions.set(sessionToken, { key: keyOf(set, id, column.name), set, id, column, name, chunks: [], received: 0 });
+        const now = Date.now();
+        // Map order is use order (a session is moved to the end on use): the first ones are the idlest.
+        for (const [token, open] of sessions) {
+          if (now - open.usedAt <= UPLOAD_IDLE_MS && sessions.size < MAX_OPEN_UPLOADS) break;
+          sessions.delete(token);
+        }
+        sessions.set(sessionToken, { usedAt: now, key: keyOf(set, id, column.name), set, id, column, name, chunks: [], received: 0 });
         return {
           status: 200,
           headers: {
@@ -171,7 +189,11 @@ export const files: Handler = {
 
     const chunk = (ctx: RequestContext, token: string, set: EntitySetInfo, id: string, column: ColumnInfo, kind: 'file' | 'image'): ApiResponse => {
       const session = sessions.get(token);
-      if (!session || session.key !== keyOf(set, id, column.name)) throw dvErrors.badRequest('The upload session token is not valid or has expired.', '0x80040203');
+      if (session !== undefined && Date.now() - session.usedAt > UPLOAD_IDLE_MS) sessions.delete(token);
+      if (!session || !sessions.has(token) || session.key !== keyOf(set, id, column.name)) throw dvErrors.badRequest('The upload session token is not valid or has expired.', '0x80040203');
+      session.usedAt = Date.now();
+      sessions.delete(token);
+      sessions.set(token, session);
       const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(ctx.req.headers['content-range'] ?? '');
       if (!range) throw dvErrors.badRequest("A chunk needs a 'Content-Range: bytes <first>-<last>/<total>' header.");
       const first = Number(range[1]);
