@@ -116,7 +116,11 @@ export interface UploadFileOptions extends OperationOptions {
   singleRequestLimitInBytes?: number;
   /** Bytes per chunk. Default: the service's `x-ms-chunk-size` (4 MiB). */
   chunkSizeInBytes?: number;
-  /** Attempts per chunk after a lost answer or a 5xx, each re-sending the same bytes from the same offset. Default: 3. */
+  /**
+   * Attempts per chunk after a lost answer or a 5xx that the pipeline's own retries did not get past,
+   * each re-sending the same bytes from the same offset after a pause (exponential backoff from 0.5 s,
+   * with jitter; the abort signal ends it). Default: 3.
+   */
   chunkRetries?: number;
   /** The total size, when the source is a stream and you know it (saves buffering the first chunk to find out). */
   size?: number;

@@ -102,6 +102,45 @@ describe('uploadFile and downloadFile', () => {
     expect(sha(await readAll((await client.downloadFile(SET, id, 'sample_file'))?.stream))).toBe(sha(data));
   });
 
+  it('a chunk the pipeline could not get past is sent again after a pause, which the abort signal ends', async () => {
+    // No pipeline retries: every re-send below is the chunk loop's own.
+    const noRetries = workloadClient(emulator, { maxRetries: 0 });
+    try {
+      const id = await newDocument();
+      const data = randomBytes(4096);
+      const route = { method: 'PATCH', path: new RegExp(`/${SET}\\(${id}\\)/sample_file$`) };
+      // The session start passes; the first chunk fails twice with a 500, then goes through.
+      emulator.injectFault({ route, fault: { delayInMs: 0 }, count: 1 });
+      emulator.injectFault({ route, fault: { status: 500 }, count: 2 });
+      const started = Date.now();
+      await noRetries.uploadFile(SET, id, 'sample_file', data, { fileName: 'p.bin', singleRequestLimitInBytes: 1024, chunkSizeInBytes: 2048, chunkRetries: 2 });
+      // Pauses of 250–500 ms, then 500–1,000 ms (backoff from 0.5 s with jitter); at once, this took milliseconds.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(750);
+      expect(sha(await readAll((await noRetries.downloadFile(SET, id, 'sample_file'))?.stream))).toBe(sha(data));
+
+      // Aborted during a pause: it ends at once with the chunk's error, and nothing more is sent.
+      const other = await newDocument();
+      const otherRoute = { method: 'PATCH', path: new RegExp(`/${SET}\\(${other}\\)/sample_file$`) };
+      emulator.injectFault({ route: otherRoute, fault: { delayInMs: 0 }, count: 1 });
+      emulator.injectFault({ route: otherRoute, fault: { status: 500 }, count: 5 });
+      const controller = new AbortController();
+      const before = count('PATCH');
+      const faulted = emulator.counters.faultedRequests;
+      setTimeout(() => controller.abort(), 100);
+      const abortStarted = Date.now();
+      const err = await noRetries
+        .uploadFile(SET, other, 'sample_file', data, { fileName: 'q.bin', singleRequestLimitInBytes: 1024, chunkSizeInBytes: 2048, chunkRetries: 5, abortSignal: controller.signal })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 500 });
+      expect(Date.now() - abortStarted).toBeLessThan(240);
+      // One chunk answered with a 500 (the zero delay on the start is not a fault): no re-send after the abort.
+      expect(emulator.counters.faultedRequests - faulted).toBe(1);
+      expect(count('PATCH') - before).toBeLessThanOrEqual(2);
+    } finally {
+      noRetries.close();
+    }
+  });
+
   it('deleteFile removes it; a column with nothing downloads as null', async () => {
     const id = await newDocument();
     await client.uploadFile(SET, id, 'sample_file', Buffer.from('hello'), { fileName: 'h.txt' });

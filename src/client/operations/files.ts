@@ -23,6 +23,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DynamicsError, ErrorCode, FileColumnError } from '../../errors';
 import { requestLine } from '../../http/errors';
+import { waitFor } from '../../http/wait';
+import { backoffDelay } from '../../net/retry';
 import { clip, displayUrl } from '../../net/excerpt';
 import { headerValue } from '../../net/headers';
 import { invalidArgument, malformedResponse } from '../../odata/fail';
@@ -214,6 +216,11 @@ async function uploadChunked(ctx: ClientContext, url: string, name: string, byte
         // Only a lost answer or a server failure is tried again, from this chunk's offset.
         const retryable = e instanceof DynamicsError && !(e instanceof FileColumnError) && (e.code === ErrorCode.network || e.code === ErrorCode.timeout || (e.status !== undefined && e.status >= 500));
         if (!retryable || attempt >= retries || o.abortSignal?.aborted === true) throw e;
+        // The pipeline has already re-sent what it could: pause (exponential backoff with jitter)
+        // before trying this chunk again, rather than at once against a server that just failed.
+        await waitFor(backoffDelay(attempt), { abortSignal: o.abortSignal, deadline: Infinity }, 'the pause before re-sending a chunk').catch(() => {
+          throw e;
+        });
       }
     }
     o.onProgress?.({ bytesSent: offset + length, bytesTotal: size });
