@@ -123,12 +123,22 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     return client;
   }
 
+  /** The connection behind each throttle made by throttleOn, to wait for it where Redis works. */
+  const connections = new Map<RedisThrottle, Redis>();
+
+  /** Resolves once the throttle's connection to a working Redis is open (a cold connection is an outage to it). */
+  async function connected(throttle: RedisThrottle): Promise<void> {
+    await connections.get(throttle)?.ping();
+  }
+
   function throttleOn(redisUrl: string, logger: Logger, extra: Partial<Parameters<typeof redisThrottle>[0]> = {}): RedisThrottle {
     const connection = new Redis(redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 500 });
     connection.on('error', () => undefined);
     const throttle = redisThrottle({ redis: connection, logger, keyPrefix: `hostile${Math.random().toString(36).slice(2)}:`, retryRedisAfterInMs: 200, ...extra });
     cleanups.push(() => connection.disconnect());
     cleanups.push(() => throttle.close());
+    connections.set(throttle, connection);
+    cleanups.push(() => connections.delete(throttle));
     return throttle;
   }
 
@@ -165,6 +175,7 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     const logger = recordingLogger();
     const prefix = `hostile-slow-${Math.random().toString(36).slice(2)}:`;
     const throttle = throttleOn(`redis://127.0.0.1:${proxy.port}`, logger, { keyPrefix: prefix });
+    await connected(throttle);
     const client = clientWith(throttle);
 
     await creates(client, 'slow-before', 10);
@@ -211,6 +222,7 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     const logger = recordingLogger();
     // One process: its share is the whole budget, 10 requests per 2 s.
     const throttle = throttleOn(`redis://127.0.0.1:${proxy.port}`, logger, { budget: { requests: 10, windowInMs: 2_000 } });
+    await connected(throttle);
     const client = clientWith(throttle);
     const started = Date.now();
     await creates(client, 'share-before', 10);

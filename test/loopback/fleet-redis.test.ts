@@ -48,6 +48,10 @@ describeRedis('redisThrottle on a real redis-server', () => {
   beforeAll(async () => {
     server = await startRedis();
     redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    // Connected before the first test: a connection still opening when a throttle first calls Redis
+    // (slow under a loaded CI machine) is an outage to the throttle, which then keeps to local limits
+    // and the test would measure that instead of the shared ones.
+    await redis.ping();
   });
   beforeEach(() => {
     prefix = `t${++prefixCounter}:`;
@@ -233,6 +237,7 @@ describeRedis('redisThrottle on a real redis-server', () => {
   it('leaves no key without an expiry, and the keys are gone once their time is up', async () => {
     // Its own connection, cut below as a process that dies loses it.
     const own = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    await own.ping();
     const a = redisThrottle({ redis: own, keyPrefix: prefix, maxConcurrency: 2, leaseInMs: 200, budget: { requests: 100, windowInMs: 300 } });
     throttles.push(a);
     const tickets = [ask(a), ask(a), ask(a), ask(a)];
