@@ -98,6 +98,22 @@ export class DynamicsError extends Error {
   }
 }
 
+/**
+ * What an error built to refine `err` (a more specific subclass, a clearer message) carries over from
+ * it: status, body, request id, request, correlation id, and `err` itself as the cause. Internal: the
+ * client's operations use it when they re-type a service error.
+ */
+export function carriedOver(err: DynamicsError): Omit<DynamicsErrorOptions, 'code'> {
+  return {
+    ...(err.status !== undefined ? { status: err.status } : {}),
+    body: err.body,
+    ...(err.requestId !== undefined ? { requestId: err.requestId } : {}),
+    ...(err.request !== undefined ? { request: err.request } : {}),
+    ...(err.clientRequestId !== undefined ? { clientRequestId: err.clientRequestId } : {}),
+    cause: err,
+  };
+}
+
 /** Type guard for {@link DynamicsError} and its subclasses. */
 export function isDynamicsError(value: unknown): value is DynamicsError {
   return value instanceof DynamicsError;

@@ -15,6 +15,7 @@
  *   {@link DeltaTokenExpiredError}, whatever status and code carry it (neither is documented).
  */
 import { DeltaTokenExpiredError, DynamicsError, ErrorCode } from '../../errors';
+import { carriedOver } from '../../errors/DynamicsError';
 import { describeRequest, requestLine } from '../../http/errors';
 import { invalidArgument, malformedResponse } from '../../odata/fail';
 import { buildQuery, composePrefer } from '../../odata/query';
@@ -58,12 +59,7 @@ function expiredOr(err: unknown, what: string): unknown {
     `${what}: the delta token has expired (${err.serviceMessage ?? err.message}). Run a full sync: call changes() without deltaToken and replace your copy of the table.`,
     {
       code: ErrorCode.deltaTokenExpired,
-      ...(err.status !== undefined ? { status: err.status } : {}),
-      body: err.body,
-      ...(err.requestId !== undefined ? { requestId: err.requestId } : {}),
-      ...(err.request !== undefined ? { request: err.request } : {}),
-      ...(err.clientRequestId !== undefined ? { clientRequestId: err.clientRequestId } : {}),
-      cause: err,
+      ...carriedOver(err),
     },
   );
 }

@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DynamicsError, ErrorCode, FileColumnError } from '../../errors';
+import { carriedOver } from '../../errors/DynamicsError';
 import { requestLine } from '../../http/errors';
 import { waitFor } from '../../http/wait';
 import { backoffDelay } from '../../net/retry';
@@ -58,12 +59,7 @@ function fileError(err: unknown): unknown {
       : `${err.message} (an image column takes gif, jpeg, tiff, bmp or png up to 30 MB)`,
     {
       code: err.code,
-      ...(err.status !== undefined ? { status: err.status } : {}),
-      body: err.body,
-      ...(err.requestId !== undefined ? { requestId: err.requestId } : {}),
-      ...(err.request !== undefined ? { request: err.request } : {}),
-      ...(err.clientRequestId !== undefined ? { clientRequestId: err.clientRequestId } : {}),
-      cause: err,
+      ...carriedOver(err),
     },
   );
   e.reason = code === '0x80044a02' ? 'file_too_large' : 'unsupported_image';

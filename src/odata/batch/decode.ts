@@ -195,7 +195,7 @@ const LF = 10;
 const CR = 13;
 
 /** Where `text` (from `from` on) ends without its trailing line breaks (`(\r?\n)+$`): a part's body ends before the delimiter's CRLF. */
-function withoutTrailingLineBreaks(text: string, from: number): number {
+function endBeforeTrailingLineBreaks(text: string, from: number): number {
   let end = text.length;
   while (end > from && text.charCodeAt(end - 1) === LF) {
     end--;
@@ -287,7 +287,7 @@ function decodeHttpPart(raw: RawPart, context: () => string, changeSetIndex: num
     return part;
   }
   // The body ends before the line breaks that precede the next delimiter; most parts (204) have none.
-  const bodyEnd = withoutTrailingLineBreaks(content, restStart);
+  const bodyEnd = endBeforeTrailingLineBreaks(content, restStart);
   const text = bodyEnd > restStart ? content.slice(restStart, bodyEnd) : '';
   if (text !== '' && text.trim() !== '') {
     if (isJsonType(headers['content-type']) || (headers['content-type'] === undefined && /^\s*[{[]/.test(text))) {
