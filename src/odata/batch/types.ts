@@ -95,6 +95,9 @@ export interface EncodedBatch {
   operations: BatchOperationSlot[];
 }
 
+/** What `encodeBatchBytes` returns: an {@link EncodedBatch} whose body is its UTF-8 bytes. */
+export type EncodedBatchBytes = Omit<EncodedBatch, 'body'> & { body: Buffer };
+
 // ---------------------------------------------------------------------------------------------
 // Decoding
 

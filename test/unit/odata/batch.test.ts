@@ -4,6 +4,7 @@ import { DynamicsError, ErrorCode } from '../../../src/errors';
 import {
   decodeBatchResponse,
   encodeBatch,
+  encodeBatchBytes,
   matchBatchResponses,
   multipartBoundary,
   splitOperations,
@@ -250,6 +251,29 @@ describe('encodeBatch', () => {
   });
 });
 
+describe('encodeBatchBytes', () => {
+  const fixed = { apiRootUrl: ROOT, boundary: 'b1', changeSetBoundary: (i: number) => `cs${i}` };
+  it('writes exactly the bytes of encodeBatch, ASCII or not, however large a piece', () => {
+    const items: BatchItem[][] = [
+      [{ method: 'POST', url: 'accounts', body: { name: 'A' } }],
+      [
+        { changeSet: [{ method: 'POST', url: 'accounts', body: { name: "O'Brien 東京 😀" } }, { method: 'PATCH', url: '$1', body: 'plain é' }] },
+        { method: 'GET', url: 'contacts?$select=fullname' },
+      ],
+      // Pieces far longer in UTF-8 than in characters: the buffer (one byte per character) must grow.
+      [{ method: 'POST', url: 'notes', body: { notetext: '東'.repeat(40_000) } }, { method: 'POST', url: 'notes', body: { notetext: '😀'.repeat(10_000) + 'x'.repeat(70_000) } }],
+      Array.from({ length: 1000 }, (_, i) => ({ method: 'POST' as const, url: 'accounts', body: { name: `n${i}`, description: i % 7 === 0 ? 'ü' : 'a' } })),
+    ];
+    for (const list of items) {
+      const bytes = encodeBatchBytes(list, fixed);
+      const text = encodeBatch(list, fixed);
+      expect(Buffer.isBuffer(bytes.body)).toBe(true);
+      expect(bytes.body.equals(Buffer.from(text.body, 'utf8'))).toBe(true);
+      expect({ ...bytes, body: undefined }).toEqual({ ...text, body: undefined });
+    }
+  });
+});
+
 describe('encode → decode round trip', () => {
   /** A server stand-in: answers each encoded request part with a response part, mirroring its Content-ID. */
   function respond(requestBody: string, boundary: string): string {
@@ -372,6 +396,29 @@ describe('decodeBatchResponse: tolerance and robustness', () => {
       }
       expect(decoded).toBeGreaterThan(0);
     }
+  });
+
+  it('reads the bytes as the whole body decoded at once would: non-ASCII, broken UTF-8, every cut', () => {
+    const part = (body: Buffer): Buffer =>
+      Buffer.concat([Buffer.from('--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n'), body, Buffer.from('\r\n')]);
+    // A text part with CJK and an emoji, then one whose last byte starts a character that never ends.
+    const whole = Buffer.concat([part(Buffer.from('東京 😀 é')), part(Buffer.from([0x61, 0xe6, 0x9d])), Buffer.from('--b--\r\n')]);
+    const parts = decodeBatchResponse(whole, 'multipart/mixed; boundary=b');
+    expect(parts.map((p) => p.body)).toEqual(['東京 😀 é', 'a\ufffd']);
+    expect(parts).toEqual(decodeBatchResponse(whole.toString('utf8'), 'multipart/mixed; boundary=b'));
+    // Every cut, including inside a character: a DynamicsError, or (after the close delimiter) all of it.
+    // The cuts that decode are the two after "--b--" (before and after its CR).
+    let decoded = 0;
+    for (let cut = 0; cut < whole.length; cut++) {
+      try {
+        expect(decodeBatchResponse(whole.subarray(0, cut), 'multipart/mixed; boundary=b')).toEqual(parts);
+        decoded++;
+      } catch (error) {
+        expect(error).toBeInstanceOf(DynamicsError);
+        expect((error as DynamicsError).code).toBe(ErrorCode.malformedResponse);
+      }
+    }
+    expect(decoded).toBe(2);
   });
 
   it('never crashes on random corruption (deterministic pseudo-random bytes)', () => {
