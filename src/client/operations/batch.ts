@@ -11,7 +11,7 @@ import { displayUrl, excerpt } from '../../net/excerpt';
 import { headerValue } from '../../net/headers';
 import {
   countOperations,
-  encodeBatchBytes,
+  encodeBatchBody,
   isChangeSet,
   matchBatchResponses,
   MAX_BATCH_OPERATIONS,
@@ -21,7 +21,7 @@ import {
   type BatchOperationSlot,
   type BatchPartResponse,
   type BatchResponseReading,
-  type EncodedBatchBytes,
+  type EncodedBatchBody,
 } from '../../odata/batch';
 import { invalidArgument } from '../../odata/fail';
 import { parseEntityId } from '../../odata/keys';
@@ -60,9 +60,9 @@ export async function batch(ctx: ClientContext, operations: readonly BatchItem[]
   // refused before anything runs (not after earlier requests were committed); each is encoded again
   // when its turn comes, so that only one body is held at a time. A single request (up to 1,000
   // operations, the common case) keeps its one encoding.
-  let first: EncodedBatchBytes | undefined;
+  let first: EncodedBatchBody | undefined;
   for (const group of groups) {
-    const encoded = encodeBatchBytes(group, { apiRootUrl: ctx.apiRoot, continueOnError });
+    const encoded = encodeBatchBody(group, { apiRootUrl: ctx.apiRoot, continueOnError });
     if (groups.length === 1) first = encoded;
   }
   const sent: BatchResult[] = [];
@@ -73,7 +73,7 @@ export async function batch(ctx: ClientContext, operations: readonly BatchItem[]
       for (let i = countOperations(group); i > 0; i--) sent.push(notExecuted());
       continue;
     }
-    const encoded = first ?? encodeBatchBytes(group, { apiRootUrl: ctx.apiRoot, continueOnError });
+    const encoded = first ?? encodeBatchBody(group, { apiRootUrl: ctx.apiRoot, continueOnError });
     const readOnly = encoded.operations.every((slot) => slot.method === 'GET');
     let results: BatchResult[];
     try {

@@ -17,9 +17,9 @@ export {
   type BatchPartResponse,
   type EncodeBatchOptions,
   type EncodedBatch,
-  type EncodedBatchBytes,
+  type EncodedBatchBody,
   type MatchBatchOptions,
 } from './types';
-export { encodeBatch, encodeBatchBytes, splitOperations } from './encode';
+export { encodeBatch, encodeBatchBody, splitOperations } from './encode';
 export { decodeBatchResponse, multipartBoundary, readBatchResponse, type BatchResponseReading } from './decode';
 export { matchBatchResponses } from './match';

@@ -95,8 +95,8 @@ export interface EncodedBatch {
   operations: BatchOperationSlot[];
 }
 
-/** What `encodeBatchBytes` returns: an {@link EncodedBatch} whose body is its UTF-8 bytes. */
-export type EncodedBatchBytes = Omit<EncodedBatch, 'body'> & { body: Buffer };
+/** What `encodeBatchBody` returns: an {@link EncodedBatch} whose body is a string or, when long, its UTF-8 bytes. */
+export type EncodedBatchBody = Omit<EncodedBatch, 'body'> & { body: string | Buffer };
 
 // ---------------------------------------------------------------------------------------------
 // Decoding

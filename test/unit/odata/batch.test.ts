@@ -4,7 +4,7 @@ import { DynamicsError, ErrorCode } from '../../../src/errors';
 import {
   decodeBatchResponse,
   encodeBatch,
-  encodeBatchBytes,
+  encodeBatchBody,
   matchBatchResponses,
   multipartBoundary,
   splitOperations,
@@ -251,25 +251,37 @@ describe('encodeBatch', () => {
   });
 });
 
-describe('encodeBatchBytes', () => {
+describe('encodeBatchBody', () => {
   const fixed = { apiRootUrl: ROOT, boundary: 'b1', changeSetBoundary: (i: number) => `cs${i}` };
-  it('writes exactly the bytes of encodeBatch, ASCII or not, however large a piece', () => {
-    const items: BatchItem[][] = [
-      [{ method: 'POST', url: 'accounts', body: { name: 'A' } }],
-      [
-        { changeSet: [{ method: 'POST', url: 'accounts', body: { name: "O'Brien 東京 😀" } }, { method: 'PATCH', url: '$1', body: 'plain é' }] },
-        { method: 'GET', url: 'contacts?$select=fullname' },
-      ],
+  it('sends a short body as the string encodeBatch writes, a long one as exactly its UTF-8 bytes', () => {
+    const cases: Array<{ items: BatchItem[]; bytes: boolean }> = [
+      { items: [{ method: 'POST', url: 'accounts', body: { name: 'A' } }], bytes: false },
+      {
+        items: [
+          { changeSet: [{ method: 'POST', url: 'accounts', body: { name: "O'Brien 東京 😀" } }, { method: 'PATCH', url: '$1', body: 'plain é' }] },
+          { method: 'GET', url: 'contacts?$select=fullname' },
+        ],
+        bytes: false,
+      },
       // Pieces far longer in UTF-8 than in characters: the buffer (one byte per character) must grow.
-      [{ method: 'POST', url: 'notes', body: { notetext: '東'.repeat(40_000) } }, { method: 'POST', url: 'notes', body: { notetext: '😀'.repeat(10_000) + 'x'.repeat(70_000) } }],
-      Array.from({ length: 1000 }, (_, i) => ({ method: 'POST' as const, url: 'accounts', body: { name: `n${i}`, description: i % 7 === 0 ? 'ü' : 'a' } })),
+      {
+        items: [
+          { method: 'POST', url: 'notes', body: { notetext: '東'.repeat(40_000) } },
+          { method: 'POST', url: 'notes', body: { notetext: '😀'.repeat(10_000) + 'x'.repeat(70_000) } },
+        ],
+        bytes: true,
+      },
+      {
+        items: Array.from({ length: 1000 }, (_, i) => ({ method: 'POST' as const, url: 'accounts', body: { name: `n${i}`, description: i % 7 === 0 ? 'ü' : 'a' } })),
+        bytes: true,
+      },
     ];
-    for (const list of items) {
-      const bytes = encodeBatchBytes(list, fixed);
-      const text = encodeBatch(list, fixed);
-      expect(Buffer.isBuffer(bytes.body)).toBe(true);
-      expect(bytes.body.equals(Buffer.from(text.body, 'utf8'))).toBe(true);
-      expect({ ...bytes, body: undefined }).toEqual({ ...text, body: undefined });
+    for (const { items, bytes } of cases) {
+      const sent = encodeBatchBody(items, fixed);
+      const text = encodeBatch(items, fixed);
+      expect(Buffer.isBuffer(sent.body)).toBe(bytes);
+      expect(Buffer.from(sent.body).equals(Buffer.from(text.body, 'utf8'))).toBe(true);
+      expect({ ...sent, body: undefined }).toEqual({ ...text, body: undefined });
     }
   });
 });
