@@ -102,10 +102,12 @@ export async function batch(ctx: ClientContext, operations: readonly BatchItem[]
     }
   }
   if (order === undefined) return sent;
+  // A plain loop, on purpose. With \`sent.forEach((result, i) => { out[order[i]] = result; })\`, every
+  // \`$batch\` of 100 with \`atomic: true\` cost about a third more CPU against the emulator: each
+  // scavenge kept 1.1 MB alive instead of 0.3 MB (--trace-gc-nvp), about one batch's results more,
+  // and promoted it. V8 kept something of the last call reachable; the loop leaves nothing behind.
   const out: BatchResult[] = new Array<BatchResult>(sent.length);
-  sent.forEach((result, i) => {
-    out[order[i]] = result;
-  });
+  for (let i = 0; i < sent.length; i++) out[order[i]] = sent[i];
   return out;
 }
 

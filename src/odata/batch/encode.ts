@@ -292,7 +292,7 @@ function encodePieces(items: readonly BatchItem[], options: EncodeBatchOptions):
   });
 
   const boundary = pickBoundary(options.boundary, () => `batch_${randomUUID()}`, () => chunks.map((pieces) => pieces.join('')), written, 'boundary');
-  // The body as the pieces it is written in, never one string: see encodeBatchBytes.
+  // The body as the pieces it is written in, never one string: see encodeBatchBody.
   const pieces: string[] = [];
   for (let c = 0; c < chunks.length; c++) {
     const chunk = chunks[c];
