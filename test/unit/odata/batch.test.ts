@@ -418,6 +418,10 @@ describe('decodeBatchResponse: tolerance and robustness', () => {
     const parts = decodeBatchResponse(whole, 'multipart/mixed; boundary=b');
     expect(parts.map((p) => p.body)).toEqual(['東京 😀 é', 'a\ufffd']);
     expect(parts).toEqual(decodeBatchResponse(whole.toString('utf8'), 'multipart/mixed; boundary=b'));
+    // A plain Uint8Array that views the middle of a larger buffer reads the same.
+    const larger = new Uint8Array(whole.length + 20).fill(0x2d);
+    larger.set(whole, 10);
+    expect(decodeBatchResponse(larger.subarray(10, 10 + whole.length), 'multipart/mixed; boundary=b')).toEqual(parts);
     // Every cut, including inside a character: a DynamicsError, or (after the close delimiter) all of it.
     // The cuts that decode are the two after "--b--" (before and after its CR).
     let decoded = 0;
