@@ -212,7 +212,9 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     expect(logger.lines.map((l) => l.level)).toEqual(['warn', 'info']);
     expect(logger.lines[0].message).toMatch(/^redisThrottle: Redis did not answer in time .* keeps to its own limits/);
     expect(logger.lines[1].message).toMatch(/^redisThrottle: Redis answers again/);
-    expect(logger.lines[0].meta).toEqual({ error: 'no answer to acquire within 250 ms', retryInMs: 200 });
+    // The first call to time out names itself: usually an acquire, but the release of the last create
+    // before the slowdown may still be on its way when the proxy turns slow (seen once in CI).
+    expect(logger.lines[0].meta).toEqual({ error: expect.stringMatching(/^no answer to (acquire|release) within 250 ms$/), retryInMs: 200 });
     expectNothingSecret(logger);
   });
 
