@@ -114,7 +114,8 @@ const VERIFIED_TOKENS_LIMIT = 1024;
  * State (codes, refresh tokens) lives on the instance; a restart forgets it, like a key rollover.
  */
 export class EntraService {
-  private readonly verifiedTokens = new Map<string, JwtClaims>();
+  /** Keyed by bearer token: a `#` field, so that inspecting or serialising the service never shows one. */
+  readonly #verifiedTokens = new Map<string, JwtClaims>();
   private readonly refreshTokens = new Map<string, RefreshGrant>();
   private readonly codes = new Map<string, AuthorizationCode>();
   private readonly deviceCodes = new Map<string, DeviceCode>();
@@ -183,18 +184,18 @@ export class EntraService {
 
   /** The claims of a token this Entra signed (see VERIFIED_TOKENS_LIMIT), or why it is refused. */
   private verifiedClaims(token: string): JwtClaims | 'malformed' | 'signature' {
-    const known = this.verifiedTokens.get(token);
+    const known = this.#verifiedTokens.get(token);
     if (known !== undefined) return known;
     const verified = this.key.verify(token);
     if (!verified.ok) return verified.reason;
-    if (this.verifiedTokens.size >= VERIFIED_TOKENS_LIMIT) {
+    if (this.#verifiedTokens.size >= VERIFIED_TOKENS_LIMIT) {
       let drop = VERIFIED_TOKENS_LIMIT >> 1;
-      for (const oldest of this.verifiedTokens.keys()) {
+      for (const oldest of this.#verifiedTokens.keys()) {
         if (drop-- === 0) break;
-        this.verifiedTokens.delete(oldest);
+        this.#verifiedTokens.delete(oldest);
       }
     }
-    this.verifiedTokens.set(token, verified.claims);
+    this.#verifiedTokens.set(token, verified.claims);
     return verified.claims;
   }
 

@@ -378,7 +378,7 @@ function utf8Bytes(pieces: readonly string[], totalChars: number): Buffer {
     groupChars += length;
   }
   chars -= groupChars;
-  write(from === 0 && pieces.length === 1 ? pieces[0] : pieces.slice(from).join(''));
+  write(pieces.slice(from).join(''));
   return buffer.subarray(0, offset);
 }
 

@@ -189,9 +189,12 @@ export const files: Handler = {
 
     const chunk = (ctx: RequestContext, token: string, set: EntitySetInfo, id: string, column: ColumnInfo, kind: 'file' | 'image'): ApiResponse => {
       const session = sessions.get(token);
-      if (session !== undefined && Date.now() - session.usedAt > UPLOAD_IDLE_MS) sessions.delete(token);
-      if (!session || !sessions.has(token) || session.key !== keyOf(set, id, column.name)) throw dvErrors.badRequest('The upload session token is not valid or has expired.', '0x80040203');
-      session.usedAt = Date.now();
+      const now = Date.now();
+      const expired = session !== undefined && now - session.usedAt > UPLOAD_IDLE_MS;
+      if (expired) sessions.delete(token);
+      if (!session || expired || session.key !== keyOf(set, id, column.name)) throw dvErrors.badRequest('The upload session token is not valid or has expired.', '0x80040203');
+      // Moved to the end of the map: its order is use order.
+      session.usedAt = now;
       sessions.delete(token);
       sessions.set(token, session);
       const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(ctx.req.headers['content-range'] ?? '');
