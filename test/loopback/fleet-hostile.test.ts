@@ -59,15 +59,61 @@ async function startProxy(targetPort: number): Promise<Proxy> {
   return proxy;
 }
 
-/** A TCP server on loopback that answers every chunk it receives with `reply` (or nothing). */
-async function startFakeRedis(reply: Buffer | undefined): Promise<{ port: number; server: Server; close(): Promise<void> }> {
+/** The RESP commands (arrays of bulk strings) complete in `buffer`, and what is left of it. */
+function splitCommands(buffer: Buffer): { commands: string[][]; rest: Buffer } {
+  const commands: string[][] = [];
+  let at = 0;
+  const line = (from: number): { text: string; next: number } | undefined => {
+    const end = buffer.indexOf('\r\n', from);
+    return end === -1 ? undefined : { text: buffer.toString('latin1', from, end), next: end + 2 };
+  };
+  for (;;) {
+    const head = line(at);
+    if (head === undefined || !head.text.startsWith('*')) break;
+    const parts: string[] = [];
+    let next = head.next;
+    for (let i = 0; i < Number(head.text.slice(1)); i++) {
+      const size = line(next);
+      if (size === undefined || next + size.text.length + 2 + Number(size.text.slice(1)) + 2 > buffer.length) return { commands, rest: buffer.subarray(at) };
+      next = size.next + Number(size.text.slice(1));
+      parts.push(buffer.toString('latin1', size.next, next));
+      next += 2;
+    }
+    commands.push(parts);
+    at = next;
+  }
+  return { commands, rest: buffer.subarray(at) };
+}
+
+/**
+ * A TCP server on loopback standing in for Redis. With `ready`, it answers what ioredis sends to open
+ * a connection (HELLO, AUTH, CLIENT SETINFO, the ready check's INFO) as a Redis 5 would, so that the connection opens, and then
+ * every other command with `reply`; without, it answers every chunk with `reply` (or nothing), and
+ * the connection never opens.
+ */
+async function startFakeRedis(reply: Buffer | undefined, ready = false): Promise<{ port: number; server: Server; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
+  const info = '# Server\r\nredis_version:7.0.0\r\nloading:0\r\n';
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
-    socket.on('data', () => {
-      if (reply !== undefined) socket.write(reply);
+    let pending = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      if (!ready) {
+        if (reply !== undefined) socket.write(reply);
+        return;
+      }
+      const { commands, rest } = splitCommands(Buffer.concat([pending, chunk]));
+      pending = rest;
+      for (const [name] of commands) {
+        const command = name?.toUpperCase();
+        // A Redis older than 6 (no RESP3): ioredis falls back from HELLO to AUTH.
+        if (command === 'HELLO') socket.write("-ERR unknown command 'HELLO'\r\n");
+        else if (command === 'AUTH' || command === 'CLIENT' || command === 'SELECT') socket.write('+OK\r\n');
+        else if (command === 'INFO') socket.write(`$${Buffer.byteLength(info)}\r\n${info}\r\n`);
+        else if (reply !== undefined) socket.write(reply);
+      }
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -82,10 +128,10 @@ async function startFakeRedis(reply: Buffer | undefined): Promise<{ port: number
   };
 }
 
-function recordingLogger(): Logger & { lines: Array<{ level: string; message: string; meta?: Record<string, unknown> }> } {
+function recordingLogger(withDebug = false): Logger & { lines: Array<{ level: string; message: string; meta?: Record<string, unknown> }> } {
   const lines: Array<{ level: string; message: string; meta?: Record<string, unknown> }> = [];
   const log = (level: string) => (message: string, meta?: Record<string, unknown>) => void lines.push({ level, message, meta });
-  return { lines, error: log('error'), warn: log('warn'), info: log('info') };
+  return { lines, error: log('error'), warn: log('warn'), info: log('info'), ...(withDebug ? { debug: log('debug') } : {}) };
 }
 
 describeRedis('redisThrottle when Redis misbehaves', () => {
@@ -126,7 +172,7 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
   /** The connection behind each throttle made by throttleOn, to wait for it where Redis works. */
   const connections = new Map<RedisThrottle, Redis>();
 
-  /** Resolves once the throttle's connection to a working Redis is open (a cold connection is an outage to it). */
+  /** Resolves once the throttle's connection to a working Redis is open (before, the throttle keeps to local limits). */
   async function connected(throttle: RedisThrottle): Promise<void> {
     await connections.get(throttle)?.ping();
   }
@@ -161,6 +207,15 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
 
   function rowsNamed(tag: string): number {
     return em.store.rows('accounts').filter((r) => String(r.name).startsWith(`${tag}-`)).length;
+  }
+
+  /** Waits (up to 3 s) until the logger got a warning. */
+  async function warned(logger: ReturnType<typeof recordingLogger>): Promise<void> {
+    const by = Date.now() + 3_000;
+    while (!logger.lines.some((l) => l.level === 'warn')) {
+      if (Date.now() > by) throw new Error(`no warning within 3 s; logged: ${JSON.stringify(logger.lines)}`);
+      await sleep(20);
+    }
   }
 
   function expectNothingSecret(logger: ReturnType<typeof recordingLogger>): void {
@@ -218,6 +273,72 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     expectNothingSecret(logger);
   });
 
+  it('a cold connection is no outage: requests go at once on local limits, nothing is warned, and the fleet takes over when Redis answers', async () => {
+    const proxy = await startProxy(server.port);
+    cleanups.push(() => proxy.close());
+    // Every chunk held 300 ms: opening the connection takes several round trips, over a second.
+    proxy.delayInMs = 300;
+    const logger = recordingLogger(true);
+    const prefix = `hostile-cold-${Math.random().toString(36).slice(2)}:`;
+    const throttle = throttleOn(`redis://127.0.0.1:${proxy.port}`, logger, { keyPrefix: prefix });
+    const client = clientWith(throttle);
+    const look = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    cleanups.push(() => look.disconnect());
+
+    const cold = await creates(client, 'cold-before', 10);
+    expect(Math.max(...cold)).toBeLessThan(800);
+    expect(throttle.stats()).toMatchObject({ redis: 'connecting', outages: 0 });
+    // Nothing with an effect was sent while the connection opened (an acquire waiting in ioredis's
+    // offline queue would take slots when it finally ran): no key of this throttle exists.
+    expect(await look.keys(`${prefix}*`)).toEqual([]);
+
+    const upBy = Date.now() + 10_000;
+    while (throttle.stats().redis !== 'up') {
+      if (Date.now() > upBy) throw new Error(`the limiter did not share the fleet's limits within 10 s; stats ${JSON.stringify(throttle.stats())}`);
+      await sleep(20);
+    }
+    proxy.delayInMs = 0;
+    await creates(client, 'cold-after', 10);
+    expect(throttle.stats()).toMatchObject({ redis: 'up', outages: 0 });
+    // The fleet's limits applied: this throttle's keys exist now, and once the last release (sent on
+    // the next turn of the event loop) has arrived, it holds no slot.
+    expect((await look.keys(`${prefix}*`)).length).toBeGreaterThan(0);
+    const releasedBy = Date.now() + 2_000;
+    let held = Infinity;
+    while (held > 0 && Date.now() < releasedBy) {
+      const slots = (await look.keys(`${prefix}*`)).filter((k) => k.endsWith(':slots'));
+      held = (await Promise.all(slots.map((k) => look.zcard(k)))).reduce((a, b) => a + b, 0);
+      if (held > 0) await sleep(20);
+    }
+    expect(held).toBe(0);
+    expect([rowsNamed('cold-before'), rowsNamed('cold-after')]).toEqual([10, 10]);
+    // No warning and no "answers again": it was never lost. What happened is at debug level.
+    expect(logger.lines.map((l) => [l.level, l.message])).toEqual([
+      ['debug', expect.stringMatching(/^redisThrottle: the Redis connection is still opening/)],
+      ['debug', expect.stringMatching(/^redisThrottle: Redis answers; the fleet shares its limits/)],
+    ]);
+    expect(logger.lines[0].meta).toEqual({ status: expect.stringMatching(/^(connecting|connect)$/), connectTimeoutInMs: 10_000 });
+  });
+
+  it('a lazyConnect connection is opened by the first request, and then shared', async () => {
+    const logger = recordingLogger(true);
+    const connection = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    connection.on('error', () => undefined);
+    cleanups.push(() => connection.disconnect());
+    const throttle = redisThrottle({ redis: connection, logger, keyPrefix: `hostile-lazy-${Math.random().toString(36).slice(2)}:` });
+    cleanups.push(() => throttle.close());
+    expect(connection.status).toBe('wait');
+    const client = clientWith(throttle);
+    await creates(client, 'lazy', 3, 1);
+    const upBy = Date.now() + 5_000;
+    while (throttle.stats().redis !== 'up') {
+      if (Date.now() > upBy) throw new Error(`a lazyConnect connection was not opened; status ${connection.status}`);
+      await sleep(10);
+    }
+    expect(logger.lines[0]).toMatchObject({ level: 'debug', meta: { status: 'wait' } });
+    expect(logger.lines.filter((l) => l.level !== 'debug')).toEqual([]);
+  });
+
   it('a process that loses Redis keeps to its share of the budget, counting what it sent before the outage', async () => {
     const proxy = await startProxy(server.port);
     cleanups.push(() => proxy.close());
@@ -238,16 +359,20 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     proxy.delayInMs = 0;
   });
 
-  it('a Redis that accepts connections and never answers holds no request past redisTimeoutInMs', async () => {
+  it('a Redis that accepts connections and never answers holds no request, and is an outage after connectTimeoutInMs', async () => {
     const silent = await startFakeRedis(undefined);
     cleanups.push(() => silent.close());
     const logger = recordingLogger();
-    const throttle = throttleOn(`redis://:${REDIS_PASSWORD}@127.0.0.1:${silent.port}`, logger, { redisTimeoutInMs: 100 });
+    // The connection opens (TCP) but never becomes ready: ioredis's ready check is never answered.
+    const throttle = throttleOn(`redis://:${REDIS_PASSWORD}@127.0.0.1:${silent.port}`, logger, { redisTimeoutInMs: 100, connectTimeoutInMs: 300 });
     const client = clientWith(throttle);
     const durations = await creates(client, 'silent', 12);
     expect(rowsNamed('silent')).toBe(12);
     expect(Math.max(...durations)).toBeLessThan(600);
+    await warned(logger);
+    expect(throttle.stats()).toMatchObject({ redis: 'down', outages: 1 });
     expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+    expect(logger.lines[0].meta).toEqual({ error: 'no answer to probe within 300 ms', retryInMs: 200 });
     expectNothingSecret(logger);
   });
 
@@ -274,10 +399,13 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     ['errors', Buffer.from(`-ERR something broke near ${REDIS_PASSWORD}\r\n`)],
     ['numbers that are not integers', Buffer.from('*6\r\n$3\r\nabc\r\n:0\r\n:5\r\n:0\r\n:1\r\n:0\r\n')],
   ])('a "Redis" answering %s: every request succeeds, one warning, nothing secret logged', async (label, reply) => {
-    const fake = await startFakeRedis(reply);
+    const fake = await startFakeRedis(reply, true);
     cleanups.push(() => fake.close());
     const logger = recordingLogger();
+    // The connection opens as Redis's would; then our scripts get these answers.
     const throttle = throttleOn(`redis://:${REDIS_PASSWORD}@127.0.0.1:${fake.port}`, logger);
+    const connection = connections.get(throttle) as Redis;
+    await new Promise<void>((resolve) => (connection.status === 'ready' ? resolve() : connection.once('ready', () => resolve())));
     const client = clientWith(throttle);
     const tag = `garbage-${label.replace(/\W+/g, '-')}`;
     const durations = await creates(client, tag, 12);
@@ -285,6 +413,8 @@ describeRedis('redisThrottle when Redis misbehaves', () => {
     expect(Math.max(...durations)).toBeLessThan(800);
     expect(throttle.stats().redis).toBe('down');
     expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+    // The answer failed, not the wait for one: the connection had opened.
+    expect(logger.lines[0].meta?.error).not.toMatch(/^no answer/);
     expectNothingSecret(logger);
   });
 

@@ -5,8 +5,10 @@ import { MAX_DURATION_TEXT, MAX_TIMER_DELAY_IN_MS } from '../../net/timers';
 /**
  * The Redis commands {@link redisThrottle} needs: `EVALSHA` and `EVAL`, as an `ioredis` client (an
  * optional peer dependency, never loaded by this module), an ioredis `Cluster`, or anything with
- * the same two methods offers them. An ioredis `status` other than ready is read as "Redis is
- * down" at once, so that no command waits in ioredis's offline queue.
+ * the same two methods offers them. An ioredis connection that is reconnecting or closed is read as
+ * "Redis is down" at once, so that no command waits in ioredis's offline queue; one that is still
+ * opening when the throttle is first used is given `connectTimeoutInMs` to answer, and only a
+ * harmless probe waits in the queue meanwhile.
  */
 export interface RedisScriptingLike {
   eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
@@ -57,6 +59,13 @@ export interface RedisThrottleOptions {
   redisTimeoutInMs?: number;
   /** How often a process that gave up on Redis checks whether it answers again. Default: 1000. From 10. */
   retryRedisAfterInMs?: number;
+  /**
+   * How long a connection that is still opening when the throttle is first used (ioredis status
+   * `wait`, `connecting` or `connect`) may take to answer before that counts as an outage, in
+   * milliseconds. Meanwhile the process keeps to its own limits, without a warning, and shares the
+   * fleet's as soon as Redis answers. Default: 10000 (ioredis's own `connectTimeout`). From 1 to 600000.
+   */
+  connectTimeoutInMs?: number;
   /** Where the throttle says that it lost or regained Redis (once per outage). Default: silent. */
   logger?: Logger;
 }
@@ -70,6 +79,7 @@ export const REDIS_THROTTLE_DEFAULTS = {
   leaseInMs: 10_000,
   redisTimeoutInMs: 250,
   retryRedisAfterInMs: 1_000,
+  connectTimeoutInMs: 10_000,
   /** A dop hint no process has confirmed for this long no longer holds the fleet down. */
   dopHintTtlInMs: 600_000,
 } as const;
@@ -85,11 +95,12 @@ export interface ResolvedRedisThrottleOptions {
   leaseInMs: number;
   redisTimeoutInMs: number;
   retryRedisAfterInMs: number;
+  connectTimeoutInMs: number;
   dopHintTtlInMs: number;
   logger: Logger;
 }
 
-const KNOWN = new Set(['redis', 'keyPrefix', 'maxConcurrency', 'initialConcurrency', 'budget', 'reserve', 'leaseInMs', 'redisTimeoutInMs', 'retryRedisAfterInMs', 'logger']);
+const KNOWN = new Set(['redis', 'keyPrefix', 'maxConcurrency', 'initialConcurrency', 'budget', 'reserve', 'leaseInMs', 'redisTimeoutInMs', 'retryRedisAfterInMs', 'connectTimeoutInMs', 'logger']);
 
 /**
  * Checks every option and merges them over {@link REDIS_THROTTLE_DEFAULTS}.
@@ -118,6 +129,7 @@ export function resolveRedisThrottleOptions(options: unknown): ResolvedRedisThro
   const initialConcurrency = whole('initialConcurrency', 1, 1000, 'a whole number from 1 to 1000');
   const leaseInMs = whole('leaseInMs', 100, MAX_TIMER_DELAY_IN_MS, `a whole number of milliseconds, at least 100 and ${MAX_DURATION_TEXT}`);
   const redisTimeoutInMs = whole('redisTimeoutInMs', 1, 60_000, 'a whole number of milliseconds from 1 to 60000');
+  const connectTimeoutInMs = whole('connectTimeoutInMs', 1, 600_000, 'a whole number of milliseconds from 1 to 600000');
   const retryRedisAfterInMs = whole('retryRedisAfterInMs', 10, MAX_TIMER_DELAY_IN_MS, `a whole number of milliseconds, at least 10 and ${MAX_DURATION_TEXT}`);
   const keyPrefix = o.keyPrefix;
   if (keyPrefix !== undefined && (typeof keyPrefix !== 'string' || keyPrefix.length > 200 || /[{}\s]/.test(keyPrefix))) {
@@ -155,6 +167,7 @@ export function resolveRedisThrottleOptions(options: unknown): ResolvedRedisThro
     leaseInMs: leaseInMs ?? d.leaseInMs,
     redisTimeoutInMs: redisTimeoutInMs ?? d.redisTimeoutInMs,
     retryRedisAfterInMs: retryRedisAfterInMs ?? d.retryRedisAfterInMs,
+    connectTimeoutInMs: connectTimeoutInMs ?? d.connectTimeoutInMs,
     dopHintTtlInMs: d.dopHintTtlInMs,
     logger: logger ?? silentLogger,
   };

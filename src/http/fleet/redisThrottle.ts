@@ -7,9 +7,13 @@ import type { FleetAcquireRequest, FleetOutcome, FleetThrottle, FleetTicket } fr
 
 /** What a {@link redisThrottle} reports about itself, for health checks and dashboards. */
 export interface RedisThrottleStats {
-  /** `up` while the limits are shared through Redis; `down` while this process keeps to its own. */
-  redis: 'up' | 'down';
-  /** How many times this process lost Redis since it started. */
+  /**
+   * `up` while the limits are shared through Redis; `down` while this process keeps to its own;
+   * `connecting` while the connection, still opening when the throttle was first used, has not
+   * answered yet (the process keeps to its own limits meanwhile; see `connectTimeoutInMs`).
+   */
+  redis: 'up' | 'down' | 'connecting';
+  /** How many times this process lost Redis since it started (a connection that opens in time is not an outage). */
   outages: number;
   /** One entry per scope (environment host and caller) this process has sent requests for. */
   scopes: Array<{
@@ -53,7 +57,9 @@ export interface RedisThrottle extends FleetThrottle {
  * Waiting requests are served oldest first across the fleet. A faulty Redis never stops the work:
  * a command that fails, answers wrongly or takes longer than `redisTimeoutInMs` puts this process on
  * its own limits (the client's concurrency, the last pause it knew of, its share of the budget), with
- * one warning; it checks every `retryRedisAfterInMs` and shares limits again once Redis answers. Every
+ * one warning; it checks every `retryRedisAfterInMs` and shares limits again once Redis answers. A
+ * connection still opening when the throttle is first used is not an outage: the process keeps to its
+ * own limits, silently, until Redis first answers (within `connectTimeoutInMs`, else it warns). Every
  * key expires on its own.
  *
  * The throttle keeps no token: processes are grouped by a hash of the environment host and the
@@ -79,6 +85,13 @@ export function redisThrottle(options: RedisThrottleOptions): RedisThrottle {
 
 /** ioredis connection states in which a command would wait in its offline queue rather than run. */
 const UNUSABLE_STATUS = new Set(['reconnecting', 'close', 'end']);
+/**
+ * ioredis states of a connection that has not opened yet (`wait`: lazyConnect, opened by the first
+ * command). A command sent now waits in the offline queue and runs whenever the connection opens.
+ */
+const OPENING_STATUS = new Set(['wait', 'connecting', 'connect']);
+/** How often the wait for an opening connection looks whether ioredis gave it up. */
+const OPENING_POLL_IN_MS = 50;
 /** Most slots asked for in one round trip. */
 const MAX_BATCH = 64;
 /** How long a process that stopped asking stays in the waiting line. */
@@ -202,6 +215,10 @@ class RedisFleetThrottle implements RedisThrottle {
   #leaseCounter = 0;
   readonly #scopes = new Map<string, ScopeState>();
   #up = true;
+  /** Whether the first acquire has looked at the connection's state yet ({@link #checkConnection}). */
+  #checked = false;
+  /** Whether the connection was still opening when first used and has not answered yet. */
+  #opening = false;
   #closed = false;
   #outages = 0;
   #downSince = 0;
@@ -221,6 +238,7 @@ class RedisFleetThrottle implements RedisThrottle {
     const signal = request.abortSignal;
     if (signal.aborted) return Promise.reject(abortError(signal));
     const scope = this.#scope(request.scope);
+    if (!this.#checked) this.#checkConnection();
     if (this.#closed || !this.#up) return this.#acquireLocally(scope, signal);
     return new Promise<FleetTicket>((resolve, reject) => {
       const onAbort = () => {
@@ -305,7 +323,7 @@ class RedisFleetThrottle implements RedisThrottle {
 
   stats(): RedisThrottleStats {
     return {
-      redis: this.#up ? 'up' : 'down',
+      redis: this.#opening ? 'connecting' : this.#up ? 'up' : 'down',
       outages: this.#outages,
       scopes: [...this.#scopes.values()].map((s) => ({
         scope: s.name,
@@ -553,12 +571,69 @@ class RedisFleetThrottle implements RedisThrottle {
     for (const id of ids) set.add(id);
   }
 
+  /**
+   * On first use: a connection that is still opening (a process that just started, ioredis still
+   * connecting) is not an outage. Until Redis first answers, this process keeps to its own limits
+   * without a warning, and no command with an effect is sent: only a probe, which may wait in
+   * ioredis's offline queue and run whenever the connection opens without leaving anything behind.
+   */
+  #checkConnection(): void {
+    this.#checked = true;
+    const status = (this.#o.redis as { status?: unknown }).status;
+    if (typeof status !== 'string' || !OPENING_STATUS.has(status)) return;
+    this.#up = false;
+    this.#opening = true;
+    this.#downSince = Date.now();
+    this.#logger.debug?.('redisThrottle: the Redis connection is still opening; this process keeps to its own limits until Redis answers', {
+      status,
+      connectTimeoutInMs: this.#o.connectTimeoutInMs,
+    });
+    void this.#awaitOpening();
+  }
+
+  /** Waits for the opening connection's first answer: then the fleet's limits apply; a failure or `connectTimeoutInMs` without one is an outage. */
+  async #awaitOpening(): Promise<void> {
+    const redis = this.#o.redis as { status?: unknown };
+    let poll: NodeJS.Timeout | undefined;
+    // ioredis gives a connection up (reconnecting, closed) without failing the commands queued on it:
+    // its state says so first.
+    const givenUp = new Promise<never>((_, reject) => {
+      poll = setInterval(() => {
+        const status = redis.status;
+        if (typeof status === 'string' && UNUSABLE_STATUS.has(status)) reject(new RedisUnavailableError(`connection ${status}`));
+      }, OPENING_POLL_IN_MS);
+      poll.unref();
+    });
+    const answer = this.#run(PROBE, [], [], this.#o.connectTimeoutInMs);
+    answer.catch(() => undefined);
+    let failure: unknown;
+    let answered = false;
+    try {
+      integers(await Promise.race([answer, givenUp]), 1);
+      answered = true;
+    } catch (error) {
+      failure = error;
+    } finally {
+      clearInterval(poll);
+    }
+    if (this.#closed || !this.#opening) return;
+    if (!answered) {
+      this.#markDown(failure);
+      return;
+    }
+    this.#opening = false;
+    this.#up = true;
+    this.#logger.debug?.('redisThrottle: Redis answers; the fleet shares its limits', { openingInMs: Date.now() - this.#downSince });
+  }
+
   /** Redis failed: this process keeps to its own limits, says so once, and checks back regularly. */
   #markDown(error: unknown): void {
-    if (!this.#up || this.#closed) return;
+    if ((!this.#up && !this.#opening) || this.#closed) return;
+    // An outage of a connection that never opened began when the throttle was first used.
+    if (!this.#opening) this.#downSince = Date.now();
     this.#up = false;
+    this.#opening = false;
     this.#outages++;
-    this.#downSince = Date.now();
     const meta = { error: describeRedisFailure(error), retryInMs: this.#o.retryRedisAfterInMs };
     const message = 'redisThrottle: Redis did not answer in time or answered wrongly; each process keeps to its own limits until Redis answers again';
     this.#warnedThisOutage = this.#downSince - this.#lastWarnAt >= WARN_EVERY_IN_MS;
@@ -603,7 +678,7 @@ class RedisFleetThrottle implements RedisThrottle {
    * `redisTimeoutInMs`. Refuses at once while ioredis reports the connection down, so that no command
    * waits in its offline queue to run minutes later.
    */
-  #run(script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  #run(script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>, timeoutInMs = this.#o.redisTimeoutInMs): Promise<unknown> {
     const redis = this.#o.redis;
     const status = (redis as { status?: unknown }).status;
     if (typeof status === 'string' && UNUSABLE_STATUS.has(status)) return Promise.reject(new RedisUnavailableError(`connection ${status}`));
@@ -615,11 +690,13 @@ class RedisFleetThrottle implements RedisThrottle {
         return redis.eval(script.text, keys.length, ...keys, ...args);
       }
     };
-    const ms = this.#o.redisTimeoutInMs;
+    const ms = timeoutInMs;
     return new Promise<unknown>((resolve, reject) => {
       // When the timer fires, the answer may be waiting unread because this process's event loop was
       // busy (a long GC, a starved CPU): one more turn lets it be read before Redis is called slow.
       const timer = setTimeout(() => setImmediate(() => reject(new RedisUnavailableError(`no answer to ${script.name} within ${ms} ms`))), ms);
+      // Only there to stop waiting: it must not keep a process alive that has nothing else to do.
+      timer.unref();
       attempt().then(
         (value) => {
           clearTimeout(timer);

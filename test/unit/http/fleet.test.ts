@@ -103,15 +103,16 @@ describe('redisThrottle options', () => {
   it('names every bad option and what was expected', () => {
     let error: unknown;
     try {
-      redisThrottle({ redis, maxConcurrency: 0, leaseInMs: 10, reserve: 1, budget: { requests: 0, windowInMs: 1.5 }, keyPrefix: 'a{b}', redisTimeoutInMs: 0, retryRedisAfterInMs: 1, logger: {} as never, extra: 1 } as never);
+      redisThrottle({ redis, maxConcurrency: 0, leaseInMs: 10, reserve: 1, budget: { requests: 0, windowInMs: 1.5 }, keyPrefix: 'a{b}', redisTimeoutInMs: 0, retryRedisAfterInMs: 1, connectTimeoutInMs: 600_001, logger: {} as never, extra: 1 } as never);
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as ConfigurationError).issues.map((i) => i.name).sort()).toEqual(
-      ['budget.requests', 'budget.windowInMs', 'extra', 'keyPrefix', 'leaseInMs', 'logger', 'maxConcurrency', 'redisTimeoutInMs', 'reserve', 'retryRedisAfterInMs'].sort(),
+      ['budget.requests', 'budget.windowInMs', 'connectTimeoutInMs', 'extra', 'keyPrefix', 'leaseInMs', 'logger', 'maxConcurrency', 'redisTimeoutInMs', 'reserve', 'retryRedisAfterInMs'].sort(),
     );
     expect((error as Error).message).toMatch(/reserve: expected a fraction from 0 \(off\) to below 1/);
+    expect((error as Error).message).toMatch(/connectTimeoutInMs: expected a whole number of milliseconds from 1 to 600000/);
   });
 
   it('keeps the Redis client out of renderings of the throttle', () => {
