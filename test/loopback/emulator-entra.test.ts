@@ -4,6 +4,7 @@
  */
 import { createHash, createPublicKey, randomBytes, verify as verifySignature, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { Agent, request } from 'node:https';
+import { inspect } from 'node:util';
 import { ConfidentialClientApplication, CryptoProvider, PublicClientApplication, type INetworkModule, type NetworkResponse } from '@azure/msal-node';
 import type { Emulator } from '../../src/emulator';
 import { SigningKey } from '../../src/emulator/entra/jwt';
@@ -509,6 +510,20 @@ describe('checkAuthorization (what the Web API trusts)', () => {
       clock.mockRestore();
     }
     expect(entra.checkAuthorization(`Bearer ${token}`)).toMatchObject({ ok: true });
+  });
+
+  it('shows no credential when inspected or serialised: secrets, passwords, tokens it checked', async () => {
+    const secret = 'client-secret-never-shown-1234';
+    const password = 'user-password-never-shown-5678';
+    const own = new EntraService(
+      { origin, environmentUrl: origin, tenantId: tid, clients: [resolveClient({ clientId: 'c', clientSecret: secret })], users: [resolveUser({ username: 'u@x', password })], tokenLifetimeSeconds: 60 },
+      key,
+      createCounters(),
+    );
+    const token = key.sign(claims());
+    expect(own.checkAuthorization(`Bearer ${token}`)).toMatchObject({ ok: true });
+    const rendered = inspect(own, { showHidden: true, depth: 20 }) + JSON.stringify(own);
+    for (const credential of [secret, password, token.split('.')[2]]) expect(rendered).not.toContain(credential);
   });
 
   it('the Web API answers a token for another resource, or from another emulator, with 401 and WWW-Authenticate', async () => {

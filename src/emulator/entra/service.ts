@@ -114,21 +114,26 @@ const VERIFIED_TOKENS_LIMIT = 1024;
  * State (codes, refresh tokens) lives on the instance; a restart forgets it, like a key rollover.
  */
 export class EntraService {
-  /** Keyed by bearer token: a `#` field, so that inspecting or serialising the service never shows one. */
+  /** Keyed by bearer token. Every field holding a credential is a `#` field, so that inspecting or serialising the service never shows one. */
   readonly #verifiedTokens = new Map<string, JwtClaims>();
-  private readonly refreshTokens = new Map<string, RefreshGrant>();
-  private readonly codes = new Map<string, AuthorizationCode>();
-  private readonly deviceCodes = new Map<string, DeviceCode>();
+  readonly #refreshTokens = new Map<string, RefreshGrant>();
+  readonly #codes = new Map<string, AuthorizationCode>();
+  readonly #deviceCodes = new Map<string, DeviceCode>();
 
-  constructor(
-    private readonly config: EntraConfig,
-    private readonly key: SigningKey,
-    private readonly counters: EmulatorCounters,
-  ) {}
+  // `#` fields: the configuration holds client secrets and passwords, the key signs tokens.
+  readonly #config: EntraConfig;
+  readonly #key: SigningKey;
+  readonly #counters: EmulatorCounters;
+
+  constructor(config: EntraConfig, key: SigningKey, counters: EmulatorCounters) {
+    this.#config = config;
+    this.#key = key;
+    this.#counters = counters;
+  }
 
   /** `https://127.0.0.1:PORT/<tenant>/oauth2/authorize`: what Dataverse names in `WWW-Authenticate`. */
   authorizationUri(): string {
-    return `${this.config.origin}/${this.config.tenantId}/oauth2/authorize`;
+    return `${this.#config.origin}/${this.#config.tenantId}/oauth2/authorize`;
   }
 
   /** Whether a path is a token endpoint (`/{tenant}/oauth2/token` or `/{tenant}/oauth2/v2.0/token`). */
@@ -143,7 +148,7 @@ export class EntraService {
   }
 
   revokeRefreshTokens(): void {
-    for (const grant of this.refreshTokens.values()) {
+    for (const grant of this.#refreshTokens.values()) {
       if (grant.status === 'active') grant.status = 'revoked';
     }
   }
@@ -164,9 +169,9 @@ export class EntraService {
     }
     const now = nowSeconds();
     if (c.exp <= now || (typeof c.nbf === 'number' && c.nbf > now)) return { ok: false, reason: 'expired' };
-    if (normalizeResource(c.aud) !== normalizeResource(this.config.environmentUrl)) return { ok: false, reason: 'audience' };
+    if (normalizeResource(c.aud) !== normalizeResource(this.#config.environmentUrl)) return { ok: false, reason: 'audience' };
     // An environment belongs to one tenant: Dataverse refuses a token issued in another tenant.
-    if (c.tid.toLowerCase() !== this.config.tenantId.toLowerCase()) return { ok: false, reason: 'audience' };
+    if (c.tid.toLowerCase() !== this.#config.tenantId.toLowerCase()) return { ok: false, reason: 'audience' };
     const kind = c.idtyp === 'app' ? 'app' : 'user';
     return {
       ok: true,
@@ -186,7 +191,7 @@ export class EntraService {
   private verifiedClaims(token: string): JwtClaims | 'malformed' | 'signature' {
     const known = this.#verifiedTokens.get(token);
     if (known !== undefined) return known;
-    const verified = this.key.verify(token);
+    const verified = this.#key.verify(token);
     if (!verified.ok) return verified.reason;
     if (this.#verifiedTokens.size >= VERIFIED_TOKENS_LIMIT) {
       let drop = VERIFIED_TOKENS_LIMIT >> 1;
@@ -222,7 +227,7 @@ export class EntraService {
       res.end(text);
     };
     const fail = (err: EntraError): void => {
-      respond(err.status, entraErrorBody(err, { origin: this.config.origin, correlationId, traceId, now: new Date() }));
+      respond(err.status, entraErrorBody(err, { origin: this.#config.origin, correlationId, traceId, now: new Date() }));
     };
     try {
       switch (route.name) {
@@ -236,18 +241,18 @@ export class EntraService {
       switch (route.name) {
         case 'openid-configuration':
           if (method !== 'GET') return false;
-          this.counters.discoveryRequests += 1;
+          this.#counters.discoveryRequests += 1;
           respond(200, this.openidConfiguration(tenantSegment, tid, route.flavor));
           return true;
         case 'keys':
-          respond(200, { keys: [this.key.jwk()] });
+          respond(200, { keys: [this.#key.jwk()] });
           return true;
         case 'token': {
           if (method !== 'POST') throw entraErrors.onlyPost(method);
           const params = new URLSearchParams(body.toString('utf8'));
           const grant = EntraService.grantOf(body);
-          this.counters.tokenRequests[grant] = (this.counters.tokenRequests[grant] ?? 0) + 1;
-          this.counters.tokenRequestsTotal += 1;
+          this.#counters.tokenRequests[grant] = (this.#counters.tokenRequests[grant] ?? 0) + 1;
+          this.#counters.tokenRequestsTotal += 1;
           checkForm(params, route.flavor);
           const issue = this.tokenRequest(route.flavor, tid, params, req);
           respond(200, this.tokenResponse(issue));
@@ -297,13 +302,13 @@ export class EntraService {
    */
   private resolveTenant(segment: string, error: 'invalid_tenant' | 'invalid_request'): string {
     if (GUID_PATTERN.test(segment)) {
-      if (segment === this.config.tenantId.toLowerCase() || (this.config.additionalTenantIds ?? []).includes(segment)) return segment;
+      if (segment === this.#config.tenantId.toLowerCase() || (this.#config.additionalTenantIds ?? []).includes(segment)) return segment;
       if (/^[0-]+$/.test(segment)) {
         throw new EntraError(400, error, 90002, `Requested tenant identifier '${segment}' is not valid. Tenant identifiers may not be an empty GUID.`);
       }
     } else {
-      if (segment in PUBLIC_TENANTS) return PUBLIC_TENANTS[segment] ?? this.config.tenantId;
-      if (this.config.users.some((u) => u.username.toLowerCase().endsWith(`@${segment}`))) return this.config.tenantId;
+      if (segment in PUBLIC_TENANTS) return PUBLIC_TENANTS[segment] ?? this.#config.tenantId;
+      if (this.#config.users.some((u) => u.username.toLowerCase().endsWith(`@${segment}`))) return this.#config.tenantId;
     }
     throw new EntraError(
       400,
@@ -314,7 +319,7 @@ export class EntraService {
   }
 
   private openidConfiguration(segment: string, tid: string, flavor: Flavor): Record<string, unknown> {
-    const o = this.config.origin;
+    const o = this.#config.origin;
     const issuerTenant = segment in PUBLIC_TENANTS && segment !== 'consumers' ? '{tenantid}' : tid;
     const v = flavor === 'v2' ? 'v2.0/' : '';
     return {
@@ -387,7 +392,7 @@ export class EntraService {
       }
     }
     if (!clientId) throw entraErrors.missingParameter('client_id');
-    const client = this.config.clients.find((c) => c.clientId.toLowerCase() === clientId.toLowerCase());
+    const client = this.#config.clients.find((c) => c.clientId.toLowerCase() === clientId.toLowerCase());
     if (!client) throw GUID_PATTERN.test(clientId) ? entraErrors.unknownClient(clientId, tid) : entraErrors.invalidClientId(clientId);
     const assertion = params.get('client_assertion');
     if (assertion !== null) {
@@ -426,7 +431,7 @@ export class EntraService {
 
   /** Entra knows service principals by identifier URI; the emulator knows any https or api: identifier. */
   private checkResource(resource: string): void {
-    if (!/^(https:\/\/[^/]+|api:\/\/[^/]+)/i.test(resource)) throw entraErrors.invalidResource(resource, this.config.tenantId);
+    if (!/^(https:\/\/[^/]+|api:\/\/[^/]+)/i.test(resource)) throw entraErrors.invalidResource(resource, this.#config.tenantId);
   }
 
   private clientCredentials(flavor: Flavor, tid: string, params: URLSearchParams, req: IncomingMessage): Issue {
@@ -442,7 +447,7 @@ export class EntraService {
     const password = params.get('password');
     if (password === null) throw entraErrors.missingParameter('password');
     const { scopes, granted } = this.scopesFor(flavor, params, 'user');
-    const user = this.config.users.find((u) => u.username.toLowerCase() === username.toLowerCase());
+    const user = this.#config.users.find((u) => u.username.toLowerCase() === username.toLowerCase());
     if (!user) throw entraErrors.unknownUser(tid);
     if (!constantTimeEqual(password, user.password)) throw entraErrors.wrongPassword();
     return this.userIssue(flavor, tid, client, appidacr, user, scopes, granted, params, ['pwd']);
@@ -452,18 +457,18 @@ export class EntraService {
     const { client, appidacr } = this.authenticateClient(params, req, tid, false);
     const token = params.get('refresh_token');
     if (!token) throw entraErrors.missingParameter('refresh_token');
-    const grant = this.refreshTokens.get(token);
+    const grant = this.#refreshTokens.get(token);
     if (!grant) throw entraErrors.unknownRefreshToken();
     if (grant.status === 'revoked') throw entraErrors.refreshTokenRevoked();
     if (grant.status === 'used') throw entraErrors.refreshTokenUsed();
     if (grant.expiresAt <= nowSeconds()) throw entraErrors.grantExpired();
     if (grant.clientId !== client.clientId) throw entraErrors.grantClientMismatch();
-    const user = this.config.users.find((u) => u.objectId === grant.userObjectId);
+    const user = this.#config.users.find((u) => u.objectId === grant.userObjectId);
     if (!user) throw entraErrors.refreshTokenRevoked();
     // Entra refresh tokens are multi-resource: the request's scope picks the resource, or the original one.
     const { scopes, granted } = this.scopesFor(flavor, params, 'user', grant.grantedScope);
     // Entra does not revoke a refresh token when it is redeemed (refresh-tokens.md); 'reject' is the stricter default.
-    if (this.config.refreshTokenReuse !== 'allow') grant.status = 'used';
+    if (this.#config.refreshTokenReuse !== 'allow') grant.status = 'used';
     const issue = this.userIssue(flavor, grant.tid, client, appidacr, user, scopes, granted, params, ['pwd']);
     // A refresh always returns a new refresh token, and repeats id_token when the grant had `openid`.
     const originalOpenid = resolveScopes(grant.grantedScope, 'user').openid;
@@ -476,7 +481,7 @@ export class EntraService {
     if (!code) throw entraErrors.missingParameter('code');
     const redirectUri = params.get('redirect_uri');
     if (!redirectUri) throw entraErrors.missingParameter('redirect_uri');
-    const entry = this.codes.get(code);
+    const entry = this.#codes.get(code);
     if (!entry) throw entraErrors.malformedGrant('authorization code');
     if (entry.redeemed) throw entraErrors.codeRedeemed();
     if (entry.expiresAt <= nowSeconds()) throw entraErrors.grantExpired();
@@ -489,7 +494,7 @@ export class EntraService {
       if (!constantTimeEqual(computed, entry.challenge)) throw entraErrors.pkceMismatch();
     }
     entry.redeemed = true;
-    const user = this.config.users.find((u) => u.objectId === entry.userObjectId);
+    const user = this.#config.users.find((u) => u.objectId === entry.userObjectId);
     if (!user) throw entraErrors.malformedGrant('authorization code');
     const requested = params.get('scope') ?? entry.scope;
     const { scopes, granted } = this.scopesFor(flavor, new URLSearchParams({ ...Object.fromEntries(params), scope: requested }), 'user');
@@ -499,7 +504,7 @@ export class EntraService {
   private deviceCodeGrant(params: URLSearchParams, req: IncomingMessage): Issue {
     const code = params.get('device_code') ?? params.get('code');
     if (!code) throw entraErrors.missingParameter('device_code');
-    const entry = this.deviceCodes.get(code);
+    const entry = this.#deviceCodes.get(code);
     if (!entry) throw entraErrors.malformedGrant('device_code');
     const { client, appidacr } = this.authenticateClient(params, req, entry.tid, false);
     if (entry.clientId !== client.clientId) throw entraErrors.grantClientMismatch();
@@ -509,7 +514,7 @@ export class EntraService {
     // The first poll is pending so a client's polling loop runs; then the default user has "signed in".
     if (entry.polls === 1) throw entraErrors.authorizationPending();
     entry.redeemed = true;
-    const user = this.config.users[0];
+    const user = this.#config.users[0];
     // The flow keeps the endpoint version it started with: a v1 device code carries a resource.
     const requested = new URLSearchParams(entry.flavor === 'v1' ? { resource: entry.scope } : { scope: entry.scope });
     const { scopes, granted } = this.scopesFor(entry.flavor, requested, 'user');
@@ -545,28 +550,28 @@ export class EntraService {
 
   private tokenResponse(issue: Issue): Record<string, unknown> {
     const now = nowSeconds();
-    const lifetime = this.config.tokenLifetimeSeconds;
+    const lifetime = this.#config.tokenLifetimeSeconds;
     const exp = now + lifetime;
-    const accessToken = this.key.sign(this.accessTokenClaims(issue, now, exp));
+    const accessToken = this.#key.sign(this.accessTokenClaims(issue, now, exp));
     const body: Record<string, unknown> = { token_type: 'Bearer' };
     if (issue.flavor === 'v2') {
       body.scope = issue.scopes.echo;
       body.expires_in = lifetime;
       body.ext_expires_in = lifetime;
-      if (this.config.refreshInSeconds !== undefined) body.refresh_in = this.config.refreshInSeconds;
+      if (this.#config.refreshInSeconds !== undefined) body.refresh_in = this.#config.refreshInSeconds;
     } else {
       // The v1 endpoint sends numbers as strings and names the resource (ADAL-era format).
       if (issue.user) body.scope = issue.scopes.permissions.join(' ');
       body.expires_in = String(lifetime);
       body.ext_expires_in = String(lifetime);
-      if (this.config.refreshInSeconds !== undefined) body.refresh_in = String(this.config.refreshInSeconds);
+      if (this.#config.refreshInSeconds !== undefined) body.refresh_in = String(this.#config.refreshInSeconds);
       body.expires_on = String(exp);
       body.not_before = String(now - BACKDATE_SECONDS);
       body.resource = issue.scopes.resource;
     }
     body.access_token = accessToken;
     if (issue.user && issue.refreshToken) body.refresh_token = this.newRefreshToken(issue);
-    if (issue.user && issue.idToken) body.id_token = this.key.sign(this.idTokenClaims(issue, now));
+    if (issue.user && issue.idToken) body.id_token = this.#key.sign(this.idTokenClaims(issue, now));
     if (issue.user && issue.clientInfo) {
       body.client_info = base64url(JSON.stringify({ uid: issue.user.objectId, utid: issue.tid }));
     }
@@ -582,7 +587,7 @@ export class EntraService {
     const { tid, client, user, scopes } = issue;
     const claims: JwtClaims = {
       aud: scopes.resource,
-      iss: `${this.config.origin}/${tid}/`,
+      iss: `${this.#config.origin}/${tid}/`,
       iat: now - BACKDATE_SECONDS,
       nbf: now - BACKDATE_SECONDS,
       exp,
@@ -590,7 +595,7 @@ export class EntraService {
       appid: client.clientId,
       appidacr: issue.appidacr,
       azp: client.clientId,
-      idp: `${this.config.origin}/${tid}/`,
+      idp: `${this.#config.origin}/${tid}/`,
       idtyp: user ? 'user' : 'app',
       ipaddr: '127.0.0.1',
       rh: `0.${base64url(randomBytes(16))}.`,
@@ -624,7 +629,7 @@ export class EntraService {
     const user = issue.user as ResolvedUser;
     const claims: JwtClaims = {
       aud: issue.client.clientId,
-      iss: `${this.config.origin}/${issue.tid}/v2.0`,
+      iss: `${this.#config.origin}/${issue.tid}/v2.0`,
       iat: now - BACKDATE_SECONDS,
       nbf: now - BACKDATE_SECONDS,
       exp: now + 3600,
@@ -644,7 +649,7 @@ export class EntraService {
 
   private newRefreshToken(issue: Issue): string {
     const token = `1.AQ${base64url(randomBytes(96))}`;
-    this.refreshTokens.set(token, {
+    this.#refreshTokens.set(token, {
       clientId: issue.client.clientId,
       userObjectId: (issue.user as ResolvedUser).objectId,
       tid: issue.tid,
@@ -661,7 +666,7 @@ export class EntraService {
   private deviceCodeRequest(flavor: Flavor, tid: string, params: URLSearchParams): Record<string, unknown> {
     const clientId = params.get('client_id');
     if (!clientId) throw entraErrors.missingParameter('client_id');
-    const client = this.config.clients.find((c) => c.clientId.toLowerCase() === clientId.toLowerCase());
+    const client = this.#config.clients.find((c) => c.clientId.toLowerCase() === clientId.toLowerCase());
     if (!client) throw GUID_PATTERN.test(clientId) ? entraErrors.unknownClient(clientId, tid) : entraErrors.invalidClientId(clientId);
     let scope: string;
     if (flavor === 'v1') {
@@ -673,12 +678,12 @@ export class EntraService {
       if (!scope) throw entraErrors.missingParameter('scope');
       this.checkResource(resolveScopes(scope, 'user').resource);
     }
-    const lifetime = this.config.deviceCodeLifetimeSeconds ?? 900;
-    const interval = this.config.deviceCodeIntervalSeconds ?? 1;
+    const lifetime = this.#config.deviceCodeLifetimeSeconds ?? 900;
+    const interval = this.#config.deviceCodeIntervalSeconds ?? 1;
     const deviceCode = `DAQAB${base64url(randomBytes(48))}`;
     const userCode = randomBytes(6).toString('hex').slice(0, 9).toUpperCase();
-    this.deviceCodes.set(deviceCode, { clientId: client.clientId, scope, flavor, tid, expiresAt: nowSeconds() + lifetime, polls: 0, redeemed: false });
-    const verification = `${this.config.origin}/devicelogin`;
+    this.#deviceCodes.set(deviceCode, { clientId: client.clientId, scope, flavor, tid, expiresAt: nowSeconds() + lifetime, polls: 0, redeemed: false });
+    const verification = `${this.#config.origin}/devicelogin`;
     const message = `To sign in, use a web browser to open the page ${verification} and enter the code ${userCode} to authenticate.`;
     return flavor === 'v2'
       ? { user_code: userCode, device_code: deviceCode, verification_uri: verification, expires_in: lifetime, interval, message }
@@ -701,7 +706,7 @@ export class EntraService {
     if (duplicate !== undefined) return page(entraErrors.duplicateParameter(duplicate));
     const clientId = q.get('client_id');
     if (!clientId) return page(entraErrors.missingParameter('client_id'));
-    const client = this.config.clients.find((c) => c.clientId.toLowerCase() === clientId.toLowerCase());
+    const client = this.#config.clients.find((c) => c.clientId.toLowerCase() === clientId.toLowerCase());
     if (!client) return page(GUID_PATTERN.test(clientId) ? entraErrors.unknownClient(clientId, tid) : entraErrors.invalidClientId(clientId));
     const redirectUri = q.get('redirect_uri');
     if (!redirectUri) return page(entraErrors.missingParameter('redirect_uri'));
@@ -733,7 +738,7 @@ export class EntraService {
       redirect({
         error: err.error,
         error_description: `AADSTS${err.code}: ${err.description} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${new Date().toISOString()}`,
-        error_uri: `${this.config.origin}/error?code=${err.code}`,
+        error_uri: `${this.#config.origin}/error?code=${err.code}`,
       });
     const responseType = q.get('response_type');
     if (responseType !== 'code') return redirectError(entraErrors.unsupportedResponseType(responseType ?? ''));
@@ -749,9 +754,9 @@ export class EntraService {
     const method = q.get('code_challenge_method') ?? (challenge ? 'plain' : undefined);
     if (method !== undefined && method !== 'S256' && method !== 'plain') return redirectError(entraErrors.unsupportedChallengeMethod(method));
     const hint = q.get('login_hint')?.toLowerCase();
-    const user = this.config.users.find((u) => u.username.toLowerCase() === hint) ?? this.config.users[0];
+    const user = this.#config.users.find((u) => u.username.toLowerCase() === hint) ?? this.#config.users[0];
     const code = `1.AQ${base64url(randomBytes(64))}`;
-    this.codes.set(code, {
+    this.#codes.set(code, {
       clientId: client.clientId,
       redirectUri,
       scope,
