@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { FleetBudget, Logger, RedisThrottle } from '../../src';
+import type { FleetBudget, Logger, RedisThrottle, RedisThrottleStats } from '../../src';
 
 type Library = typeof import('../../src');
 
@@ -40,7 +40,7 @@ export interface FleetWorkerProgress {
   /** Slots of the fleet this process holds (0 without the limiter). */
   held: number;
   waiting: number;
-  redis: 'up' | 'down' | 'none';
+  redis: RedisThrottleStats['redis'] | 'none';
 }
 
 export interface FleetWorkerResult {
@@ -53,7 +53,7 @@ export interface FleetWorkerResult {
   endedAt: number;
   /** The limiter's warnings and infos about Redis, in order. */
   redisLog: string[];
-  redis: 'up' | 'down' | 'none';
+  redis: RedisThrottleStats['redis'] | 'none';
   outages: number;
 }
 

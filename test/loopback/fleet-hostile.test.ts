@@ -98,7 +98,7 @@ async function startFakeRedis(reply: Buffer | undefined, ready = false): Promise
     sockets.add(socket);
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       if (!ready) {
         if (reply !== undefined) socket.write(reply);
