@@ -87,6 +87,8 @@ interface Args {
   metadata: string;
   /** A contender whose calls are made to fail, to prove that the bench reports FAILED and exits non-zero. */
   sabotage?: string;
+  /** Only print the markdown of an earlier run, from its JSON (measures nothing). */
+  render?: string;
 }
 
 function usage(): string {
@@ -98,6 +100,7 @@ function usage(): string {
     '  --out        where to write the JSON and markdown (default: bench-results/)',
     '  --metadata   $metadata file for the code generation section (default: the real 4.2 MB v9.0 document)',
     '  --sabotage   make one contender\'s calls fail (dwa, client, https, …): the harness\'s own test that a failed row is never reported',
+    '  --render     print the markdown of an earlier run from its bench-*.json, measuring nothing (after a change to the tables)',
   ].join('\n');
 }
 
@@ -119,6 +122,7 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--out') args.out = path.resolve(value());
     else if (a === '--metadata') args.metadata = path.resolve(value());
     else if (a === '--sabotage') args.sabotage = value();
+    else if (a === '--render') args.render = path.resolve(value());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(usage() + '\n');
       process.exit(0);
@@ -719,16 +723,18 @@ function targetChecks(s: Results['sections']): TargetCheck[] {
 function targetsTable(s: Results['sections']): string | undefined {
   const checks = targetChecks(s);
   if (checks.length === 0) return undefined;
-  const shown = (x: TargetRatio | undefined): string => {
+  const shown = (c: TargetCheck, x: TargetRatio | undefined): string => {
     if (x === undefined || !Number.isFinite(x.median)) return 'n/a';
-    return x.low === x.high ? `${x.median.toFixed(2)}×` : `${x.median.toFixed(2)}× (${x.low.toFixed(2)}–${x.high.toFixed(2)})`;
+    // Two decimals, or three when two would print the limit itself: "1.00× missed" says nothing.
+    const digits = x.median !== c.limit && x.median.toFixed(2) === c.limit.toFixed(2) ? 3 : 2;
+    return x.low === x.high ? `${x.median.toFixed(digits)}×` : `${x.median.toFixed(digits)}× (${x.low.toFixed(2)}–${x.high.toFixed(2)})`;
   };
   const met = (c: TargetCheck, x: TargetRatio | undefined): string => {
     if (x === undefined || !Number.isFinite(x.median)) return 'n/a';
     return (c.atLeast ? x.median >= c.limit : x.median <= c.limit) ? 'met' : '**missed**';
   };
   const lines = ['### Targets', '', '| target | by wall time | | by client CPU | |', '|---|---:|---|---:|---|'];
-  for (const c of checks) lines.push(`| ${c.target} | ${shown(c.wall)} | ${met(c, c.wall)} | ${shown(c.cpu)} | ${met(c, c.cpu)} |`);
+  for (const c of checks) lines.push(`| ${c.target} | ${shown(c, c.wall)} | ${met(c, c.wall)} | ${shown(c, c.cpu)} | ${met(c, c.cpu)} |`);
   lines.push(
     '',
     "Ratios of ours to the other contender (for paging: our rows/s over theirs): the median over the interleaved rounds of the ratio within each round, with the lowest and highest round in brackets. Wall times on a shared machine move with its load; client CPU is what each client's process spent.",
@@ -760,6 +766,10 @@ function markdown(r: Results): string {
 
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
+  if (args.render !== undefined) {
+    process.stdout.write(markdown(JSON.parse(fs.readFileSync(args.render, 'utf8')) as Results));
+    return 0;
+  }
   const sizes = args.quick ? QUICK : FULL;
   const log = (text: string) => process.stderr.write(`[bench] ${text}\n`);
   // A full run waits (up to a minute) for whatever ran before it to finish: it would be measured too.
