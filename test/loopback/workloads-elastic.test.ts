@@ -115,6 +115,45 @@ describe('bulk messages on an elastic table', () => {
   });
 });
 
+describe('FetchXML on an elastic table', () => {
+  const query = (extra = ''): string =>
+    `<fetch><entity name='sample_sensordata'><attribute name='sample_value'/>${extra}<filter><condition attribute='partitionid' operator='eq' value='fx-page'/></filter><order attribute='sample_value'/></entity></fetch>`;
+
+  beforeAll(async () => {
+    await client.createMultiple(SET, Array.from({ length: 1_200 }, (_, i) => ({ partitionid: 'fx-page', sample_value: i })) as never);
+  });
+
+  it('serves pages of 500 rows by default and at most, whatever count asks, and every row once', async () => {
+    const walk = async (maxPageSize?: number): Promise<{ sizes: number[]; values: number[] }> => {
+      const sizes: number[] = [];
+      const values: number[] = [];
+      for await (const page of client.fetchXml(SET, query()).byPage(maxPageSize === undefined ? undefined : { maxPageSize })) {
+        sizes.push(page.length);
+        for (const row of page) values.push(row['sample_value' as never] as number);
+      }
+      return { sizes, values };
+    };
+    const everyRow = Array.from({ length: 1_200 }, (_, i) => i);
+    expect(await walk()).toEqual({ sizes: [500, 500, 200], values: everyRow });
+    expect(await walk(5_000)).toEqual({ sizes: [500, 500, 200], values: everyRow });
+    expect((await walk(300)).sizes).toEqual([300, 300, 300, 300]);
+  });
+
+  it('refuses an inner link-entity with 0x80048d0b; an outer one runs', async () => {
+    const link = (type: string) => `<link-entity name='systemuser' from='systemuserid' to='createdby' link-type='${type}' alias='u'><attribute name='fullname'/></link-entity>`;
+    const error = await (async () => {
+      for await (const row of client.fetchXml(SET, query(link('inner')))) void row;
+    })().catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 400, code: '0x80048d0b', message: expect.stringMatching(/Link entities are not supported/) });
+    let rows = 0;
+    for await (const row of client.fetchXml(SET, query(link('outer')))) {
+      expect(row).toHaveProperty(['u.fullname']);
+      rows++;
+    }
+    expect(rows).toBe(1_200);
+  });
+});
+
 describe('per-request options reach the service', () => {
   it('bypass flags, duplicate detection, solution and correlation id become headers; the id is carried on errors', async () => {
     const err = (await client

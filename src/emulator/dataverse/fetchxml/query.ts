@@ -14,10 +14,13 @@
 import { dvErrors } from '../errors';
 import type { ColumnInfo, EntitySetInfo, ServiceSchema } from '../schema';
 import { arityOf } from '../shared/conditions';
+import { isElastic } from '../shared/tables';
 import { parseXml, type XmlElement } from './xml';
 
 /** Dataverse's largest page and `top` (fetchxml/page-results). */
 export const MAX_FETCH_COUNT = 5000;
+/** The default and largest FetchXML page of an elastic table (fetchxml/page-results, 2024-12 revision). */
+export const MAX_ELASTIC_FETCH_COUNT = 500;
 /** Most link-entity elements in one query (fetchxml/join-tables). */
 export const MAX_LINK_ENTITIES = 15;
 
@@ -76,6 +79,8 @@ export interface FetchTable {
 
 export interface FetchQueryModel {
   tables: FetchTable[];
+  /** Rows per page: `count` within the table's largest page, or that page when no count is given. */
+  pageSize: number;
   count?: number;
   page?: number;
   /** The `paging-cookie` attribute (XML text of a `<cookie>`), when given. */
@@ -171,6 +176,7 @@ export function readFetchXml(text: string, set: EntitySetInfo, schema: ServiceSc
   }
   const model: FetchQueryModel = {
     tables: [],
+    pageSize: MAX_FETCH_COUNT,
     distinct: bool(a.get('distinct')),
     aggregate: bool(a.get('aggregate')),
     returnTotalRecordCount: bool(a.get('returntotalrecordcount')),
@@ -178,8 +184,12 @@ export function readFetchXml(text: string, set: EntitySetInfo, schema: ServiceSc
     canonical: canonical(root, true),
   };
   const count = positiveInt(a.get('count'), 'count');
-  // Above 5000 is not documented (fetchxml/page-results): the emulator serves 5000, as it does for odata.maxpagesize.
-  if (count !== undefined) model.count = Math.min(count, MAX_FETCH_COUNT);
+  // The default and the largest page: 5000, and 500 on an elastic table (fetchxml/page-results). What
+  // a larger count does is not documented: the emulator serves the largest page, as it does for
+  // odata.maxpagesize.
+  const maxCount = isElastic(set) ? MAX_ELASTIC_FETCH_COUNT : MAX_FETCH_COUNT;
+  model.pageSize = Math.min(count ?? maxCount, maxCount);
+  if (count !== undefined) model.count = model.pageSize;
   const page = positiveInt(a.get('page'), 'page');
   if (page !== undefined) model.page = page;
   const cookie = a.get('paging-cookie');
@@ -302,6 +312,9 @@ export function readFetchXml(text: string, set: EntitySetInfo, schema: ServiceSc
     if (type !== 'inner' && type !== 'outer') invalid(`The link-type '${type}' is not supported by the emulator (it runs inner and outer links).`);
     if (bool(el.attributes.get('intersect')) && !el.attributes.has('from')) invalid('An intersect link-entity needs from and to.');
     const parentTable = model.tables[parent] as FetchTable;
+    // "Elastic tables support only link-type='outer'" (use-elastic-tables). The documented statement is
+    // about the elastic table; the emulator refuses an inner link on either side of it.
+    if (type === 'inner' && (isElastic(parentTable.set) || isElastic(linked))) throw dvErrors.badRequest('Link entities are not supported', '0x80048d0b');
     const from = requireColumn(linked, el.attributes.get('from') ?? linked.key, 'link-entity from');
     const to = requireColumn(parentTable.set, el.attributes.get('to') ?? parentTable.set.key, 'link-entity to');
     readTable(el, linked, el.attributes.get('alias') ?? name, { parent, from, to, linkType: type });

@@ -587,7 +587,7 @@ export function runFetchXml(ctx: RequestContext, model: FetchQueryModel, request
   const root = model.tables[0] as FetchTable;
   const cx = contextOf(ctx, model);
   const ts = terms(ctx, model);
-  const pageSize = model.top ?? model.count ?? MAX_FETCH_COUNT;
+  const pageSize = model.top ?? model.pageSize;
   const page = model.page ?? 1;
   const ann = ctx.annotations;
   const wanted = wantedOf(ctx);
