@@ -17,7 +17,7 @@ export const WORKLOAD_MODEL: RuntimeModel = {
     logicalName: 'sample_sensordata',
     primaryKey: 'sample_sensordataid',
     tableType: 'elastic',
-    columns: { sample_sensordataid: 'Edm.Guid', partitionid: 'Edm.String', sample_value: 'Edm.Int32' },
+    columns: { sample_sensordataid: 'Edm.Guid', partitionid: 'Edm.String', sample_value: 'Edm.Int32', ttlinseconds: 'Edm.Int32' },
   },
 };
 

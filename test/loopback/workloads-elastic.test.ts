@@ -115,6 +115,44 @@ describe('bulk messages on an elastic table', () => {
   });
 });
 
+describe('time to live (ttlinseconds)', () => {
+  const sleepUntil = (at: number) => new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
+  const exists = async (id: string): Promise<boolean> =>
+    client.retrieve(SET, id, { select: ['sample_value'] as never }).then(
+      () => true,
+      (e: unknown) => {
+        if (e instanceof NotFoundError) return false;
+        throw e;
+      },
+    );
+
+  it('deletes a row once ttlinseconds have passed since its last write, and only that row', async () => {
+    const [short, kept, extended] = [randomUUID(), randomUUID(), randomUUID()];
+    await client.upsert(SET, short, { partitionid: 'ttl', sample_value: 1, ttlinseconds: 1 } as never, { mode: 'createOnly' });
+    await client.upsert(SET, kept, { partitionid: 'ttl', sample_value: 2 } as never, { mode: 'createOnly' });
+    await client.upsert(SET, extended, { partitionid: 'ttl', sample_value: 3, ttlinseconds: 1 } as never, { mode: 'createOnly' });
+    const written = Date.now();
+    expect(await exists(short)).toBe(true);
+
+    // An update is a write: the extended row's second starts again.
+    await sleepUntil(written + 600);
+    await client.update(SET, { sample_sensordataid: extended, partitionid: 'ttl' } as never, { sample_value: 4 } as never);
+    const updated = Date.now();
+
+    await sleepUntil(written + 1_100);
+    expect(await exists(short)).toBe(false);
+    expect(await exists(extended)).toBe(true);
+    const listed = [];
+    for await (const row of client.list(SET, { select: ['sample_value'] as never, partitionId: 'ttl' })) listed.push(row['sample_value' as never]);
+    expect(listed.sort()).toEqual([2, 4]);
+
+    await sleepUntil(updated + 1_100);
+    expect(await exists(extended)).toBe(false);
+    expect(await exists(kept)).toBe(true);
+    expect(emulator.store.rows(SET).filter((r) => r['partitionid'] === 'ttl').map((r) => r['sample_value'])).toEqual([2]);
+  });
+});
+
 describe('FetchXML on an elastic table', () => {
   const query = (extra = ''): string =>
     `<fetch><entity name='sample_sensordata'><attribute name='sample_value'/>${extra}<filter><condition attribute='partitionid' operator='eq' value='fx-page'/></filter><order attribute='sample_value'/></entity></fetch>`;

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { EmulatorStore } from '../types';
 import { dvErrors } from './errors';
 import type { EntitySetInfo, ServiceSchema } from './schema';
+import { isElastic } from './shared/tables';
 
 export type Row = Record<string, unknown>;
 
@@ -18,6 +19,10 @@ interface Table {
   version: number;
   /** Per alternate key (columns joined by ','): folded key values → row id. */
   altIndex: Map<string, Map<string, string>>;
+  /** Elastic tables with `ttlinseconds`: when each row that has one expires (`Date.now()` ms). */
+  ttl?: Map<string, number>;
+  /** The earliest expiry in `ttl`, or later (a sweep then finds nothing); Infinity when none. */
+  nextExpiry: number;
 }
 
 const SYSTEM_STATE_DEFAULTS: Record<string, number> = { statecode: 0, statuscode: 1 };
@@ -64,6 +69,8 @@ export class DataStore implements EmulatorStore {
         rows: new Map(),
         version: 0,
         altIndex: new Map(info.alternateKeys.map((k) => [k.join(','), new Map()])),
+        ...(isElastic(info) && info.columns.has('ttlinseconds') ? { ttl: new Map<string, number>() } : {}),
+        nextExpiry: Infinity,
       });
     }
   }
@@ -97,6 +104,8 @@ export class DataStore implements EmulatorStore {
       this.deletions.delete(t.info.name);
       t.rows.clear();
       for (const idx of t.altIndex.values()) idx.clear();
+      t.ttl?.clear();
+      t.nextExpiry = Infinity;
       t.version++;
     }
     if (!entitySet) this.links.clear();
@@ -108,7 +117,60 @@ export class DataStore implements EmulatorStore {
   table(entitySet: string): Table {
     const t = this.tables.get(entitySet);
     if (!t) throw new RangeError(`entitySet: '${entitySet}' is not an entity set of the emulator's $metadata`);
+    if (t.nextExpiry !== Infinity && t.nextExpiry <= Date.now()) this.expire(t);
     return t;
+  }
+
+  // ---- time to live (elastic tables) ----
+
+  /**
+   * Notes when a row of an elastic table expires: `ttlinseconds` after its last write ("the row is
+   * deleted automatically after the time to live", use-elastic-tables). From which write the time counts
+   * is not documented: the emulator counts from the latest, as the Cosmos DB store behind elastic
+   * tables does, so an update extends a row's life.
+   */
+  private trackTtl(t: Table, id: string, row: Row, writtenAt = Date.now()): void {
+    if (t.ttl === undefined) return;
+    const seconds = row['ttlinseconds'];
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) {
+      t.ttl.delete(id);
+      return;
+    }
+    this.setExpiry(t, id, writtenAt + seconds * 1000);
+  }
+
+  private setExpiry(t: Table, id: string, at: number): void {
+    t.ttl?.set(id, at);
+    if (at < t.nextExpiry) t.nextExpiry = at;
+  }
+
+  /**
+   * Deletes the rows whose time to live has passed. Like any deletion, change tracking reports them
+   * (a synchronised copy must lose them too); they are outside any change set's journal.
+   */
+  private expire(t: Table): void {
+    const ttl = t.ttl as Map<string, number>;
+    const now = Date.now();
+    let next = Infinity;
+    let expired = false;
+    for (const [id, at] of ttl) {
+      if (at > now) {
+        if (at < next) next = at;
+        continue;
+      }
+      ttl.delete(id);
+      const row = t.rows.get(id);
+      if (row === undefined) continue;
+      this.unindexAlternateKeys(t, row);
+      t.rows.delete(id);
+      t.version++;
+      const deleted = this.deletions.get(t.info.name) ?? [];
+      this.deletions.set(t.info.name, deleted);
+      deleted.push({ id, version: this.nextRowVersion() });
+      expired = true;
+    }
+    t.nextExpiry = next;
+    if (expired) this.changed();
   }
 
   // ---- change tracking and bulk support ----
@@ -181,10 +243,12 @@ export class DataStore implements EmulatorStore {
     this.checkAlternateKeys(t, row, undefined);
     t.rows.set(id, row);
     this.indexAlternateKeys(t, row, id);
+    this.trackTtl(t, id, row);
     t.version++;
     this.record(() => {
       this.unindexAlternateKeys(t, row);
       t.rows.delete(id);
+      t.ttl?.delete(id);
       t.version++;
     });
     this.changed();
@@ -204,11 +268,15 @@ export class DataStore implements EmulatorStore {
     this.unindexAlternateKeys(t, row);
     t.rows.set(key, next);
     this.indexAlternateKeys(t, next, key);
+    const expiry = t.ttl?.get(key);
+    this.trackTtl(t, key, next);
     t.version++;
     this.record(() => {
       this.unindexAlternateKeys(t, next);
       t.rows.set(key, row);
       this.indexAlternateKeys(t, row, key);
+      if (expiry === undefined) t.ttl?.delete(key);
+      else this.setExpiry(t, key, expiry);
       t.version++;
     });
     this.changed();
@@ -222,6 +290,8 @@ export class DataStore implements EmulatorStore {
     if (!row) throw dvErrors.recordNotFound(t.info.logicalName, id);
     this.unindexAlternateKeys(t, row);
     t.rows.delete(key);
+    const expiry = t.ttl?.get(key);
+    t.ttl?.delete(key);
     t.version++;
     // Change tracking reports deletions after upserts, each once (use-change-tracking-synchronize-data-external-systems.md).
     const deleted = this.deletions.get(entitySet) ?? [];
@@ -231,6 +301,7 @@ export class DataStore implements EmulatorStore {
       deleted.pop();
       t.rows.set(key, row);
       this.indexAlternateKeys(t, row, key);
+      if (expiry !== undefined) this.setExpiry(t, key, expiry);
       t.version++;
     });
     this.changed();
@@ -363,6 +434,9 @@ export class DataStore implements EmulatorStore {
         const id = normaliseId(row[t.info.key]);
         t.rows.set(id, row);
         this.indexAlternateKeys(t, row, id);
+        // A time to live counts from the row's last write, which the file keeps as modifiedon.
+        const written = Date.parse(String(row['modifiedon'] ?? row['createdon'] ?? ''));
+        this.trackTtl(t, id, row, Number.isFinite(written) ? written : Date.now());
       }
       t.version++;
     }
