@@ -155,6 +155,38 @@ describe('the builder, end to end', () => {
   });
 });
 
+describe('exists and in links', () => {
+  let contacts: string[];
+  beforeAll(() => {
+    // Three contacts: the first is primary contact of two accounts (one inactive), the second of one, the third of none.
+    contacts = emulator.store.insert('contacts', ['Exists One', 'Exists Two', 'Exists Three'].map((fullname) => ({ lastname: 'Exists', fullname })));
+    const [one, two] = contacts as [string, string];
+    emulator.store.insert('accounts', [
+      { name: 'Exists A', _primarycontactid_value: one, statecode: 0 },
+      { name: 'Exists B', _primarycontactid_value: one, statecode: 1 },
+      { name: 'Exists C', _primarycontactid_value: two, statecode: 0 },
+    ]);
+  });
+  const base = () => fx('contact').select('fullname').where({ lastname: 'Exists' }).orderBy('fullname');
+
+  it.each(['exists', 'in'] as const)('%s keeps each row with a related match once and adds no columns', async (type) => {
+    const rows = await all(modelled.fetchXml('contacts', base().whereExists('account', { from: 'primarycontactid', to: 'contactid', type })));
+    expect(rows.map((r) => r.fullname)).toEqual(['Exists One', 'Exists Two']);
+    for (const row of rows) expect(Object.keys(row).sort()).toEqual(['@odata.etag', 'contactid', 'fullname']);
+    // The link's filter chooses the related rows that count.
+    const inactive = await all(modelled.fetchXml('contacts', base().whereExists('account', { from: 'primarycontactid', to: 'contactid', type }, (a) => a.where({ statecode: 1 }))));
+    expect(inactive.map((r) => r.fullname)).toEqual(['Exists One']);
+    // An inner link repeats the row per related row: what exists and in avoid.
+    const inner = await all(modelled.fetchXml('contacts', base().link('account', { from: 'primarycontactid', to: 'contactid', alias: 'a' }, (a) => a.select('name'))));
+    expect(inner.map((r) => r.fullname)).toEqual(['Exists One', 'Exists One', 'Exists Two']);
+  });
+
+  it('the builder refuses columns or orders inside an exists link, and an unknown type', () => {
+    expect(() => base().whereExists('account', { from: 'primarycontactid', to: 'contactid' }, (a) => a.select('name'))).toThrow(/whereExists build: expected filters.*without select\(\) or orderBy\(\)/);
+    expect(() => base().whereExists('account', { from: 'primarycontactid', to: 'contactid', type: 'inner' as never })).toThrow(/whereExists options.type: expected 'exists' or 'in'/);
+  });
+});
+
 describe('queries too long for a URL', () => {
   it('go as a GET inside $batch, without the caller doing anything', async () => {
     // About 1,500 values: the encoded query is longer than 32,768 characters, shorter than 65,536.

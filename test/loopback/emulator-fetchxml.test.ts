@@ -96,6 +96,19 @@ describe('rows', () => {
     const outer = body(await fetch('accounts', link('outer'))).value;
     expect(outer).toHaveLength(6);
     expect(outer.find((r) => r.name === 'Gamma')).not.toHaveProperty('c.lastname');
+    // exists and in: each account with a contact once, no contact columns even when asked for.
+    for (const type of ['exists', 'in']) {
+      const semi = body(await fetch('accounts', link(type))).value;
+      expect({ type, rows: semi.map((r) => Object.keys(r).some((k) => k.startsWith('c.')) || r.name) }).toEqual({ type, rows: ['Alpha', 'Beta'] });
+    }
+  });
+
+  it('refuses a link-entity nested in an exists link, and link types it does not run, saying so', async () => {
+    const nested =
+      "<fetch><entity name='account'><attribute name='name'/><link-entity name='contact' from='parentcustomerid' to='accountid' link-type='exists'><link-entity name='account' from='accountid' to='parentcustomerid'/></link-entity></entity></fetch>";
+    expect(errorOf(await fetch('accounts', nested))).toMatchObject({ status: 400, message: expect.stringMatching(/inside a link-type 'exists' link-entity is not supported by the emulator/) });
+    const cross = await fetch('accounts', "<fetch><entity name='account'><attribute name='name'/><link-entity name='contact' from='parentcustomerid' to='accountid' link-type='matchfirstrowusingcrossapply'/></entity></fetch>");
+    expect(errorOf(cross)).toMatchObject({ status: 400, message: expect.stringMatching(/link-type 'matchfirstrowusingcrossapply' is not supported by the emulator \(it runs inner, outer, exists and in links\)/) });
   });
 });
 

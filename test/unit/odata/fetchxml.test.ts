@@ -31,6 +31,15 @@ describe('the builder', () => {
     );
   });
 
+  it('writes whereExists as an exists (or in) link-entity without columns', () => {
+    expect(fetchXml('contact').select('fullname').whereExists('account', { from: 'primarycontactid', to: 'contactid' }, (a) => a.where({ statecode: 1 })).toXml()).toBe(
+      "<fetch><entity name='contact'><attribute name='fullname'/><link-entity name='account' from='primarycontactid' to='contactid' link-type='exists'><filter type='and'><condition attribute='statecode' operator='eq' value='1'/></filter></link-entity></entity></fetch>",
+    );
+    expect(fetchXml('contact').whereExists('account', { from: 'primarycontactid', to: 'contactid', type: 'in' }).toXml()).toBe(
+      "<fetch><entity name='contact'><link-entity name='account' from='primarycontactid' to='contactid' link-type='in'/></entity></fetch>",
+    );
+  });
+
   it('writes aggregates and groups with aggregate=true, and is immutable', () => {
     const base = fetchXml('account');
     const grouped = base.groupBy({ city: 'address1_city', m: ['createdon', 'month'] }).aggregate({ n: ['accountid', 'count'], d: ['address1_city', 'countcolumn', { distinct: true }] }).aggregateLimit(100);

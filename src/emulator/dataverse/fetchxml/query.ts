@@ -74,7 +74,8 @@ export interface FetchTable {
   parent?: number;
   from?: ColumnInfo;
   to?: ColumnInfo;
-  linkType?: 'inner' | 'outer';
+  /** `exists` and `in` keep the parent rows that have a match, each once, and add no columns. */
+  linkType?: 'inner' | 'outer' | 'exists' | 'in';
 }
 
 export interface FetchQueryModel {
@@ -309,15 +310,28 @@ export function readFetchXml(text: string, set: EntitySetInfo, schema: ServiceSc
     const linked = [...schema.sets.values()].find((s) => s.logicalName === name);
     if (!linked) throw dvErrors.badRequest(`The entity with a name = '${name}' with namemapping = 'Logical' was not found in the MetadataCache.`, '0x80041102');
     const type = el.attributes.get('link-type') ?? 'inner';
-    if (type !== 'inner' && type !== 'outer') invalid(`The link-type '${type}' is not supported by the emulator (it runs inner and outer links).`);
+    if (type !== 'inner' && type !== 'outer' && type !== 'exists' && type !== 'in') {
+      invalid(`The link-type '${type}' is not supported by the emulator (it runs inner, outer, exists and in links).`);
+    }
+    const semi = type === 'exists' || type === 'in';
+    if (semi && el.children.some((c) => c.name === 'link-entity')) {
+      invalid(`A link-entity inside a link-type '${type}' link-entity is not supported by the emulator.`);
+    }
     if (bool(el.attributes.get('intersect')) && !el.attributes.has('from')) invalid('An intersect link-entity needs from and to.');
     const parentTable = model.tables[parent] as FetchTable;
     // "Elastic tables support only link-type='outer'" (use-elastic-tables). The documented statement is
     // about the elastic table; the emulator refuses an inner link on either side of it.
-    if (type === 'inner' && (isElastic(parentTable.set) || isElastic(linked))) throw dvErrors.badRequest('Link entities are not supported', '0x80048d0b');
+    if (type !== 'outer' && (isElastic(parentTable.set) || isElastic(linked))) throw dvErrors.badRequest('Link entities are not supported', '0x80048d0b');
     const from = requireColumn(linked, el.attributes.get('from') ?? linked.key, 'link-entity from');
     const to = requireColumn(parentTable.set, el.attributes.get('to') ?? parentTable.set.key, 'link-entity to');
     readTable(el, linked, el.attributes.get('alias') ?? name, { parent, from, to, linkType: type });
+    if (semi) {
+      // "Neither of these types return the column values of the link entity rows" (join-tables.md).
+      const table = model.tables[model.tables.length - 1] as FetchTable;
+      table.attributes = [];
+      table.allAttributes = false;
+      table.orders = [];
+    }
   };
 
   readTable(entity, set, '');

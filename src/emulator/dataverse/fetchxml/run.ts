@@ -225,6 +225,8 @@ function joinedTuples(ctx: RequestContext, model: FetchQueryModel, cx: (node: nu
     const own = table.filter ? compileFilter(table.filter, cx) : undefined;
     const to = (table.to as ColumnInfo).name;
     const next: Tuple[] = [];
+    // exists and in: the parent row stays once if any linked row matches, and the link adds no row.
+    const semi = table.linkType === 'exists' || table.linkType === 'in';
     for (const tuple of tuples) {
       const parent = tuple[table.parent as number];
       const key = parent ? joinValue(parent[to]) : undefined;
@@ -235,8 +237,10 @@ function joinedTuples(ctx: RequestContext, model: FetchQueryModel, cx: (node: nu
         // A link-entity's own filter decides which of its rows match, not which parent rows stay.
         if (own && !own(candidate)) continue;
         matched = true;
+        if (semi) break;
         next.push(candidate);
       }
+      if (matched && semi) next.push(tuple);
       if (!matched && table.linkType === 'outer') next.push(tuple);
       if (next.length > MAX_JOINED_ROWS) invalid(`The query joins more than ${MAX_JOINED_ROWS.toLocaleString('en-US')} rows, more than the emulator evaluates; narrow it with filters on the linked tables.`);
     }
