@@ -155,7 +155,7 @@ describe('the builder, end to end', () => {
   });
 });
 
-describe('exists and in links', () => {
+describe('links that filter: exists, in, any, not any, all, not all', () => {
   let contacts: string[];
   beforeAll(() => {
     // Three contacts: the first is primary contact of two accounts (one inactive), the second of one, the third of none.
@@ -181,8 +181,25 @@ describe('exists and in links', () => {
     expect(inner.map((r) => r.fullname)).toEqual(['Exists One', 'Exists One', 'Exists Two']);
   });
 
+  it.each([
+    ['any', undefined, ['Exists One', 'Exists Two']],
+    ['not any', undefined, ['Exists Three']],
+    ['any', 1, ['Exists One']],
+    ['not any', 1, ['Exists Three', 'Exists Two']],
+    // all: every related account matches, which holds for a contact with none.
+    ['all', 0, ['Exists Three', 'Exists Two']],
+    ['not all', 0, ['Exists One']],
+  ] as const)('whereRelated %s (accounts with statecode %s) keeps the contacts by their related rows', async (type, statecode, expected) => {
+    const query = base().whereRelated('account', { from: 'primarycontactid', to: 'contactid', type }, (a) => (statecode === undefined ? a : a.where({ statecode })));
+    expect(query.toXml()).toContain(`<filter type='and'><filter type='and'><condition attribute='lastname' operator='eq' value='Exists'/></filter><link-entity name='account' from='primarycontactid' to='contactid' link-type='${type}'`);
+    const rows = await all(modelled.fetchXml('contacts', query));
+    expect(rows.map((r) => r.fullname).sort()).toEqual([...expected].sort());
+    for (const row of rows) expect(Object.keys(row).sort()).toEqual(['@odata.etag', 'contactid', 'fullname']);
+  });
+
   it('the builder refuses columns or orders inside an exists link, and an unknown type', () => {
-    expect(() => base().whereExists('account', { from: 'primarycontactid', to: 'contactid' }, (a) => a.select('name'))).toThrow(/whereExists build: expected filters.*without select\(\) or orderBy\(\)/);
+    expect(() => base().whereExists('account', { from: 'primarycontactid', to: 'contactid' }, (a) => a.select('name'))).toThrow(/whereExists build: expected filters only.*without select\(\), orderBy\(\) or link\(\)/);
+    expect(() => base().whereRelated('account', { from: 'primarycontactid', to: 'contactid', type: 'some' as never })).toThrow(/whereRelated options.type: expected 'any', 'not any', 'all' or 'not all'/);
     expect(() => base().whereExists('account', { from: 'primarycontactid', to: 'contactid', type: 'inner' as never })).toThrow(/whereExists options.type: expected 'exists' or 'in'/);
   });
 });

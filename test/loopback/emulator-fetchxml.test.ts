@@ -103,12 +103,25 @@ describe('rows', () => {
     }
   });
 
-  it('refuses a link-entity nested in an exists link, and link types it does not run, saying so', async () => {
+  it('filter links nest: an any link whose own filter holds another any (or not any) link', async () => {
+    const nested = (type: string) =>
+      `<fetch><entity name='account'><attribute name='name'/><filter><link-entity name='contact' from='parentcustomerid' to='accountid' link-type='any'><filter><link-entity name='account' from='accountid' to='parentcustomerid' link-type='${type}'/></filter></link-entity></filter></entity></fetch>`;
+    // Every contact with a parent account has one: any keeps the accounts with contacts, not any none.
+    expect(body(await fetch('accounts', nested('any'))).value.map((r) => r.name).sort()).toEqual(['Alpha', 'Beta']);
+    expect(body(await fetch('accounts', nested('not any'))).value).toEqual([]);
+  });
+
+  it('refuses a link-entity nested in an exists link, link types it does not run, and filter link types out of place, saying so', async () => {
     const nested =
       "<fetch><entity name='account'><attribute name='name'/><link-entity name='contact' from='parentcustomerid' to='accountid' link-type='exists'><link-entity name='account' from='accountid' to='parentcustomerid'/></link-entity></entity></fetch>";
     expect(errorOf(await fetch('accounts', nested))).toMatchObject({ status: 400, message: expect.stringMatching(/inside a link-type 'exists' link-entity is not supported by the emulator/) });
     const cross = await fetch('accounts', "<fetch><entity name='account'><attribute name='name'/><link-entity name='contact' from='parentcustomerid' to='accountid' link-type='matchfirstrowusingcrossapply'/></entity></fetch>");
-    expect(errorOf(cross)).toMatchObject({ status: 400, message: expect.stringMatching(/link-type 'matchfirstrowusingcrossapply' is not supported by the emulator \(it runs inner, outer, exists and in links\)/) });
+    expect(errorOf(cross)).toMatchObject({ status: 400, message: expect.stringMatching(/link-type 'matchfirstrowusingcrossapply' is not supported by the emulator \(it runs inner, outer, exists, in, any, not any, all and not all links\)/) });
+    // The filter link types go inside a filter, and only they do.
+    const anyOutside = await fetch('accounts', "<fetch><entity name='account'><attribute name='name'/><link-entity name='contact' from='parentcustomerid' to='accountid' link-type='any'/></entity></fetch>");
+    expect(errorOf(anyOutside)).toMatchObject({ status: 400, message: expect.stringMatching(/link-type 'any' is for a link-entity inside a filter element/) });
+    const innerInside = await fetch('accounts', "<fetch><entity name='account'><attribute name='name'/><filter><link-entity name='contact' from='parentcustomerid' to='accountid'/></filter></entity></fetch>");
+    expect(errorOf(innerInside)).toMatchObject({ status: 400, message: expect.stringMatching(/inside a filter takes link-type any, not any, all or not all, not 'inner'/) });
   });
 });
 

@@ -180,6 +180,8 @@ interface Node {
   filters: unknown[];
   orders: Order[];
   links: LinkSpec[];
+  /** Link-entities written inside the node's filter (`any`, `not any`, `all`, `not all`). */
+  filterLinks?: LinkSpec[];
 }
 
 interface FetchSettings {
@@ -396,16 +398,42 @@ export class FetchQuery<S, L extends string, Row extends object = object, Aggreg
     if (options === null || typeof options !== 'object') throw invalidArgument('whereExists options', '{ from, to, type? }', options);
     const type = options.type ?? 'exists';
     if (type !== 'exists' && type !== 'in') throw invalidArgument('whereExists options.type', "'exists' or 'in'", type);
-    const start = new FetchQuery<S, L2>(checkName(name, 'whereExists name') as L2);
-    const inner: unknown = build === undefined ? start : build(start);
-    if (!(inner instanceof FetchQuery)) throw invalidArgument('whereExists build', 'a function returning the link builder it was given', inner);
-    const node = (inner as FetchQuery<S, L2>).node;
-    // The service returns no column of an exists/in link: selecting or ordering one would be a mistake.
-    if (node.attributes.length > 0 || node.allAttributes || node.orders.length > 0) {
-      throw invalidArgument('whereExists build', 'filters (and nested links) only, without select() or orderBy(): an exists or in link returns no columns and orders nothing');
-    }
-    const spec: LinkSpec = { name: start.entity, from: checkName(options.from, 'whereExists options.from'), to: checkName(options.to, 'whereExists options.to'), type, node };
+    const spec = this.#noColumnsLink('whereExists', name, options, type, build);
     return this.#with({ links: [...this.node.links, spec] });
+  }
+
+  /**
+   * A `<link-entity link-type='any'>` (or `not any`, `all`, `not all`) inside this table's filter: keeps
+   * the rows by their related rows, without returning any of their columns (filter-rows.md, "Filter on
+   * values in related records"). `any`: some related row matches the filters in `build`; `not any`:
+   * none does; `all`: every related row does (also when there is none); `not all`: some does not.
+   * Joined with `and` to the other filters.
+   *
+   * @example fx('account').select('name').whereRelated('contact', { from: 'parentcustomerid', to: 'accountid', type: 'not any' }, (c) => c.where({ statecode: 0 }))
+   */
+  whereRelated<L2 extends LogicalNameOf<S>>(
+    name: L2,
+    options: { from: AttributeOf<ReadOfLogical<S, L2>>; to: AttributeOf<ReadOfLogical<S, L>>; type: 'any' | 'not any' | 'all' | 'not all' },
+    build?: (link: FetchQuery<S, L2>) => FetchQuery<S, L2, object, boolean>,
+  ): FetchQuery<S, L, Row, Aggregated> {
+    if (options === null || typeof options !== 'object') throw invalidArgument('whereRelated options', "{ from, to, type: 'any' | 'not any' | 'all' | 'not all' }", options);
+    const type = options.type;
+    if (type !== 'any' && type !== 'not any' && type !== 'all' && type !== 'not all') throw invalidArgument('whereRelated options.type', "'any', 'not any', 'all' or 'not all'", type);
+    const spec = this.#noColumnsLink('whereRelated', name, options, type, build);
+    return this.#with({ filterLinks: [...(this.node.filterLinks ?? []), spec] });
+  }
+
+  /** A link-entity that returns no columns (exists, in, and the filter link types): filters and filter links only. */
+  #noColumnsLink<L2 extends LogicalNameOf<S>>(method: string, name: L2, options: { from: string; to: string }, type: string, build?: (link: FetchQuery<S, L2>) => FetchQuery<S, L2, object, boolean>): LinkSpec {
+    const start = new FetchQuery<S, L2>(checkName(name, `${method} name`) as L2);
+    const inner: unknown = build === undefined ? start : build(start);
+    if (!(inner instanceof FetchQuery)) throw invalidArgument(`${method} build`, 'a function returning the link builder it was given', inner);
+    const node = (inner as FetchQuery<S, L2>).node;
+    // The service returns no column of such a link: selecting, ordering or joining under it would be a mistake.
+    if (node.attributes.length > 0 || node.allAttributes || node.orders.length > 0 || node.links.length > 0) {
+      throw invalidArgument(`${method} build`, 'filters only (where, whereRelated), without select(), orderBy() or link(): this link returns no columns');
+    }
+    return { name: start.entity, from: checkName(options.from, `${method} options.from`), to: checkName(options.to, `${method} options.to`), type, node };
   }
 
   /** `top='n'`: at most n rows (1–5000), in one page; it cannot be combined with paging. */
@@ -496,20 +524,24 @@ function writeChildren(n: Node, out: string[]): void {
     if (o.alias !== undefined) tag += ` alias='${o.alias}'`;
     out.push(`${tag}${o.descending ? " descending='true'" : ''}/>`);
   }
-  if (n.filters.length === 1) writeFilter(n.filters[0] as Record<string, unknown>, 'and', out, 'where', 0);
-  else if (n.filters.length > 1) {
+  const filterLinks = n.filterLinks ?? [];
+  if (n.filters.length === 1 && filterLinks.length === 0) writeFilter(n.filters[0] as Record<string, unknown>, 'and', out, 'where', 0);
+  else if (n.filters.length > 0 || filterLinks.length > 0) {
     out.push("<filter type='and'>");
-    n.filters.forEach((f, i) => writeFilter(f as Record<string, unknown>, 'and', out, `where[${i}]`, 1));
+    n.filters.forEach((f, i) => writeFilter(f as Record<string, unknown>, 'and', out, n.filters.length === 1 ? 'where' : `where[${i}]`, 1));
+    for (const l of filterLinks) writeLink(l, out);
     out.push('</filter>');
   }
-  for (const l of n.links) {
-    let tag = `<link-entity name='${l.name}' from='${l.from}' to='${l.to}' link-type='${l.type}'`;
-    if (l.alias !== undefined) tag += ` alias='${l.alias}'`;
-    if (l.intersect) tag += ` intersect='true'`;
-    const children: string[] = [];
-    writeChildren(l.node, children);
-    out.push(children.length === 0 ? `${tag}/>` : `${tag}>${children.join('')}</link-entity>`);
-  }
+  for (const l of n.links) writeLink(l, out);
+}
+
+function writeLink(l: LinkSpec, out: string[]): void {
+  let tag = `<link-entity name='${l.name}' from='${l.from}' to='${l.to}' link-type='${l.type}'`;
+  if (l.alias !== undefined) tag += ` alias='${l.alias}'`;
+  if (l.intersect) tag += ` intersect='true'`;
+  const children: string[] = [];
+  writeChildren(l.node, children);
+  out.push(children.length === 0 ? `${tag}/>` : `${tag}>${children.join('')}</link-entity>`);
 }
 
 /** What `client.fetchXml` takes besides FetchXML text: a query that writes itself (a {@link FetchQuery}). */

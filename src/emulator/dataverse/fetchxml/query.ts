@@ -51,6 +51,8 @@ export interface FetchFilterNode {
   type: 'and' | 'or';
   conditions: FetchCondition[];
   filters: FetchFilterNode[];
+  /** Link-entities inside this filter, by table index: each is one more test of the filter. */
+  links?: number[];
 }
 
 export interface FetchOrder {
@@ -75,8 +77,14 @@ export interface FetchTable {
   from?: ColumnInfo;
   to?: ColumnInfo;
   /** `exists` and `in` keep the parent rows that have a match, each once, and add no columns. */
-  linkType?: 'inner' | 'outer' | 'exists' | 'in';
+  linkType?: 'inner' | 'outer' | 'exists' | 'in' | FilterLinkType;
+  /** A link-entity inside a filter (`any`, `not any`, `all`, `not all`): a test of the parent row, never joined. */
+  inFilter?: boolean;
 }
+
+/** The link types of a link-entity inside a filter (fetchxml/filter-rows, "Filter on values in related records"). */
+export type FilterLinkType = 'any' | 'not any' | 'all' | 'not all';
+const FILTER_LINK_TYPES: ReadonlySet<string> = new Set<FilterLinkType>(['any', 'not any', 'all', 'not all']);
 
 export interface FetchQueryModel {
   tables: FetchTable[];
@@ -296,13 +304,14 @@ export function readFetchXml(text: string, set: EntitySetInfo, schema: ServiceSc
         if (entityname !== undefined) pendingConditions.push({ condition, entityname });
         else condition.column = requireColumn((model.tables[node] as FetchTable).set, name, 'condition');
         filter.conditions.push(condition);
-      } else invalid(`The element '${child.name}' is not expected inside 'filter'.`);
+      } else if (child.name === 'link-entity') (filter.links ??= []).push(readLink(child, node, true));
+      else invalid(`The element '${child.name}' is not expected inside 'filter'.`);
     }
     return filter;
   };
 
   let links = 0;
-  const readLink = (el: XmlElement, parent: number): void => {
+  const readLink = (el: XmlElement, parent: number, inFilter = false): number => {
     links++;
     if (links > MAX_LINK_ENTITIES) throw dvErrors.badRequest('Number of link entities in query exceeded maximum limit.', '0x8004430D');
     checkAttributes(el, ['name', 'from', 'to', 'alias', 'link-type', 'intersect', 'visible', 'enableprefiltering', 'prefilterparametername']);
@@ -310,12 +319,16 @@ export function readFetchXml(text: string, set: EntitySetInfo, schema: ServiceSc
     const linked = [...schema.sets.values()].find((s) => s.logicalName === name);
     if (!linked) throw dvErrors.badRequest(`The entity with a name = '${name}' with namemapping = 'Logical' was not found in the MetadataCache.`, '0x80041102');
     const type = el.attributes.get('link-type') ?? 'inner';
-    if (type !== 'inner' && type !== 'outer' && type !== 'exists' && type !== 'in') {
-      invalid(`The link-type '${type}' is not supported by the emulator (it runs inner, outer, exists and in links).`);
+    const filterLink = FILTER_LINK_TYPES.has(type);
+    if (type !== 'inner' && type !== 'outer' && type !== 'exists' && type !== 'in' && !filterLink) {
+      invalid(`The link-type '${type}' is not supported by the emulator (it runs inner, outer, exists, in, any, not any, all and not all links).`);
     }
-    const semi = type === 'exists' || type === 'in';
-    if (semi && el.children.some((c) => c.name === 'link-entity')) {
-      invalid(`A link-entity inside a link-type '${type}' link-entity is not supported by the emulator.`);
+    if (inFilter && !filterLink) invalid(`A link-entity inside a filter takes link-type any, not any, all or not all, not '${type}'.`);
+    if (!inFilter && filterLink) invalid(`The link-type '${type}' is for a link-entity inside a filter element.`);
+    // exists, in and the filter link types return no columns of the linked table.
+    const noColumns = type === 'exists' || type === 'in' || filterLink;
+    if (noColumns && el.children.some((c) => c.name === 'link-entity')) {
+      invalid(`A link-entity inside a link-type '${type}' link-entity is not supported by the emulator (put it inside the link's filter as an any/all link).`);
     }
     if (bool(el.attributes.get('intersect')) && !el.attributes.has('from')) invalid('An intersect link-entity needs from and to.');
     const parentTable = model.tables[parent] as FetchTable;
@@ -324,14 +337,18 @@ export function readFetchXml(text: string, set: EntitySetInfo, schema: ServiceSc
     if (type !== 'outer' && (isElastic(parentTable.set) || isElastic(linked))) throw dvErrors.badRequest('Link entities are not supported', '0x80048d0b');
     const from = requireColumn(linked, el.attributes.get('from') ?? linked.key, 'link-entity from');
     const to = requireColumn(parentTable.set, el.attributes.get('to') ?? parentTable.set.key, 'link-entity to');
-    readTable(el, linked, el.attributes.get('alias') ?? name, { parent, from, to, linkType: type });
-    if (semi) {
-      // "Neither of these types return the column values of the link entity rows" (join-tables.md).
-      const table = model.tables[model.tables.length - 1] as FetchTable;
+    const index = model.tables.length;
+    readTable(el, linked, el.attributes.get('alias') ?? name, { parent, from, to, linkType: type as FetchTable['linkType'] });
+    const table = model.tables[index] as FetchTable;
+    if (noColumns) {
+      // "Neither of these types return the column values of the link entity rows" (join-tables.md);
+      // the filter link types filter "without returning those values" (filter-rows.md).
       table.attributes = [];
       table.allAttributes = false;
       table.orders = [];
     }
+    if (filterLink) table.inFilter = true;
+    return index;
   };
 
   readTable(entity, set, '');

@@ -180,8 +180,10 @@ function conditionTest(c: FetchCondition): (value: unknown, cx: ConditionContext
 }
 
 type TuplePredicate = (tuple: Tuple) => boolean;
+/** The test of a link-entity inside a filter, by its table index. */
+type LinkTests = (table: number) => TuplePredicate;
 
-function compileFilter(filter: FetchFilterNode, cx: (node: number) => ConditionContext): TuplePredicate {
+function compileFilter(filter: FetchFilterNode, cx: (node: number) => ConditionContext, links: LinkTests): TuplePredicate {
   const parts: TuplePredicate[] = [
     ...filter.conditions.map((c): TuplePredicate => {
       const test = conditionTest(c);
@@ -192,7 +194,8 @@ function compileFilter(filter: FetchFilterNode, cx: (node: number) => ConditionC
         return row !== null && row !== undefined && test(row[name], context);
       };
     }),
-    ...filter.filters.map((f) => compileFilter(f, cx)),
+    ...filter.filters.map((f) => compileFilter(f, cx, links)),
+    ...(filter.links ?? []).map(links),
   ];
   if (filter.type === 'and') return (t) => parts.every((p) => p(t));
   return (t) => parts.some((p) => p(t));
@@ -203,6 +206,58 @@ function compileFilter(filter: FetchFilterNode, cx: (node: number) => ConditionC
 
 const joinValue = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v).toLowerCase());
 
+/** The rows of `set` by their value of `column` (as joins compare them). */
+function indexBy(ctx: RequestContext, set: string, column: string): Map<string, Row[]> {
+  const index = new Map<string, Row[]>();
+  for (const row of ctx.env.store.allRows(set)) {
+    const key = joinValue(row[column]);
+    if (key === undefined) continue;
+    const list = index.get(key);
+    if (list) list.push(row);
+    else index.set(key, [row]);
+  }
+  return index;
+}
+
+/**
+ * Tests of the link-entities inside filters (filter-rows.md, "Filter on values in related records"):
+ * the related rows are those whose `from` matches the parent's `to`, and the link's own filter is
+ * what each must (or must not) satisfy. `any`: at least one satisfies it; `not any`: none does;
+ * `all`: every one does, which holds when there is none; `not all`: at least one does not.
+ */
+function filterLinkTests(ctx: RequestContext, model: FetchQueryModel, cx: (node: number) => ConditionContext): LinkTests {
+  const tests: LinkTests = (index) => {
+    const table = model.tables[index] as FetchTable;
+    const from = (table.from as ColumnInfo).name;
+    const to = (table.to as ColumnInfo).name;
+    const own = table.filter ? compileFilter(table.filter, cx, tests) : undefined;
+    let related: Map<string, Row[]> | undefined;
+    const satisfies = (tuple: Tuple, row: Row): boolean => {
+      if (own === undefined) return true;
+      const candidate = tuple.slice();
+      candidate[index] = row;
+      return own(candidate);
+    };
+    return (tuple) => {
+      related ??= indexBy(ctx, table.set.name, from);
+      const parent = tuple[table.parent as number];
+      const key = parent ? joinValue(parent[to]) : undefined;
+      const rows = key === undefined ? [] : (related.get(key) ?? []);
+      switch (table.linkType) {
+        case 'any':
+          return rows.some((r) => satisfies(tuple, r));
+        case 'not any':
+          return !rows.some((r) => satisfies(tuple, r));
+        case 'all':
+          return rows.every((r) => satisfies(tuple, r));
+        default:
+          return !rows.every((r) => satisfies(tuple, r));
+      }
+    };
+  };
+  return tests;
+}
+
 function joinedTuples(ctx: RequestContext, model: FetchQueryModel, cx: (node: number) => ConditionContext): Tuple[] {
   const n = model.tables.length;
   let tuples: Tuple[] = [];
@@ -211,18 +266,13 @@ function joinedTuples(ctx: RequestContext, model: FetchQueryModel, cx: (node: nu
     t[0] = row;
     tuples.push(t);
   }
+  const linkTests = filterLinkTests(ctx, model, cx);
   for (let i = 1; i < n; i++) {
     const table = model.tables[i] as FetchTable;
-    const index = new Map<string, Row[]>();
-    const from = (table.from as ColumnInfo).name;
-    for (const row of ctx.env.store.allRows(table.set.name)) {
-      const key = joinValue(row[from]);
-      if (key === undefined) continue;
-      const list = index.get(key);
-      if (list) list.push(row);
-      else index.set(key, [row]);
-    }
-    const own = table.filter ? compileFilter(table.filter, cx) : undefined;
+    // A link-entity inside a filter is a test of its parent row (filterLinkTests), not a join.
+    if (table.inFilter) continue;
+    const index = indexBy(ctx, table.set.name, (table.from as ColumnInfo).name);
+    const own = table.filter ? compileFilter(table.filter, cx, linkTests) : undefined;
     const to = (table.to as ColumnInfo).name;
     const next: Tuple[] = [];
     // exists and in: the parent row stays once if any linked row matches, and the link adds no row.
@@ -248,7 +298,7 @@ function joinedTuples(ctx: RequestContext, model: FetchQueryModel, cx: (node: nu
   }
   const root = (model.tables[0] as FetchTable).filter;
   if (root) {
-    const p = compileFilter(root, cx);
+    const p = compileFilter(root, cx, linkTests);
     tuples = tuples.filter(p);
   }
   return tuples;
