@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../../logger';
 import { timerDelay } from '../../net/timers';
 import { resolveRedisThrottleOptions, type RedisThrottleOptions, type ResolvedRedisThrottleOptions } from './options';
-import { ACQUIRE, PROBE, RELEASE, RENEW, WITHDRAW, type LuaScript } from './scripts';
+import { integers, RedisConnection } from './redisConnection';
+import { ACQUIRE, RELEASE, RENEW, WITHDRAW } from './scripts';
 import type { FleetAcquireRequest, FleetOutcome, FleetThrottle, FleetTicket } from './types';
 
 /** What a {@link redisThrottle} reports about itself, for health checks and dashboards. */
@@ -83,27 +83,10 @@ export function redisThrottle(options: RedisThrottleOptions): RedisThrottle {
   return new RedisFleetThrottle(resolveRedisThrottleOptions(options));
 }
 
-/** ioredis connection states in which a command would wait in its offline queue rather than run. */
-const UNUSABLE_STATUS = new Set(['reconnecting', 'close', 'end']);
-/**
- * ioredis states of a connection that has not opened yet (`wait`: lazyConnect, opened by the first
- * command). A command sent now waits in the offline queue and runs whenever the connection opens.
- */
-const OPENING_STATUS = new Set(['wait', 'connecting', 'connect']);
-/** How often the wait for an opening connection looks whether ioredis gave it up. */
-const OPENING_POLL_IN_MS = 50;
 /** Most slots asked for in one round trip. */
 const MAX_BATCH = 64;
 /** How long a process that stopped asking stays in the waiting line. */
 const WAITER_TTL_IN_MS = 1_000;
-/** A second warning about Redis within this time of the first is logged at debug level only. */
-const WARN_EVERY_IN_MS = 60_000;
-
-/** The failure of a Redis command, by its kind only: a Redis error message may quote keys or values. */
-class RedisUnavailableError extends Error {
-  override name = 'RedisUnavailableError';
-}
-
 class Ticket implements FleetTicket {
   settled = false;
   constructor(
@@ -209,37 +192,38 @@ class ScopeState {
 
 class RedisFleetThrottle implements RedisThrottle {
   readonly #o: ResolvedRedisThrottleOptions;
-  readonly #logger: Logger;
   /** This process (this throttle) in Redis: random, so that two throttles in one process are two members. */
   readonly #processId = randomBytes(9).toString('base64url');
   #leaseCounter = 0;
   readonly #scopes = new Map<string, ScopeState>();
-  #up = true;
-  /** Whether the first acquire has looked at the connection's state yet ({@link #checkConnection}). */
-  #checked = false;
-  /** Whether the connection was still opening when first used and has not answered yet. */
-  #opening = false;
+  readonly #redis: RedisConnection;
   #closed = false;
-  #outages = 0;
-  #downSince = 0;
-  #lastWarnAt = -Infinity;
-  #warnedThisOutage = false;
-  #probeTimer: NodeJS.Timeout | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   /** Leases that may exist in Redis though nobody uses them (a command that timed out): given back once Redis answers. */
   readonly #orphans = new Map<ScopeState, Set<string>>();
 
   constructor(options: ResolvedRedisThrottleOptions) {
     this.#o = options;
-    this.#logger = options.logger;
+    this.#redis = new RedisConnection(options, {
+      down: () => {
+        for (const scope of this.#scopes.values()) scope.kick();
+      },
+      backUp: () => {
+        for (const [scope, ids] of this.#orphans) {
+          this.#orphans.delete(scope);
+          this.#queueRelease(scope, [...ids]);
+        }
+        for (const scope of this.#scopes.values()) if (scope.held.size > 0) this.#startRenewing();
+      },
+    });
   }
 
   acquire(request: FleetAcquireRequest): Promise<FleetTicket> {
     const signal = request.abortSignal;
     if (signal.aborted) return Promise.reject(abortError(signal));
     const scope = this.#scope(request.scope);
-    if (!this.#checked) this.#checkConnection();
-    if (this.#closed || !this.#up) return this.#acquireLocally(scope, signal);
+    this.#redis.checkOnFirstUse();
+    if (this.#closed || !this.#redis.up) return this.#acquireLocally(scope, signal);
     return new Promise<FleetTicket>((resolve, reject) => {
       const onAbort = () => {
         if (waiter.done) return;
@@ -284,7 +268,7 @@ class RedisFleetThrottle implements RedisThrottle {
     const time = nonNegative(outcome.timeRemainingInSeconds);
     if (id === undefined && retryAfter === 0 && dopHint === 0 && burst < 0 && time < 0) return;
     if (this.#closed) return;
-    if (!this.#up) {
+    if (!this.#redis.up) {
       if (id !== undefined) this.#orphan(scope, [id]);
       return;
     }
@@ -304,27 +288,27 @@ class RedisFleetThrottle implements RedisThrottle {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#probeTimer);
+    this.#redis.close();
     clearInterval(this.#renewTimer);
     this.#renewTimer = undefined;
     const releases: Array<Promise<unknown>> = [];
     for (const scope of this.#scopes.values()) {
       scope.kick();
-      if (!this.#up) continue;
+      if (!this.#redis.up) continue;
       const ids = [...scope.held];
       scope.held.clear();
       if (scope.pending !== undefined) ids.push(...scope.pending.ids);
       scope.pending = undefined;
-      if (ids.length > 0) releases.push(this.#run(RELEASE, scope.releaseKeys, this.#releaseArgs(undefined, ids)).catch(() => undefined));
-      if (scope.registered) releases.push(this.#run(WITHDRAW, scope.waitKeys, [this.#processId]).catch(() => undefined));
+      if (ids.length > 0) releases.push(this.#redis.run(RELEASE, scope.releaseKeys, this.#releaseArgs(undefined, ids)).catch(() => undefined));
+      if (scope.registered) releases.push(this.#redis.run(WITHDRAW, scope.waitKeys, [this.#processId]).catch(() => undefined));
     }
     await Promise.all(releases);
   }
 
   stats(): RedisThrottleStats {
     return {
-      redis: this.#opening ? 'connecting' : this.#up ? 'up' : 'down',
-      outages: this.#outages,
+      redis: this.#redis.state,
+      outages: this.#redis.outages,
       scopes: [...this.#scopes.values()].map((s) => ({
         scope: s.name,
         limit: s.limit,
@@ -357,7 +341,7 @@ class RedisFleetThrottle implements RedisThrottle {
       for (;;) {
         const waiting = scope.live();
         if (waiting === 0) break;
-        if (this.#closed || !this.#up) {
+        if (this.#closed || !this.#redis.up) {
           this.#passLocally(scope);
           break;
         }
@@ -365,11 +349,11 @@ class RedisFleetThrottle implements RedisThrottle {
         const ids = Array.from({ length: want }, () => `${this.#processId}:${(++this.#leaseCounter).toString(36)}`);
         let reply: number[];
         try {
-          reply = integers(await this.#run(ACQUIRE, scope.acquireKeys, this.#acquireArgs(scope, want, ids)), 6);
+          reply = integers(await this.#redis.run(ACQUIRE, scope.acquireKeys, this.#acquireArgs(scope, want, ids)), 6);
         } catch (error) {
           // The script may have run after we stopped waiting for it: its leases are given back later.
           this.#orphan(scope, ids);
-          this.#markDown(error);
+          this.#redis.markDown(error);
           continue;
         }
         const [granted, waitInMs, limit, , processes, reserved] = reply as [number, number, number, number, number, number];
@@ -404,9 +388,9 @@ class RedisFleetThrottle implements RedisThrottle {
     } finally {
       scope.pumping = false;
     }
-    if (scope.registered && this.#up && !this.#closed) {
+    if (scope.registered && this.#redis.up && !this.#closed) {
       scope.registered = false;
-      this.#run(WITHDRAW, scope.waitKeys, [this.#processId]).catch((error: unknown) => this.#markDown(error));
+      this.#redis.run(WITHDRAW, scope.waitKeys, [this.#processId]).catch((error: unknown) => this.#redis.markDown(error));
     }
   }
 
@@ -506,15 +490,15 @@ class RedisFleetThrottle implements RedisThrottle {
   }
 
   #queueRelease(scope: ScopeState, ids: string[]): void {
-    if (!this.#up) {
+    if (!this.#redis.up) {
       this.#orphan(scope, ids);
       return;
     }
-    this.#run(RELEASE, scope.releaseKeys, this.#releaseArgs(undefined, ids)).then(
+    this.#redis.run(RELEASE, scope.releaseKeys, this.#releaseArgs(undefined, ids)).then(
       () => scope.kick(),
       (error: unknown) => {
         this.#orphan(scope, ids);
-        this.#markDown(error);
+        this.#redis.markDown(error);
       },
     );
   }
@@ -523,16 +507,16 @@ class RedisFleetThrottle implements RedisThrottle {
     const pending = scope.pending;
     scope.pending = undefined;
     if (pending === undefined || this.#closed) return;
-    if (!this.#up) {
+    if (!this.#redis.up) {
       this.#orphan(scope, pending.ids);
       return;
     }
     try {
-      const [pauseInMs] = integers(await this.#run(RELEASE, scope.releaseKeys, this.#releaseArgs(pending, pending.ids)), 1) as [number];
+      const [pauseInMs] = integers(await this.#redis.run(RELEASE, scope.releaseKeys, this.#releaseArgs(pending, pending.ids)), 1) as [number];
       if (pauseInMs > 0) scope.pauseUntil = Math.max(scope.pauseUntil, Date.now() + pauseInMs);
     } catch (error) {
       this.#orphan(scope, pending.ids);
-      this.#markDown(error);
+      this.#redis.markDown(error);
     }
     // The slots just given back may go to a request of ours that waits.
     scope.kick();
@@ -546,15 +530,15 @@ class RedisFleetThrottle implements RedisThrottle {
 
   /** Extends the leases of this process's requests in flight, so that a long request keeps its slot. */
   async #renew(): Promise<void> {
-    if (!this.#up || this.#closed) return;
+    if (!this.#redis.up || this.#closed) return;
     let holding = false;
     for (const scope of this.#scopes.values()) {
       if (scope.held.size === 0) continue;
       holding = true;
       try {
-        integers(await this.#run(RENEW, scope.renewKeys, [this.#o.leaseInMs, this.#processId, ...scope.held]), 1);
+        integers(await this.#redis.run(RENEW, scope.renewKeys, [this.#o.leaseInMs, this.#processId, ...scope.held]), 1);
       } catch (error) {
-        this.#markDown(error);
+        this.#redis.markDown(error);
         return;
       }
     }
@@ -571,160 +555,6 @@ class RedisFleetThrottle implements RedisThrottle {
     for (const id of ids) set.add(id);
   }
 
-  /**
-   * On first use: a connection that is still opening (a process that just started, ioredis still
-   * connecting) is not an outage. Until Redis first answers, this process keeps to its own limits
-   * without a warning, and no command with an effect is sent: only a probe, which may wait in
-   * ioredis's offline queue and run whenever the connection opens without leaving anything behind.
-   */
-  #checkConnection(): void {
-    this.#checked = true;
-    const status = (this.#o.redis as { status?: unknown }).status;
-    if (typeof status !== 'string' || !OPENING_STATUS.has(status)) return;
-    this.#up = false;
-    this.#opening = true;
-    this.#downSince = Date.now();
-    this.#logger.debug?.('redisThrottle: the Redis connection is still opening; this process keeps to its own limits until Redis answers', {
-      status,
-      connectTimeoutInMs: this.#o.connectTimeoutInMs,
-    });
-    void this.#awaitOpening();
-  }
-
-  /** Waits for the opening connection's first answer: then the fleet's limits apply; a failure or `connectTimeoutInMs` without one is an outage. */
-  async #awaitOpening(): Promise<void> {
-    const redis = this.#o.redis as { status?: unknown };
-    let poll: NodeJS.Timeout | undefined;
-    // ioredis gives a connection up (reconnecting, closed) without failing the commands queued on it:
-    // its state says so first.
-    const givenUp = new Promise<never>((_, reject) => {
-      poll = setInterval(() => {
-        const status = redis.status;
-        if (typeof status === 'string' && UNUSABLE_STATUS.has(status)) reject(new RedisUnavailableError(`connection ${status}`));
-      }, OPENING_POLL_IN_MS);
-      poll.unref();
-    });
-    const answer = this.#run(PROBE, [], [], this.#o.connectTimeoutInMs);
-    answer.catch(() => undefined);
-    let failure: unknown;
-    let answered = false;
-    try {
-      integers(await Promise.race([answer, givenUp]), 1);
-      answered = true;
-    } catch (error) {
-      failure = error;
-    } finally {
-      clearInterval(poll);
-    }
-    if (this.#closed || !this.#opening) return;
-    if (!answered) {
-      this.#markDown(failure);
-      return;
-    }
-    this.#opening = false;
-    this.#up = true;
-    this.#logger.debug?.('redisThrottle: Redis answers; the fleet shares its limits', { openingInMs: Date.now() - this.#downSince });
-  }
-
-  /** Redis failed: this process keeps to its own limits, says so once, and checks back regularly. */
-  #markDown(error: unknown): void {
-    if ((!this.#up && !this.#opening) || this.#closed) return;
-    // An outage of a connection that never opened began when the throttle was first used.
-    if (!this.#opening) this.#downSince = Date.now();
-    this.#up = false;
-    this.#opening = false;
-    this.#outages++;
-    const meta = { error: describeRedisFailure(error), retryInMs: this.#o.retryRedisAfterInMs };
-    const message = 'redisThrottle: Redis did not answer in time or answered wrongly; each process keeps to its own limits until Redis answers again';
-    this.#warnedThisOutage = this.#downSince - this.#lastWarnAt >= WARN_EVERY_IN_MS;
-    if (this.#warnedThisOutage) {
-      this.#lastWarnAt = this.#downSince;
-      this.#logger.warn(message, meta);
-    } else {
-      this.#logger.debug?.(message, meta);
-    }
-    for (const scope of this.#scopes.values()) scope.kick();
-    this.#scheduleProbe();
-  }
-
-  #scheduleProbe(): void {
-    if (this.#closed) return;
-    this.#probeTimer = setTimeout(() => void this.#probe(), this.#o.retryRedisAfterInMs);
-    this.#probeTimer.unref();
-  }
-
-  async #probe(): Promise<void> {
-    if (this.#closed) return;
-    try {
-      integers(await this.#run(PROBE, [], []), 1);
-    } catch {
-      this.#scheduleProbe();
-      return;
-    }
-    if (this.#closed) return;
-    this.#up = true;
-    const meta = { outageInMs: Date.now() - this.#downSince };
-    if (this.#warnedThisOutage) this.#logger.info('redisThrottle: Redis answers again; the fleet shares its limits again', meta);
-    else this.#logger.debug?.('redisThrottle: Redis answers again', meta);
-    for (const [scope, ids] of this.#orphans) {
-      this.#orphans.delete(scope);
-      this.#queueRelease(scope, [...ids]);
-    }
-    for (const scope of this.#scopes.values()) if (scope.held.size > 0) this.#startRenewing();
-  }
-
-  /**
-   * Runs a script (EVALSHA, loading it with EVAL once if Redis does not know it), giving up after
-   * `redisTimeoutInMs`. Refuses at once while ioredis reports the connection down, so that no command
-   * waits in its offline queue to run minutes later.
-   */
-  #run(script: LuaScript, keys: readonly string[], args: ReadonlyArray<string | number>, timeoutInMs = this.#o.redisTimeoutInMs): Promise<unknown> {
-    const redis = this.#o.redis;
-    const status = (redis as { status?: unknown }).status;
-    if (typeof status === 'string' && UNUSABLE_STATUS.has(status)) return Promise.reject(new RedisUnavailableError(`connection ${status}`));
-    const attempt = async (): Promise<unknown> => {
-      try {
-        return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
-      } catch (error) {
-        if (!/NOSCRIPT/i.test(error instanceof Error ? error.message : String(error))) throw error;
-        return redis.eval(script.text, keys.length, ...keys, ...args);
-      }
-    };
-    const ms = timeoutInMs;
-    return new Promise<unknown>((resolve, reject) => {
-      // When the timer fires, the answer may be waiting unread because this process's event loop was
-      // busy (a long GC, a starved CPU): one more turn lets it be read before Redis is called slow.
-      const timer = setTimeout(() => setImmediate(() => reject(new RedisUnavailableError(`no answer to ${script.name} within ${ms} ms`))), ms);
-      // Only there to stop waiting: it must not keep a process alive that has nothing else to do.
-      timer.unref();
-      attempt().then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
-  }
-}
-
-/** The reply of one of our scripts: an array of `length` integers; anything else means Redis is not what we think. */
-function integers(reply: unknown, length: number): number[] {
-  if (!Array.isArray(reply) || reply.length !== length || !reply.every((v) => typeof v === 'number' && Number.isSafeInteger(v))) {
-    throw new RedisUnavailableError('unexpected reply');
-  }
-  return reply as number[];
-}
-
-/** A Redis failure by kind (`ECONNREFUSED`, `ReplyError`, our own reason): never a message that could quote data. */
-function describeRedisFailure(error: unknown): string {
-  if (error instanceof RedisUnavailableError) return error.message;
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string' && code.length <= 40) return code;
-  return error instanceof Error ? error.name : typeof error;
 }
 
 function positive(v: number | undefined): number {
