@@ -90,7 +90,6 @@ export interface FetchQueryModel {
   tables: FetchTable[];
   /** Rows per page: `count` within the table's largest page, or that page when no count is given. */
   pageSize: number;
-  count?: number;
   page?: number;
   /** The `paging-cookie` attribute (XML text of a `<cookie>`), when given. */
   pagingCookie?: string;
@@ -114,7 +113,8 @@ const TEXT_OPERATORS = new Set(['like', 'not-like', 'begins-with', 'not-begin-wi
 const LIST_OPERATORS = new Set(['in', 'not-in', 'between', 'not-between']);
 const DATE_GROUPINGS = new Set(['day', 'week', 'month', 'quarter', 'year', 'fiscal-period', 'fiscal-year']);
 
-function invalid(message: string): never {
+/** A 400 for a query the service would refuse (0x80040203, "invalid argument"). */
+export function invalid(message: string): never {
   throw dvErrors.badRequest(message, '0x80040203');
 }
 
@@ -198,7 +198,6 @@ export function readFetchXml(text: string, set: EntitySetInfo, schema: ServiceSc
   // odata.maxpagesize.
   const maxCount = isElastic(set) ? MAX_ELASTIC_FETCH_COUNT : MAX_FETCH_COUNT;
   model.pageSize = Math.min(count ?? maxCount, maxCount);
-  if (count !== undefined) model.count = model.pageSize;
   const page = positiveInt(a.get('page'), 'page');
   if (page !== undefined) model.page = page;
   const cookie = a.get('paging-cookie');
