@@ -164,9 +164,7 @@ export class DataStore implements EmulatorStore {
       this.unindexAlternateKeys(t, row);
       t.rows.delete(id);
       t.version++;
-      const deleted = this.deletions.get(t.info.name) ?? [];
-      this.deletions.set(t.info.name, deleted);
-      deleted.push({ id, version: this.nextRowVersion() });
+      this.deletionsOf(t.info.name).push({ id, version: this.nextRowVersion() });
       expired = true;
     }
     t.nextExpiry = next;
@@ -183,6 +181,13 @@ export class DataStore implements EmulatorStore {
   isDeltaExpired(version: number): boolean {
     return version < this.deltaFloor;
   }
+  /** The deletions of `entitySet` so far, oldest first: where a new one is recorded. */
+  private deletionsOf(entitySet: string): { id: string; version: number }[] {
+    let list = this.deletions.get(entitySet);
+    if (list === undefined) this.deletions.set(entitySet, (list = []));
+    return list;
+  }
+
   /** Rows deleted from `entitySet` with a deletion version in (`after`, `upTo`], oldest first. */
   deletedSince(entitySet: string, after: number, upTo: number): { id: string; version: number }[] {
     const list = this.deletions.get(entitySet) ?? [];
@@ -294,8 +299,7 @@ export class DataStore implements EmulatorStore {
     t.ttl?.delete(key);
     t.version++;
     // Change tracking reports deletions after upserts, each once (use-change-tracking-synchronize-data-external-systems.md).
-    const deleted = this.deletions.get(entitySet) ?? [];
-    this.deletions.set(entitySet, deleted);
+    const deleted = this.deletionsOf(entitySet);
     deleted.push({ id: key, version: this.nextRowVersion() });
     this.record(() => {
       deleted.pop();
